@@ -1,0 +1,14 @@
+"""fastrnn: fast RNN, LSTM and GRU forward and backprop through time for NumPy."""
+from ._dispatch import available_backends, current_backend, use_backend
+from .functional import (GRUGrads, GRUOutput, LSTMGrads, LSTMOutput, RNNGrads, RNNOutput,
+                         Tape, gru_backward, gru_forward, lstm_backward, lstm_forward,
+                         rnn_backward, rnn_forward)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
+    "gru_forward", "gru_backward",
+    "RNNOutput", "LSTMOutput", "GRUOutput", "RNNGrads", "LSTMGrads", "GRUGrads", "Tape",
+    "use_backend", "current_backend", "available_backends",
+]

@@ -1,0 +1,171 @@
+"""Every argument of the functional API checked once, before any backend runs.
+
+Each mistake raises one ``TypeError`` (wrong kind of object or dtype) or
+``ValueError`` (wrong shape or value) that names the argument and says what
+was expected. Checked arguments come back filled in for the backends:
+biases and initial states default to zeros, ``lengths`` becomes int64 (B,),
+host arrays become C-contiguous (copied only when they are not already).
+Inputs are never modified.
+
+Device arrays (``__cuda_array_interface__``, numba device arrays) are checked
+by shape and dtype only; the cuda backend owns their transfer.
+"""
+import numbers
+
+import numpy as np
+
+#: number of gate blocks stacked in the rows of w_ih / w_hh
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+ACTIVATIONS = ("tanh", "relu")
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def is_device_array(a):
+    """True for arrays living on a CUDA device (or the Numba CUDA simulator)."""
+    if isinstance(a, np.ndarray):
+        return False
+    return hasattr(a, "__cuda_array_interface__") or type(a).__name__ in (
+        "DeviceNDArray", "FakeCUDAArray")
+
+
+def _dtype_of(a):
+    try:
+        return np.dtype(a.dtype)
+    except TypeError:   # e.g. torch.float32: map through its string name
+        return np.dtype(str(a.dtype).rsplit(".", 1)[-1])
+
+
+def _array(name, a, ndim, dtype=None):
+    """Check that ``a`` is an ndarray (or device array) of ``ndim`` dims and a float dtype."""
+    if not (isinstance(a, np.ndarray) or is_device_array(a)):
+        raise TypeError(f"{name} must be a NumPy array (or a CUDA device array), "
+                        f"got {type(a).__name__}")
+    dt = _dtype_of(a)
+    if dtype is None:
+        if dt not in FLOAT_DTYPES:
+            raise TypeError(f"{name} must have dtype float32 or float64, got {dt}")
+    elif dt != dtype:
+        raise TypeError(f"{name} must have dtype {dtype} like x, got {dt}")
+    if len(a.shape) != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(a.shape)}")
+    return np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a
+
+
+def _shape(name, a, expected):
+    if tuple(a.shape) != tuple(expected):
+        raise ValueError(f"{name} must have shape {tuple(expected)}, got {tuple(a.shape)}")
+
+
+def _zeros(host, shape, dtype):
+    """Zeros on the host, or on the device when the inputs live there."""
+    if host:
+        return np.zeros(shape, dtype)
+    from .cuda.arrays import device_zeros   # only reached with device inputs
+    return device_zeros(shape, dtype)
+
+
+def check_activation(activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    return activation
+
+
+def check_lengths(lengths, T, B):
+    """lengths: None (every sequence has length T) or B integers in [0, T] -> int64 (B,)."""
+    if lengths is None:
+        return np.full(B, T, np.int64)
+    if is_device_array(lengths):
+        lengths = lengths.copy_to_host() if hasattr(lengths, "copy_to_host") else np.asarray(lengths)
+    if isinstance(lengths, (str, bytes)) or not isinstance(
+            lengths, (np.ndarray, list, tuple)):
+        raise TypeError(f"lengths must be an array or list of {B} integers, "
+                        f"got {type(lengths).__name__}")
+    arr = np.asarray(lengths)
+    if arr.shape != (B,):
+        raise ValueError(f"lengths must have shape ({B},) (one per batch entry), got {arr.shape}")
+    if arr.dtype.kind == "f":
+        if np.isnan(arr).any():
+            raise ValueError("lengths must not contain NaN")
+        if (arr != np.round(arr)).any():
+            raise ValueError(f"lengths must be whole numbers, got {arr}")
+    elif arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
+    if B and (arr.min() < 0 or arr.max() > T):
+        raise ValueError(f"lengths must lie in [0, T={T}], got min {arr.min()} max {arr.max()}")
+    return arr.astype(np.int64)
+
+
+def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
+    """Validate a forward call. Returns the filled-in arguments in the same order."""
+    x = _array("x", x, 3)
+    T, B, I = x.shape
+    dtype = _dtype_of(x)
+    G = GATES[cell]
+    w_hh = _array("w_hh", w_hh, 2, dtype)
+    H = w_hh.shape[1]
+    if H == 0 or w_hh.shape[0] != G * H:
+        raise ValueError(f"w_hh must have shape ({G}·H, H) with H ≥ 1 for a {cell.upper()} "
+                         f"({G} gate block{'s' * (G > 1)}), got {tuple(w_hh.shape)}")
+    w_ih = _array("w_ih", w_ih, 2, dtype)
+    _shape("w_ih", w_ih, (G * H, I))
+    side = isinstance(x, np.ndarray)   # True: host arrays
+    biases = []
+    for name, b in (("b_ih", b_ih), ("b_hh", b_hh)):
+        if b is None:
+            b = _zeros(side, (G * H,), dtype)
+        b = _array(name, b, 1, dtype)
+        _shape(name, b, (G * H,))
+        biases.append(b)
+    states = []
+    for name, s in (("h0", h0), ("c0", c0)):
+        if name == "c0" and cell != "lstm":
+            continue
+        if s is None:
+            s = _zeros(side, (B, H), dtype)
+        s = _array(name, s, 2, dtype)
+        _shape(name, s, (B, H))
+        states.append(s)
+    for name, a in (("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", biases[0]), ("b_hh", biases[1]),
+                    *zip(("h0", "c0"), states)):
+        if isinstance(a, np.ndarray) != side:
+            raise TypeError(f"{name} is on the {'host' if side else 'device'} side but x is "
+                            f"not: pass all arrays as NumPy arrays or all as device arrays")
+    lengths = check_lengths(lengths, T, B)
+    activation = check_activation(activation)
+    if not isinstance(train, (bool, np.bool_)):
+        raise TypeError(f"train must be True or False, got {train!r}")
+    c0 = states[1] if cell == "lstm" else None
+    return x, w_ih, w_hh, biases[0], biases[1], states[0], c0, lengths, activation, bool(train)
+
+
+def check_backward(cell, tape, grads):
+    """Validate a backward call against the tape of its forward.
+
+    ``grads`` maps "dy", "dh_T" (and "dc_T" for LSTM) to arrays or None (zeros).
+    Returns the filled-in gradients in that order.
+    """
+    from .functional import Tape   # the functional API defines the tape
+    if not isinstance(tape, Tape):
+        raise TypeError(f"tape must be the tape returned by {cell}_forward(..., train=True), "
+                        f"got {type(tape).__name__}")
+    if tape.cell != cell:
+        raise ValueError(f"tape comes from {tape.cell}_forward, not {cell}_forward")
+    T, B, _, H = tape.dims
+    out = []
+    for name, g in grads.items():
+        shape = (T, B, H) if name == "dy" else (B, H)
+        if g is None:
+            g = _zeros(tape.host, shape, tape.dtype)
+        g = _array(name, g, len(shape), tape.dtype)
+        _shape(name, g, shape)
+        if isinstance(g, np.ndarray) != tape.host:
+            raise TypeError(f"{name} must be a {'NumPy' if tape.host else 'device'} array "
+                            f"like the forward's inputs")
+        out.append(g)
+    return out
+
+
+def check_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    return int(value)

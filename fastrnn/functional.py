@@ -1,0 +1,166 @@
+"""The functional API: one layer, one direction, forward and backward, on any backend.
+
+Time-major: x is (T, B, I). Weights follow PyTorch's layout and gate order
+(DESIGN §1), so ``weight_ih_l0`` etc. from a ``state_dict`` can be passed as
+they are. G is the number of gate blocks: RNN 1, LSTM 4 (i, f, g, o),
+GRU 3 (r, z, n).
+
+    w_ih (G·H, I)   w_hh (G·H, H)   b_ih, b_hh (G·H,)   h0, c0 (B, H)
+    lengths (B,) integers in [0, T]: steps t ≥ lengths[b] output zeros and
+    leave sequence b's state unchanged (PyTorch PackedSequence semantics).
+
+Forward calls return named tuples ending in ``tape``: None for inference,
+with ``train=True`` the opaque record that the matching ``*_backward``
+needs. Backward calls take the tape and the gradients of the loss with
+respect to the outputs (None means zeros) and return the ``d``-prefixed
+gradients of every input. Outputs have the dtype of x.
+"""
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _dispatch, _validate
+
+
+class Tape(NamedTuple):
+    """What a training forward keeps for its backward. Treat it as opaque."""
+    cell: str          # "rnn" | "lstm" | "gru"
+    backend: str       # the backend that made it, and that runs its backward
+    dims: tuple        # (T, B, I, H)
+    dtype: np.dtype
+    host: bool         # True for NumPy inputs, False for device arrays
+    data: Any          # the backend's own record
+
+
+class RNNOutput(NamedTuple):
+    y: Any             # (T, B, H)
+    h_T: Any           # (B, H) state after each sequence's last valid step
+    tape: Any          # Tape or None
+
+
+class LSTMOutput(NamedTuple):
+    y: Any             # (T, B, H)
+    h_T: Any           # (B, H)
+    c_T: Any           # (B, H)
+    tape: Any
+
+
+class GRUOutput(NamedTuple):
+    y: Any
+    h_T: Any
+    tape: Any
+
+
+class RNNGrads(NamedTuple):
+    dx: Any            # (T, B, I)
+    dh0: Any           # (B, H)
+    dw_ih: Any         # (G·H, I)
+    dw_hh: Any         # (G·H, H)
+    db_ih: Any         # (G·H,)
+    db_hh: Any         # (G·H,)
+
+
+class LSTMGrads(NamedTuple):
+    dx: Any
+    dh0: Any
+    dc0: Any
+    dw_ih: Any
+    dw_hh: Any
+    db_ih: Any
+    db_hh: Any
+
+
+GRUGrads = type("GRUGrads", (RNNGrads,), {"__doc__": "Gradients of gru_forward's inputs.",
+                                          "__slots__": ()})
+
+
+def _forward(cell, backend, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
+    args = _validate.check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths,
+                                   activation, train)
+    name = _dispatch.resolve(backend, args[0])
+    kernel = getattr(_dispatch.get_module(name), f"{cell}_forward")
+    if cell != "lstm":
+        args = args[:6] + args[7:]    # no c0
+    *outs, data = kernel(*args)
+    x, w_hh = args[0], args[2]
+    tape = None
+    if train:
+        T, B, I = x.shape
+        tape = Tape(cell, name, (T, B, I, w_hh.shape[1]), np.dtype(_validate._dtype_of(x)),
+                    isinstance(x, np.ndarray), data)
+    return (*outs, tape)
+
+
+def _backward(cell, backend, tape, **grads):
+    grads = _validate.check_backward(cell, tape, grads)
+    if backend is not None and backend != "auto" and backend != tape.backend:
+        raise ValueError(f"backend={backend!r} but the tape was made by backend "
+                         f"{tape.backend!r}; a tape's backward runs on its own backend")
+    kernel = getattr(_dispatch.get_module(tape.backend), f"{cell}_backward")
+    return kernel(tape.data, *grads)
+
+
+def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
+                activation="tanh", train=False, backend=None):
+    """Elman RNN over a sequence: h_t = act(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh).
+
+    x (T, B, I); w_ih (H, I); w_hh (H, H); b_ih, b_hh (H,) or None; h0 (B, H) or None;
+    lengths (B,) or None; activation "tanh" | "relu"; backend None (the current
+    default, see ``fastrnn.use_backend``) | "auto" | "numpy" | "cpu" | "cuda".
+    Returns ``RNNOutput(y (T, B, H), h_T (B, H), tape)``.
+    """
+    return RNNOutput(*_forward("rnn", backend, x, w_ih, w_hh, b_ih, b_hh, h0, None,
+                               lengths, activation, train))
+
+
+def rnn_backward(tape, dy=None, dh_T=None, backend=None):
+    """Backprop through time for ``rnn_forward``. dy (T, B, H), dh_T (B, H), None = zeros.
+
+    Returns ``RNNGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``.
+    """
+    return RNNGrads(*_backward("rnn", backend, tape, dy=dy, dh_T=dh_T))
+
+
+def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, lengths=None,
+                 activation="tanh", train=False, backend=None):
+    """LSTM over a sequence (gates i, f, g, o):
+
+        i, f, o = σ(·), g = act(·) of x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh
+        c_t = f ⊙ c_{t-1} + i ⊙ g,   h_t = o ⊙ act(c_t)
+
+    x (T, B, I); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,) or None;
+    h0, c0 (B, H) or None; lengths (B,) or None; activation "tanh" | "relu".
+    Returns ``LSTMOutput(y (T, B, H), h_T (B, H), c_T (B, H), tape)``.
+    """
+    return LSTMOutput(*_forward("lstm", backend, x, w_ih, w_hh, b_ih, b_hh, h0, c0,
+                                lengths, activation, train))
+
+
+def lstm_backward(tape, dy=None, dh_T=None, dc_T=None, backend=None):
+    """Backprop through time for ``lstm_forward``. dy (T, B, H); dh_T, dc_T (B, H); None = zeros.
+
+    Returns ``LSTMGrads(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh)``.
+    """
+    return LSTMGrads(*_backward("lstm", backend, tape, dy=dy, dh_T=dh_T, dc_T=dc_T))
+
+
+def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
+                activation="tanh", train=False, backend=None):
+    """GRU over a sequence (gates r, z, n; PyTorch/cuDNN "reset after" variant):
+
+        r, z = σ(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh),  n = act(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn))
+        h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
+
+    x (T, B, I); w_ih (3H, I); w_hh (3H, H); b_ih, b_hh (3H,) or None; h0 (B, H) or None.
+    Returns ``GRUOutput(y (T, B, H), h_T (B, H), tape)``.
+    """
+    return GRUOutput(*_forward("gru", backend, x, w_ih, w_hh, b_ih, b_hh, h0, None,
+                               lengths, activation, train))
+
+
+def gru_backward(tape, dy=None, dh_T=None, backend=None):
+    """Backprop through time for ``gru_forward``. dy (T, B, H), dh_T (B, H), None = zeros.
+
+    Returns ``GRUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``.
+    """
+    return GRUGrads(*_backward("gru", backend, tape, dy=dy, dh_T=dh_T))

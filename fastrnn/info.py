@@ -1,0 +1,62 @@
+"""``fastrnn info``: what this installation runs on."""
+import os
+import platform
+
+
+def add_arguments(parser):
+    pass
+
+
+def collect():
+    """A list of (key, value) describing versions, backends, threads and BLAS."""
+    import numpy as np
+
+    import fastrnn
+    from fastrnn import _dispatch
+    rows = [("fastrnn", fastrnn.__version__), ("python", platform.python_version()),
+            ("machine", f"{platform.machine()}, {os.cpu_count()} CPUs"), ("numpy", np.__version__)]
+    for mod in ("scipy", "numba", "numba_cuda"):
+        try:
+            rows.append((mod, __import__(mod).__version__))
+        except ImportError:
+            rows.append((mod, "not installed"))
+    for name in _dispatch.BACKENDS:
+        why = _dispatch._why_unavailable(name)
+        rows.append((f"backend {name}", "available" if why is None else f"unavailable: {why}"))
+    rows.append(("default backend", _dispatch.current_backend()))
+    try:
+        import numba
+        rows.append(("numba threads", f"{numba.get_num_threads()} of {numba.config.NUMBA_NUM_THREADS}"))
+        rows.append(("numba threading layer", numba.config.THREADING_LAYER
+                     + _threading_layer_in_use()))
+        rows.append(("cuda simulator", str(bool(numba.config.ENABLE_CUDASIM))))
+    except ImportError:
+        pass
+    from threadpoolctl import threadpool_info
+    for pool in threadpool_info():
+        detail = " ".join(str(pool[k]) for k in ("internal_api", "version", "architecture")
+                          if pool.get(k))
+        rows.append((f"{pool['user_api']} pool {pool['prefix']}",
+                     f"{detail}, {pool['num_threads']} threads"))
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "OPENBLAS_CORETYPE", "FASTRNN_BACKEND"):
+        if var in os.environ:
+            rows.append((var, os.environ[var]))
+    return rows
+
+
+def _threading_layer_in_use():
+    """The layer Numba actually picked, known only after a parallel function has run."""
+    import numba
+    try:
+        return f" (in use: {numba.threading_layer()})"
+    except ValueError:
+        return ""
+
+
+def run(args):
+    rows = collect()
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0

@@ -1,0 +1,79 @@
+"""LSTM, forward and backprop through time, in plain NumPy (PyTorch gate order i, f, g, o).
+
+    a = x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh           (B, 4H) = [a_i a_f a_g a_o]
+    i = σ(a_i)   f = σ(a_f)   g = act(a_g)   o = σ(a_o)
+    c_t = f ⊙ c_{t-1} + i ⊙ g
+    h_t = o ⊙ act(c_t)                                      act = tanh | relu
+
+Shapes: x (T, B, I); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,); h0, c0 (B, H);
+lengths (B,) int64 in [0, T]. Arguments arrive validated and filled in.
+Steps t ≥ lengths[b] give y[t, b] = 0 and leave (h, c)[b] unchanged.
+"""
+import numpy as np
+
+from ._common import activate, activation_grad, sigmoid, sigmoid_grad, valid_mask
+
+
+def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
+    """Returns y (T, B, H), h_T (B, H), c_T (B, H), tape (dict) or None."""
+    T, B, _ = x.shape
+    H = w_hh.shape[1]
+    y = np.zeros((T, B, H), x.dtype)
+    hs = np.zeros((T + 1, B, H), x.dtype)       # state entering step t
+    cs = np.zeros((T + 1, B, H), x.dtype)
+    gates = np.zeros((T, B, 4 * H), x.dtype)    # i, f, g, o after their nonlinearity
+    act_c = np.zeros((T, B, H), x.dtype)        # act(c_t)
+    h, c = h0.copy(), c0.copy()
+    for t in range(T):
+        hs[t], cs[t] = h, c
+        m = valid_mask(t, lengths)
+        # a = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh, split into the four gates
+        a = x[t] @ w_ih.T + b_ih + h @ w_hh.T + b_hh
+        i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H]), sigmoid(a[:, 3 * H:])
+        g = activate(a[:, 2 * H:3 * H], activation)
+        # c' = f c + i g ;  h' = o act(c')
+        c_new = f * c + i * g
+        act_c[t] = activate(c_new, activation)
+        h_new = o * act_c[t]
+        gates[t] = np.concatenate([i, f, g, o], axis=1)
+        # finished sequences keep their state and output zeros
+        y[t] = np.where(m, h_new, 0)
+        h, c = np.where(m, h_new, h), np.where(m, c_new, c)
+    hs[T], cs[T] = h, c
+    tape = dict(x=x, w_ih=w_ih, w_hh=w_hh, hs=hs, cs=cs, gates=gates, act_c=act_c,
+                lengths=lengths, activation=activation) if train else None
+    return y, h, c, tape
+
+
+def lstm_backward(tape, dy, dh_T, dc_T):
+    """Returns dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (shapes of x, h0, c0, w_ih, w_hh, b_ih, b_hh)."""
+    x, w_ih, w_hh = tape["x"], tape["w_ih"], tape["w_hh"]
+    hs, cs, gates, act_c = tape["hs"], tape["cs"], tape["gates"], tape["act_c"]
+    lengths, activation = tape["lengths"], tape["activation"]
+    T = x.shape[0]
+    H = w_hh.shape[1]
+    dx = np.zeros_like(x)
+    dw_ih, dw_hh = np.zeros_like(w_ih), np.zeros_like(w_hh)
+    db = np.zeros(4 * H, x.dtype)
+    dh, dc = dh_T.copy(), dc_T.copy()
+    for t in reversed(range(T)):
+        m = valid_mask(t, lengths)
+        i, f, g, o = (gates[t][:, k * H:(k + 1) * H] for k in range(4))
+        dh_t = dh + dy[t]
+        # h = o act(c): do = dh act(c);  dc += dh o act'(c)
+        do = dh_t * act_c[t]
+        dc_t = dc + dh_t * o * activation_grad(act_c[t], activation)
+        # c = f c_prev + i g
+        di, df, dg = dc_t * g, dc_t * cs[t], dc_t * i
+        # through the gate nonlinearities to the pre-activations
+        da = np.concatenate([di * sigmoid_grad(i), df * sigmoid_grad(f),
+                             dg * activation_grad(g, activation), do * sigmoid_grad(o)], axis=1)
+        da = np.where(m, da, 0)
+        dx[t] = da @ w_ih
+        dw_ih += da.T @ x[t]
+        dw_hh += da.T @ hs[t]
+        db += da.sum(0)
+        # to the previous state; finished steps pass (dh, dc) through
+        dh = np.where(m, da @ w_hh, dh)
+        dc = np.where(m, dc_t * f, dc)
+    return dx, dh, dc, dw_ih, dw_hh, db, db.copy()
