@@ -1,0 +1,38 @@
+"""Shared test helpers: the tolerances per dtype (kept here, and only here) and the oracle comparison.
+
+A backend is compared with the NumPy reference element-wise as
+``|got - ref| <= atol + rtol * |ref|``.
+
+- float64: the backends sum the same products in a different order (blocked
+  GEMMs, gradients accumulated in another sequence), so they differ from the
+  reference by a few ulps per reduction, amplified along the time recursion.
+  atol 1e-12 / rtol 1e-9 leaves ~4 decimal orders of headroom over what
+  T ≤ 30 steps produce (≈1e-14) and still catches any real error.
+- float32: the same reasoning with eps = 6e-8: reductions of up to a few
+  hundred terms over up to 30 steps give ~1e-6 relative; atol 1e-5 /
+  rtol 1e-4 catches a wrong sign, gate, mask or index while allowing it.
+"""
+import numpy as np
+import pytest
+
+from fastrnn.check import random_problem, run_cell  # noqa: F401  (re-exported for the tests)
+
+TOLERANCES = {
+    np.dtype(np.float64): dict(atol=1e-12, rtol=1e-9),
+    np.dtype(np.float32): dict(atol=1e-5, rtol=1e-4),
+}
+
+
+def assert_close(got, ref, what=""):
+    """Element-wise ``|got - ref| <= atol + rtol |ref|`` with the tolerance of ref's dtype; same dtype too."""
+    got, ref = np.asarray(got), np.asarray(ref)
+    assert got.dtype == ref.dtype, f"{what}: dtype {got.dtype}, expected {ref.dtype}"
+    assert got.shape == ref.shape, f"{what}: shape {got.shape}, expected {ref.shape}"
+    np.testing.assert_allclose(got, ref, err_msg=what, **TOLERANCES[ref.dtype])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests in files named *cuda* carry the ``cuda`` marker (run by `make test-cuda`)."""
+    for item in items:
+        if "cuda" in item.path.name:
+            item.add_marker(pytest.mark.cuda)
