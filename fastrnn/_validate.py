@@ -104,8 +104,8 @@ def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, 
     w_hh = _array("w_hh", w_hh, 2, dtype)
     H = w_hh.shape[1]
     if H == 0 or w_hh.shape[0] != G * H:
-        raise ValueError(f"w_hh must have shape ({G}·H, H) with H ≥ 1 for a {cell.upper()} "
-                         f"({G} gate block{'s' * (G > 1)}), got {tuple(w_hh.shape)}")
+        raise ValueError(f"w_hh must have shape ({G}·H, H) with H ≥ 1 ({cell.upper()} has "
+                         f"{G} gate block{'s' * (G > 1)}), got {tuple(w_hh.shape)}")
     w_ih = _array("w_ih", w_ih, 2, dtype)
     _shape("w_ih", w_ih, (G * H, I))
     side = isinstance(x, np.ndarray)   # True: host arrays
