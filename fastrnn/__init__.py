@@ -3,6 +3,8 @@ from ._dispatch import available_backends, current_backend, use_backend
 from .functional import (GRUGrads, GRUOutput, LSTMGrads, LSTMOutput, RNNGrads, RNNOutput,
                          Tape, gru_backward, gru_forward, lstm_backward, lstm_forward,
                          rnn_backward, rnn_forward)
+from .layers import GRU, LSTM, RNN
+from . import nn
 
 __version__ = "0.1.0"
 
@@ -11,4 +13,5 @@ __all__ = [
     "gru_forward", "gru_backward",
     "RNNOutput", "LSTMOutput", "GRUOutput", "RNNGrads", "LSTMGrads", "GRUGrads", "Tape",
     "use_backend", "current_backend", "available_backends",
+    "RNN", "LSTM", "GRU", "nn",
 ]

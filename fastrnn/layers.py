@@ -1,0 +1,377 @@
+"""RNN, LSTM and GRU modules: several layers, both directions, parameters and gradients.
+
+A module stacks ``num_layers`` layers of one cell; each layer runs one or two
+directions through the functional API (``fastrnn.lstm_forward`` etc.), so every
+backend works through the same code. With D directions, layer l reads
+
+    x_0 = x (T, B, I),   x_l = dropout(y_{l-1}) (T, B, D·H)
+    y_l = [y_l^fwd, y_l^rev]   concatenated on the last axis      (T, B, D·H)
+
+and the reverse direction follows PyTorch's PackedSequence semantics: each
+sequence's valid prefix x[:len_b, b] is reversed, run forward, and the result
+reversed back; padded steps output zeros. Dropout (probability ``dropout``,
+scaled by 1/(1−p)) acts between layers, in training only, with masks drawn
+from a generator seeded by ``seed``.
+
+Parameters and gradients are dicts keyed by PyTorch ``state_dict`` names:
+``weight_ih_l{l}{sfx}`` (G·H, I_l), ``weight_hh_l{l}{sfx}`` (G·H, H),
+``bias_ih_l{l}{sfx}``, ``bias_hh_l{l}{sfx}`` (G·H,), sfx "" or "_reverse",
+G = 1 (RNN), 4 (LSTM, gates i f g o), 3 (GRU, gates r z n). Initialization
+follows PyTorch: every parameter uniform in ±1/√H. States are shaped
+``(num_layers·D, B, H)``, index l·D + d, as in PyTorch.
+"""
+import json
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import functional, _validate
+
+
+class LayerTape(NamedTuple):
+    """What ``forward(..., train=True)`` keeps for ``backward``. Treat it as opaque."""
+    tapes: list        # tapes[l][d]: the functional tape of layer l, direction d
+    masks: list        # masks[l]: dropout mask applied to layer l's output, or None
+    lengths: Any       # (B,) int64, or None when every sequence has length T
+    dims: tuple        # (T, B)
+
+
+def reverse_padded(a, lengths):
+    """Reverse each sequence's valid prefix along time; padded steps stay where they are.
+
+    a (T, B, ...); lengths (B,) int64 or None (= T for all). An involution:
+    out[t, b] = a[len_b − 1 − t, b] for t < len_b, else a[t, b].
+    """
+    if lengths is None:
+        return a[::-1].copy()
+    T, B = a.shape[:2]
+    t = np.arange(T)[:, None]
+    src = np.where(t < lengths, lengths - 1 - t, t)     # (T, B) source step of each entry
+    return a[src, np.arange(B)]
+
+
+class _RNNBase:
+    """Shared machinery of RNN, LSTM and GRU; subclasses set ``cell``."""
+    cell = None
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, activation="tanh", dtype=np.float32,
+                 seed=None, backend=None):
+        self.input_size = _validate.check_int("input_size", input_size)
+        self.hidden_size = _validate.check_int("hidden_size", hidden_size)
+        self.num_layers = _validate.check_int("num_layers", num_layers)
+        if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
+        self.dropout = float(dropout)
+        self.activation = _validate.check_activation(activation)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in _validate.FLOAT_DTYPES:
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.seed, self.backend = seed, backend
+        init_seed, dropout_seed = np.random.SeedSequence(seed).spawn(2)
+        self._dropout_rng = np.random.default_rng(dropout_seed)
+        self.params = self._init_params(np.random.default_rng(init_seed))
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    # ---- parameters -------------------------------------------------------------
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    def _names(self, layer, direction):
+        """State-dict names of (w_ih, w_hh, b_ih, b_hh) of one layer and direction."""
+        sfx = f"_l{layer}" + ("_reverse" if direction else "")
+        names = [f"weight_ih{sfx}", f"weight_hh{sfx}"]
+        return names + ([f"bias_ih{sfx}", f"bias_hh{sfx}"] if self.bias else [])
+
+    def _shapes(self):
+        """Every parameter's name and shape, in PyTorch's order."""
+        G, H, D = _validate.GATES[self.cell], self.hidden_size, self.num_directions
+        shapes = {}
+        for layer in range(self.num_layers):
+            I = self.input_size if layer == 0 else D * H
+            for d in range(D):
+                for name, shape in zip(self._names(layer, d), [(G * H, I), (G * H, H), (G * H,), (G * H,)]):
+                    shapes[name] = shape
+        return shapes
+
+    def _init_params(self, rng):
+        # PyTorch: every parameter ~ U(−1/√H, 1/√H), drawn in state_dict order
+        k = 1 / np.sqrt(self.hidden_size)
+        return {name: rng.uniform(-k, k, shape).astype(self.dtype)
+                for name, shape in self._shapes().items()}
+
+    def state_dict(self):
+        """A copy of the parameters, keyed by PyTorch state_dict names."""
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Copy ``state_dict`` (name -> array, e.g. a PyTorch module's) into the parameters.
+
+        Every name must be present with the right shape and this module's dtype;
+        all problems are listed in one ValueError (names, shapes) or TypeError (dtypes).
+        Arrays are copied, so the parameters stay this module's own.
+        """
+        copy_state_dict(self.params, state_dict)
+
+    def config(self):
+        """The constructor arguments, JSON-serialisable (stored by ``save``)."""
+        return dict(input_size=self.input_size, hidden_size=self.hidden_size,
+                    num_layers=self.num_layers, bias=self.bias, batch_first=self.batch_first,
+                    dropout=self.dropout, bidirectional=self.bidirectional,
+                    activation=self.activation, dtype=self.dtype.name)
+
+    def save(self, path):
+        """Write the config and parameters to an ``.npz`` file (no pickle)."""
+        save_npz(path, type(self).__name__, self.config(), self.params)
+
+    @classmethod
+    def load(cls, path, **overrides):
+        """Rebuild a module saved by ``save`` (``overrides``: e.g. backend=)."""
+        config, params = load_npz(path, cls.__name__)
+        module = cls(**{**_from_config(config), **overrides})
+        module.load_state_dict(params)
+        return module
+
+    # ---- forward and backward ----------------------------------------------------
+    def __call__(self, x, state=None, lengths=None):
+        """Inference: ``y, state = module(x, state, lengths)``; see ``forward``."""
+        y, state, _ = self.forward(x, state, lengths, train=False)
+        return y, state
+
+    def forward(self, x, state=None, lengths=None, train=True):
+        """Run every layer and direction.
+
+        x (T, B, I), or (B, T, I) with batch_first; state: initial states, None for
+        zeros, h0 (L·D, B, H) — for LSTM the pair (h0, c0); lengths (B,) or None.
+        Returns y (T, B, D·H) (or (B, T, D·H)), the final states shaped like
+        ``state``, and a tape for ``backward`` (None unless ``train``).
+        """
+        x = self._check_input(x)
+        T, B, _ = x.shape
+        lengths = None if lengths is None else _validate.check_lengths(lengths, T, B)
+        states = self._check_state(state, B)
+        L, D = self.num_layers, self.num_directions
+        forward = getattr(functional, f"{self.cell}_forward")
+        tapes, masks, finals = [], [], []
+        for layer in range(L):
+            outs, layer_tapes = [], []
+            for d in range(D):
+                # the reverse direction reads each sequence's valid prefix back to front
+                xd = reverse_padded(x, lengths) if d else x
+                w = [self.params[n] for n in self._names(layer, d)]
+                s0 = [s[layer * D + d] for s in states] if states else []
+                out = forward(xd, *w, *([None, None] if not self.bias else []), *s0,
+                              lengths=lengths, activation=self.activation, train=train,
+                              backend=self.backend)
+                outs.append(reverse_padded(out.y, lengths) if d else out.y)
+                finals.append(out[1:-1])
+                layer_tapes.append(out.tape)
+            x = np.concatenate(outs, axis=2) if D > 1 else outs[0]
+            # dropout between layers, in training only
+            mask = None
+            if train and self.dropout and layer < L - 1:
+                keep = self._dropout_rng.random(x.shape) >= self.dropout
+                mask = keep.astype(self.dtype) / self.dtype.type(1 - self.dropout)
+                x = x * mask
+            tapes.append(layer_tapes)
+            masks.append(mask)
+        state = tuple(np.stack(s) for s in zip(*finals))
+        state = state if self.cell == "lstm" else state[0]
+        y = x.transpose(1, 0, 2).copy() if self.batch_first else x
+        tape = LayerTape(tapes, masks, lengths, (T, B)) if train else None
+        return y, state, tape
+
+    def backward(self, tape, dy=None, dstate=None):
+        """Backprop through every layer; fills (overwrites) ``self.grads``.
+
+        dy: gradient of the loss w.r.t. y, shaped like y (None = zeros); dstate:
+        w.r.t. the final states, shaped like them (None = zeros). Returns
+        ``dx`` shaped like x and ``dstate0`` shaped like the initial state.
+        """
+        if not isinstance(tape, LayerTape):
+            raise TypeError(f"tape must be the tape of {type(self).__name__}.forward(..., "
+                            f"train=True), got {type(tape).__name__}")
+        T, B = tape.dims
+        L, D, H = self.num_layers, self.num_directions, self.hidden_size
+        dy = self._check_grad("dy", dy, (B, T, D * H) if self.batch_first else (T, B, D * H))
+        if dy is not None and self.batch_first:
+            dy = dy.transpose(1, 0, 2)
+        dfinal = self._check_dstate(dstate, B)
+        backward = getattr(functional, f"{self.cell}_backward")
+        dstate0 = [np.zeros((L * D, B, H), self.dtype) for _ in dfinal]
+        for layer in reversed(range(L)):
+            dx = None
+            for d in range(D):
+                k = layer * D + d
+                # this direction's slice of dy, in the order its kernel saw the steps
+                dyd = None if dy is None else dy[:, :, d * H:(d + 1) * H]
+                if d and dyd is not None:
+                    dyd = reverse_padded(dyd, tape.lengths)
+                g = backward(tape.tapes[layer][d], dyd, *[None if s is None else s[k] for s in dfinal])
+                dxd = reverse_padded(g.dx, tape.lengths) if d else g.dx
+                dx = dxd if dx is None else dx + dxd
+                for s0, ds in zip(dstate0, g[1:1 + len(dfinal)]):
+                    s0[k] = ds
+                grads = [g.dw_ih, g.dw_hh] + ([g.db_ih, g.db_hh] if self.bias else [])
+                self.grads.update(zip(self._names(layer, d), grads))
+            # through the dropout that fed this layer
+            dy = dx if layer == 0 or tape.masks[layer - 1] is None else dx * tape.masks[layer - 1]
+        dx = dy.transpose(1, 0, 2).copy() if self.batch_first else dy
+        return dx, (tuple(dstate0) if self.cell == "lstm" else dstate0[0])
+
+    # ---- argument checks -----------------------------------------------------------
+    def _check_input(self, x):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"x must be a NumPy array, got {type(x).__name__}")
+        if x.dtype != self.dtype:
+            raise TypeError(f"x must have dtype {self.dtype} like the module's parameters, "
+                            f"got {x.dtype}")
+        layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            raise ValueError(f"x must have shape {layout} with I = input_size = "
+                             f"{self.input_size}, got {x.shape}")
+        return x.transpose(1, 0, 2) if self.batch_first else x
+
+    def _state_names(self):
+        return ("h0", "c0") if self.cell == "lstm" else ("h0",)
+
+    def _check_states(self, names, states, B):
+        """Each of ``states`` None or (L·D, B, H) of this dtype; [] when all are None."""
+        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        if all(s is None for s in states):
+            return []
+        out = []
+        for name, s in zip(names, states):
+            out.append(np.zeros(shape, self.dtype) if s is None else self._check_grad(name, s, shape))
+        return out
+
+    def _check_grad(self, name, a, shape):
+        if a is None:
+            return None
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+        if a.dtype != self.dtype:
+            raise TypeError(f"{name} must have dtype {self.dtype}, got {a.dtype}")
+        if a.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+        return a
+
+    def _split_state(self, state, what):
+        """(h,) or (h, c) from ``state`` as the user passes it."""
+        if self.cell != "lstm":
+            return (state,)
+        if state is None:
+            return (None, None)
+        if not (isinstance(state, (tuple, list)) and len(state) == 2):
+            raise TypeError(f"{what} of an LSTM must be a pair (h, c), got {type(state).__name__}")
+        return tuple(state)
+
+    def _check_state(self, state, B):
+        return self._check_states(self._state_names(), self._split_state(state, "state"), B)
+
+    def _check_dstate(self, dstate, B):
+        names = ("dh_n", "dc_n") if self.cell == "lstm" else ("dh_n",)
+        parts = self._check_states(names, self._split_state(dstate, "dstate"), B)
+        return parts or [None] * len(names)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class RNN(_RNNBase):
+    """Elman RNN layers: h_t = act(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh), act = ``nonlinearity``.
+
+    RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh" | "relu", bias=True,
+        batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32,
+        seed=None, backend=None). State h (L·D, B, H).
+    """
+    cell = "rnn"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", **kwargs):
+        if "activation" in kwargs:
+            raise TypeError("RNN takes nonlinearity= (PyTorch's name), not activation=")
+        super().__init__(input_size, hidden_size, num_layers, activation=nonlinearity, **kwargs)
+
+    @property
+    def nonlinearity(self):
+        return self.activation
+
+    def config(self):
+        config = super().config()
+        config["nonlinearity"] = config.pop("activation")
+        return config
+
+
+class LSTM(_RNNBase):
+    """LSTM layers (gates i, f, g, o; see ``fastrnn.lstm_forward``). State (h, c), each (L·D, B, H).
+
+    LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+         bidirectional=False, activation="tanh" | "relu", dtype=np.float32, seed=None,
+         backend=None).
+    """
+    cell = "lstm"
+
+
+class GRU(_RNNBase):
+    """GRU layers (gates r, z, n, reset after the matmul; see ``fastrnn.gru_forward``). State h (L·D, B, H).
+
+    Same arguments as ``LSTM``.
+    """
+    cell = "gru"
+
+
+# ---- state dicts and files, shared with fastrnn.nn ---------------------------------------
+def copy_state_dict(params, state_dict):
+    """Copy ``state_dict`` into the arrays of ``params`` (in place, same keys).
+
+    First checks everything and raises one error listing every name missing from or
+    unexpected in ``state_dict``, every shape and every dtype that differs from ``params``'.
+    """
+    if not hasattr(state_dict, "keys"):
+        raise TypeError(f"state_dict must be a mapping of names to arrays, "
+                        f"got {type(state_dict).__name__}")
+    missing = [k for k in params if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in params]
+    shapes, dtypes = [], []
+    for k in params:
+        if k in state_dict:
+            got = state_dict[k]
+            got = got if hasattr(got, "dtype") else np.asarray(got)
+            shape, dtype = tuple(got.shape), _validate._dtype_of(got)
+            if shape != params[k].shape:
+                shapes.append(f"{k}: expected {params[k].shape}, got {shape}")
+            elif dtype != params[k].dtype:
+                dtypes.append(f"{k}: expected {params[k].dtype}, got {dtype}")
+    problems = ([f"missing: {missing}"] if missing else []) + (
+        [f"unexpected: {unexpected}"] if unexpected else []) + (
+        [f"wrong shape: {'; '.join(shapes)}"] if shapes else []) + (
+        [f"wrong dtype: {'; '.join(dtypes)}"] if dtypes else [])
+    if problems:
+        error = TypeError if not (missing or unexpected or shapes) else ValueError
+        raise error("state_dict does not match the module's parameters: " + " | ".join(problems))
+    for k, p in params.items():
+        p[...] = np.asarray(state_dict[k])
+
+
+def save_npz(path, kind, config, params):
+    """Write ``params`` and a JSON header {kind, config} to ``path`` (.npz, no pickle)."""
+    header = json.dumps({"kind": kind, "config": config})
+    np.savez(path, __header__=np.array(header), **params)
+
+
+def load_npz(path, kind):
+    """Read a file written by ``save_npz``; returns (config, params). Checks the kind."""
+    with np.load(path, allow_pickle=False) as f:
+        if "__header__" not in f:
+            raise ValueError(f"{path} was not written by fastrnn's save(): no __header__ entry")
+        header = json.loads(str(f["__header__"]))
+        if header["kind"] != kind:
+            raise ValueError(f"{path} holds a {header['kind']}, not a {kind}")
+        return header["config"], {k: f[k] for k in f.files if k != "__header__"}
+
+
+def _from_config(config):
+    return dict(config, dtype=np.dtype(config["dtype"]))
