@@ -1,0 +1,94 @@
+"""Every cuda-backend kernel compiles to PTX, for float32 and float64, without a GPU.
+
+The CUDA simulator runs kernels as Python and so misses typing errors that
+real compilation catches; ``cuda.compile_ptx`` runs the whole Numba → NVVM
+pipeline. It needs NVVM and NVRTC (the ``nvidia-nvvm`` and
+``nvidia-cuda-nvrtc`` wheels of the ``cuda`` extra), and cannot run under the
+simulator, so this file has no "cuda" in its name: it runs with the host tests.
+The argument types below are the ones the drivers launch with (C-contiguous
+arrays, int64 scalars and lengths, bool flags).
+"""
+import inspect
+import types
+
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba")
+if numba.config.ENABLE_CUDASIM:
+    pytest.skip("compile_ptx needs real Numba, not the CUDA simulator", allow_module_level=True)
+cuda = pytest.importorskip("numba.cuda")
+
+#: H100/H200 (sm_90); given explicitly so no GPU is needed to pick one
+CC = (9, 0)
+
+
+def _ptx_unavailable():
+    """None when compile_ptx works here, else the reason."""
+    def probe_kernel(a):
+        a[0] = 1
+    try:
+        cuda.compile_ptx(probe_kernel, (numba.types.float32[::1],), cc=CC)
+    except Exception as e:   # missing libnvvm / libnvrtc surface as various errors
+        return f"{type(e).__name__}: {str(e).splitlines()[0]}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def compile_ptx():
+    """cuda.compile_ptx at CC; without a GPU, device functions are told CC too.
+
+    (numba-cuda compiles a device function called from a kernel for the
+    current device's compute capability, which needs a driver.)
+    """
+    why = _ptx_unavailable()
+    if why is not None:
+        pytest.skip(f"cannot compile PTX here: NVVM/NVRTC not found ({why}); "
+                    f"pip install 'fastrnn[cuda]' provides them")
+    import numba.cuda.dispatcher as dispatcher
+    with pytest.MonkeyPatch.context() as mp:
+        if not cuda.is_available():
+            mp.setattr(dispatcher, "get_current_device",
+                       lambda: types.SimpleNamespace(compute_capability=CC))
+        yield lambda kernel, sig: cuda.compile_ptx(kernel.py_func, sig, cc=CC)[0]
+
+
+def _signatures(dtype):
+    """kernel name -> argument types, as the drivers launch them."""
+    from numba import types as nt
+    f = numba.from_dtype(np.dtype(dtype))
+    a1, a2, a3 = (nt.Array(f, n, "C") for n in (1, 2, 3))
+    i64, flag, lengths = nt.int64, nt.boolean, nt.Array(nt.int64, 1, "C")
+    step = (i64, a3, a2, a1, a1, lengths, i64, a3, a3)      # t, xw, gh, b_ih, b_hh, lengths, act, y, hs
+    grad = (i64, a3, lengths, i64, a2, a3)                  # t, dy, lengths, act, dh, da
+    return {
+        "gemm_kernel": (a2, a2, a2, flag, flag, flag),
+        "colsum_kernel": (a2, a1),
+        "rnn_step_kernel": step,
+        "lstm_step_kernel": step + (a3,),                   # cs
+        "gru_step_kernel": step + (a3,),                    # gh_n
+        "rnn_grad_step_kernel": grad + (a3,),               # hs
+        "lstm_grad_step_kernel": grad + (a3, a3, a2),       # gates, cs, dc
+        "gru_grad_step_kernel": grad + (a3, a3, a3, a3),    # gates, hs, gh_n, dgi
+    }
+
+
+def _kernels():
+    """Every ``*_kernel`` of the cuda backend's modules."""
+    from fastrnn.cuda import cells, gemm
+    return {name: obj for module in (cells, gemm)
+            for name, obj in inspect.getmembers(module) if name.endswith("_kernel")}
+
+
+def test_every_kernel_has_a_signature():
+    assert set(_kernels()) == set(_signatures("float32"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_kernel_compiles_to_ptx(compile_ptx, dtype):
+    for name, kernel in _kernels().items():
+        ptx = compile_ptx(kernel, _signatures(dtype)[name])
+        assert ".entry" in ptx, name
+        if dtype == "float32":
+            # float32 kernels must not promote to float64 (a Python float constant would)
+            assert ".f64" not in ptx, f"{name}: float64 arithmetic in the float32 kernel"
