@@ -1,0 +1,215 @@
+"""``fastrnn bench``: fastrnn side by side with its peers, one table per run.
+
+Times, in float32, the inference forward ("fwd") and the training step
+("train": forward with a tape, then backward, or autograd's backward) of
+LSTM and GRU at each shape and thread count, for every peer present:
+
+    cpu    fastrnn's Numba CPU kernels        ref    fastrnn's NumPy reference
+    torch  PyTorch nn.LSTM / nn.GRU           ort    ONNX Runtime (inference only)
+    gemm   NumPy's float32 GEMM at the same sizes: the ceiling
+
+and with ``--device cuda`` fastrnn's numba.cuda kernels ("cuda") on device
+arrays against PyTorch with cuDNN. Each peer runs in its own process per
+thread count; each time is the median of the repeats after a warm-up.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+
+from . import peers as _peers
+from . import table
+from .workloads import GATES, PASSES, SHAPES, parse_shape
+
+EPILOG = f"""\
+peers:
+{chr(10).join(f"  {name:<6} {peer.label}" for name, peer in _peers.PEERS.items())}
+  Absent peers (not installed, no fastrnn.cpu module, ...) are skipped with a note.
+
+environment of each benchmark process:
+  {', '.join(_peers.THREAD_VARIABLES)} are set to the thread count
+  (and torch.set_num_threads, ORT's intra_op_num_threads, fastrnn.set_num_threads);
+  {' and '.join(_peers.OPENBLAS_OVERRIDES)} are removed (they slow NumPy's
+  OpenBLAS on this kind of machine). Only these processes: nothing else changes.
+
+columns:
+  <peer> ms     median milliseconds per call; * = fewer runs than asked (--time-cap)
+  GF/s          FLOPs / time; forward ≈ 2·T·B·G·H·(I+H) with G = 4 (LSTM), 3 (GRU);
+                training step ≈ 3× forward
+  rival/<ours>  the fastest of torch and ort ÷ fastrnn (> 1: fastrnn is faster)
+  ref/<ours>    the reference ÷ fastrnn
+  GEMM in, rec, all   GF/s of the float32 GEMMs of a forward: the input projection
+                (T·B × I)·(I × G·H), the T recurrent products (B × H)·(H × G·H), both
+"""
+
+
+def _list(choices=None, convert=str):
+    """An argparse type for a comma-separated list, each item converted and checked."""
+    def parse(text):
+        try:
+            items = [convert(item.strip()) for item in text.split(",") if item.strip()]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        bad = [item for item in items if choices is not None and item not in choices]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(choices)}"
+                                             if choices else "expected a comma-separated list")
+        return items
+    return parse
+
+
+def _positive(text):
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _shape(text):
+    try:
+        return parse_shape(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(parser):
+    parser.description = __doc__
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    default_shapes = " ".join(",".join(map(str, s)) for s in SHAPES)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cpu (default), or cuda: fastrnn's cuda backend vs PyTorch/cuDNN on a GPU; "
+                             "--threads is then ignored")
+    parser.add_argument("--shapes", nargs="+", type=_shape, default=list(SHAPES), metavar="T,B,I,H",
+                        help=f"shapes to time (default: {default_shapes})")
+    parser.add_argument("--cells", type=_list(tuple(GATES)), default=list(GATES), metavar="LIST",
+                        help="comma-separated cells (default: lstm,gru)")
+    parser.add_argument("--passes", type=_list(PASSES), default=list(PASSES), metavar="LIST",
+                        help="fwd (inference), train (forward + backward); default: fwd,train")
+    parser.add_argument("--threads", type=_list(convert=_positive), default=[1, 2], metavar="LIST",
+                        help="thread counts (default: 1,2)")
+    parser.add_argument("--peers", type=_list(tuple(_peers.PEERS)), default=None, metavar="LIST",
+                        help="peers to run (default: all present for the device: "
+                             "cpu,ref,torch,ort,gemm or cuda,torch,gemm); e.g. drop ref at big shapes")
+    parser.add_argument("--repeats", type=_positive, default=5,
+                        help="timed runs per measurement; the median is reported (default: 5)")
+    parser.add_argument("--ref-repeats", type=_positive, default=3,
+                        help="timed runs for the slow reference (default: 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (default: 1)")
+    parser.add_argument("--time-cap", type=float, default=30.0, metavar="SECONDS",
+                        help="stop a measurement's repeats (after the first) once they took this "
+                             "long; marked * in the table (default: 30)")
+    parser.add_argument("--json", metavar="PATH", help="also save the results and the table as JSON")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+
+
+def _gpu_problem():
+    """None when a real CUDA GPU is usable here, else why not."""
+    try:
+        from numba import config, cuda
+    except ImportError:
+        return "numba-cuda is not installed (pip install 'fastrnn[cuda]')"
+    if config.ENABLE_CUDASIM:
+        return "NUMBA_ENABLE_CUDASIM=1 is set: the CUDA simulator is not a GPU to time"
+    if not cuda.is_available():
+        return "no CUDA GPU was found (numba.cuda.is_available() is False)"
+    return None
+
+
+def _machine():
+    """One line: CPU model and count, or the GPU's name is added by the peers' info."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
+
+
+def _plan(args):
+    """(peers to run, {peer: why it is skipped}) for the options given."""
+    wanted = args.peers or [p for p, peer in _peers.PEERS.items() if args.device in peer.devices]
+    run, skipped = [], {}
+    for name in wanted:
+        why = _peers.why_unavailable(name, args.device)
+        if why is None:
+            run.append(name)
+        else:
+            skipped[name] = why
+    return run, skipped
+
+
+def _progress(peer, threads, row):
+    shape = ",".join(map(str, row["shape"]))
+    what = row.get("error") or f"{row['ms']:.3f} ms ({row['runs']} runs)"
+    print(f"  {peer:<5} {threads or '-'} thr  {row['cell']} {row['kind']:<5} {shape:<16} {what}",
+          file=sys.stderr, flush=True)
+
+
+def run(args):
+    if args.device == "cuda":
+        problem = _gpu_problem()
+        if problem:
+            print(f"fastrnn bench --device cuda: {problem}", file=sys.stderr)
+            return 2
+    names, skipped = _plan(args)
+    threads = [None] if args.device == "cuda" else args.threads
+    results, infos, errors = [], {}, {}
+    for thr in threads:
+        for name in names:
+            repeats = args.ref_repeats if name == "ref" else args.repeats
+            kinds = [k for k in (args.passes if name != "gemm" else ("in", "rec"))
+                     if k in _peers.PEERS[name].kinds]
+            job = dict(peer=name, device=args.device, threads=thr, warmup=args.warmup,
+                       repeats=repeats, time_cap=args.time_cap,
+                       tasks=[(c, k, list(s)) for c in args.cells for k in kinds for s in args.shapes])
+
+            def collect(row, name=name, thr=thr, repeats=repeats):
+                row.update(peer=name, threads=thr, repeats=repeats)
+                results.append(row)
+                _progress(name, thr, row)
+                if "error" in row:
+                    errors[f"{name} {row['cell']} {row['kind']} {row['shape']}"] = row["error"]
+            info, error = _peers.run(job, collect)
+            infos[name] = info
+            if error:
+                errors[f"{name} at {thr or '-'} threads"] = error
+    body = table.rows(results, names, args.cells, args.passes, args.shapes, threads)
+    text = _report(args, table.render(body, args.markdown), names, infos, skipped, errors)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(command=_command(), date=_now(), machine=_machine(), device=args.device,
+                           peers=infos, skipped=skipped, errors=errors, results=results,
+                           columns=body[0], rows=body[1:], table=text), f, indent=1)
+    return 1 if errors else 0
+
+
+def _command():
+    return "fastrnn bench " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "fastrnn bench"
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _report(args, table_text, names, infos, skipped, errors):
+    """The table with its title, what ran where, and the notes under it."""
+    versions = {}
+    for info in infos.values():
+        versions.update({k: v for k, v in info.items() if k != "gpu"})
+    gpu = next((info["gpu"] for info in infos.values() if "gpu" in info), None)
+    lines = [f"$ {_command()}",
+             f"{_now()} · {_machine()}" + (f" · GPU {gpu}" if gpu else ""),
+             " · ".join(f"{k} {v}" for k, v in versions.items()),
+             f"float32 · ms: median of {args.repeats} runs after {args.warmup} warm-up"
+             + (f" (ref: {args.ref_repeats})" if "ref" in names else "")
+             + f"; * = cut short by --time-cap {args.time_cap:g} s · — = not run (ORT has no training step)",
+             "", table_text]
+    lines += [f"skipped {name}: {why}" for name, why in skipped.items()]
+    lines += [f"error in {where}: {why}" for where, why in errors.items()]
+    return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""fastrnn itself as a bench peer: backend "cpu" (Numba), "numpy" (the reference) or "cuda".
+
+On CUDA the inputs are copied to the device once, before the clock runs, and
+each timed call ends with ``cuda.synchronize()``.
+"""
+import numpy as np
+
+from .timing import no_sync
+
+#: bench peer name -> fastrnn backend
+BACKENDS = {"cpu": "cpu", "ref": "numpy", "cuda": "cuda"}
+ARGUMENTS = ("x", "w_ih", "w_hh", "b_ih", "b_hh")
+
+
+def setup(job):
+    """Set the thread count (when fastrnn has ``set_num_threads``); return the versions in use."""
+    import fastrnn
+    info = {"fastrnn": fastrnn.__version__, "numpy": np.__version__}
+    if job["threads"] and hasattr(fastrnn, "set_num_threads"):
+        fastrnn.set_num_threads(job["threads"])
+    if job["peer"] != "ref":
+        import numba
+        info["numba"] = numba.__version__
+    if job["peer"] == "cuda":
+        from numba import cuda
+        name = cuda.get_current_device().name
+        info["gpu"] = name.decode() if isinstance(name, bytes) else name
+    return info
+
+
+def make(job, cell, kind, inputs):
+    """A no-argument callable that runs one ``kind`` ("fwd" or "train") of ``cell`` on ``inputs``."""
+    import fastrnn
+    backend = BACKENDS[job["peer"]]
+    forward = getattr(fastrnn, f"{cell}_forward")
+    backward = getattr(fastrnn, f"{cell}_backward")
+    args, dy = [inputs[name] for name in ARGUMENTS], inputs["dy"]
+    sync = no_sync
+    if backend == "cuda":
+        from numba import cuda
+        args, dy, sync = [cuda.to_device(a) for a in args], cuda.to_device(dy), cuda.synchronize
+
+    def inference():
+        forward(*args, backend=backend)
+        sync()
+
+    def training_step():
+        backward(forward(*args, train=True, backend=backend).tape, dy=dy)
+        sync()
+    return inference if kind == "fwd" else training_step

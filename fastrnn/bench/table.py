@@ -1,0 +1,112 @@
+"""The comparison table: one row per (cell, pass, shape, threads), one column group per measure.
+
+Columns: the milliseconds of each peer; GFLOP/s of fastrnn and of the best
+rival; the ratios best rival ÷ fastrnn and reference ÷ fastrnn (> 1: fastrnn
+is faster); and the GEMM ceiling in GFLOP/s: the input projection ("in"),
+the per-step recurrent products ("rec"), and both together ("all", the
+rate a forward would reach if it were nothing but these GEMMs).
+"""
+from .peers import OURS, RIVALS
+from .workloads import flops
+
+MISSING = "—"
+
+
+def _ms(value):
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def _rate(value):
+    return f"{value:.2g}" if value < 1 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def _key(row):
+    return row["peer"], row["cell"], row["kind"], tuple(row["shape"]), row["threads"]
+
+
+def gflops(row):
+    """GFLOP/s of one timed result."""
+    return flops(row["cell"], row["kind"], row["shape"]) / row["ms"] / 1e6
+
+
+def columns(peers):
+    """The column names for the peers that ran, and (ours, rivals): whom the ratios compare."""
+    timed = [p for p in OURS + RIVALS if p in peers]
+    ours = next((p for p in OURS if p in timed), None)
+    rivals = [p for p in RIVALS if p in timed]
+    names = ["cell", "pass", "T,B,I,H", "thr"] + [f"{p} ms" for p in timed]
+    if ours:
+        names.append(f"{ours} GF/s")
+    if rivals:
+        names.append("rival GF/s")
+    if ours and rivals:
+        names.append(f"rival/{ours}")
+    if ours and ours != "ref" and "ref" in timed:
+        names.append(f"ref/{ours}")
+    if "gemm" in peers:
+        names += ["GEMM in", "rec", "all"]
+    return names, timed, ours, rivals
+
+
+def rows(results, peers, cells, passes, shapes, threads):
+    """The table's cells as strings, header first; ``results`` are the workers' rows with peer and threads."""
+    names, timed, ours, rivals = columns(peers)
+    found = {_key(r): r for r in results}
+    body = [names]
+    for cell in cells:
+        for kind in passes:
+            for shape in shapes:
+                for thr in threads:
+                    def get(peer, what=kind):
+                        return found.get((peer, cell, what, tuple(shape), thr))
+                    line = [cell, kind, ",".join(map(str, shape)), str(thr or "-")]
+                    line += [_cell(get(peer)) for peer in timed]
+                    line += _measures(names, ours, rivals, get, cell, shape)
+                    body.append(line)
+    return body
+
+
+def _cell(row):
+    """One peer's milliseconds; * when the time cap cut its runs short."""
+    if row is None:
+        return MISSING
+    if "error" in row:
+        return "err"
+    return _ms(row["ms"]) + ("*" if row["runs"] < row["repeats"] else "")
+
+
+def _measures(names, ours, rivals, get, cell, shape):
+    """The GF/s, ratio and GEMM columns of one line; ``get(peer, kind=this pass)`` -> result or None."""
+    def timed(peer, *kind):
+        row = get(peer, *kind) if peer else None
+        return row if row and "ms" in row else None
+    mine, reference = timed(ours), timed("ref")
+    best = min(filter(None, map(timed, rivals)), key=lambda r: r["ms"], default=None)
+    out = []
+    if ours:
+        out.append(_rate(gflops(mine)) if mine else MISSING)
+    if rivals:
+        out.append(_rate(gflops(best)) if best else MISSING)
+    if ours and rivals:
+        out.append(f"{best['ms'] / mine['ms']:.2f}" if mine and best else MISSING)
+    if f"ref/{ours}" in names:
+        out.append(f"{reference['ms'] / mine['ms']:.1f}" if mine and reference else MISSING)
+    if "GEMM in" in names:
+        products = [timed("gemm", kind) for kind in ("in", "rec")]
+        out += [_rate(gflops(p)) if p else MISSING for p in products]
+        out.append(MISSING if None in products else _rate(
+            sum(flops(cell, p["kind"], shape) for p in products)
+            / sum(p["ms"] for p in products) / 1e6))
+    return out
+
+
+def render(body, markdown=False):
+    """``rows(...)`` as text: aligned columns, or a Markdown table."""
+    if markdown:
+        lines = ["| " + " | ".join(line) + " |" for line in body]
+        lines.insert(1, "|" + "|".join(" --- " if i < 4 else " ---: " for i in range(len(body[0]))) + "|")
+        return "\n".join(lines)
+    widths = [max(len(line[i]) for line in body) for i in range(len(body[0]))]
+    return "\n".join("  ".join(cell.ljust(w) if i < 4 else cell.rjust(w)
+                               for i, (cell, w) in enumerate(zip(line, widths))).rstrip()
+                     for line in body)
