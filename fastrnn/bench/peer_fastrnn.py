@@ -13,17 +13,22 @@ ARGUMENTS = ("x", "w_ih", "w_hh", "b_ih", "b_hh")
 
 
 def setup(job):
-    """Set the thread count (when fastrnn has ``set_num_threads``); return the versions in use."""
+    """Set the cpu backend's thread count; return the versions in use.
+
+    The environment already holds the count; ``fastrnn.set_num_threads`` also
+    limits the BLAS that Numba's ``np.dot`` loads later. The reference needs
+    only NumPy's BLAS, limited by the environment.
+    """
     import fastrnn
     info = {"fastrnn": fastrnn.__version__, "numpy": np.__version__}
-    if job["threads"] and hasattr(fastrnn, "set_num_threads"):
+    if job["peer"] == "cpu" and job["threads"] and hasattr(fastrnn, "set_num_threads"):
         fastrnn.set_num_threads(job["threads"])
     if job["peer"] != "ref":
         import numba
         info["numba"] = numba.__version__
     if job["peer"] == "cuda":
         from numba import cuda
-        name = cuda.get_current_device().name
+        name = getattr(cuda.get_current_device(), "name", "CUDA simulator")
         info["gpu"] = name.decode() if isinstance(name, bytes) else name
     return info
 
