@@ -128,8 +128,9 @@ def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, 
     for name, a in (("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", biases[0]), ("b_hh", biases[1]),
                     *zip(("h0", "c0"), states)):
         if isinstance(a, np.ndarray) != side:
-            raise TypeError(f"{name} is on the {'host' if side else 'device'} side but x is "
-                            f"not: pass all arrays as NumPy arrays or all as device arrays")
+            raise TypeError(f"{name} is a {'device' if side else 'NumPy'} array but x is a "
+                            f"{'NumPy' if side else 'device'} array: pass all arrays as NumPy "
+                            f"arrays or all as device arrays")
     lengths = check_lengths(lengths, T, B)
     activation = check_activation(activation)
     if not isinstance(train, (bool, np.bool_)):
