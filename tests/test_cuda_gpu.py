@@ -1,0 +1,48 @@
+"""The cuda backend at realistic sizes on a real GPU (skipped without one, and under the simulator).
+
+Same comparison as tests/test_cuda.py, at shapes where the GPU tiles are
+full in some dimensions and ragged in others (H = 100 is no multiple of the
+16/64 tiles), plus inputs from CuPy and PyTorch through
+``__cuda_array_interface__`` when those are installed. ``benchmarks/gpu_check.sh``
+runs this file on a lent GPU.
+"""
+import numpy as np
+import pytest
+from numba import config, cuda
+
+import fastrnn
+from conftest import assert_close, random_problem, run_cell
+
+if config.ENABLE_CUDASIM or not cuda.is_available():
+    pytest.skip("needs a real CUDA GPU", allow_module_level=True)
+
+#: T, B, I, H: lengths spread over T..0; float32 reductions stay within a few hundred terms
+SHAPE = (24, 16, 60, 100)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cell, activation", [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"),
+                                              ("lstm", "relu"), ("gru", "tanh"), ("gru", "relu")])
+def test_matches_the_reference_at_a_realistic_size(cell, activation, dtype):
+    args, grads = random_problem(cell, *SHAPE, dtype, seed=5)
+    args["activation"] = activation
+    for i, (g, r) in enumerate(zip(run_cell(cell, "cuda", args, grads),
+                                   run_cell(cell, "numpy", args, grads))):
+        assert_close(g, r, f"{cell}/{activation}/{dtype} output {i}")
+
+
+@pytest.mark.parametrize("library", ["cupy", "torch"])
+def test_cuda_array_interface_inputs_stay_on_the_device(library):
+    """CuPy arrays and PyTorch CUDA tensors go in without a copy; device arrays come out."""
+    lib = pytest.importorskip(library)
+    if library == "torch" and not lib.cuda.is_available():
+        pytest.skip("PyTorch has no CUDA here")
+    to_dev = (lambda a: lib.asarray(a)) if library == "cupy" else (lambda a: lib.from_numpy(a).cuda())
+    args, grads = random_problem("gru", 8, 4, 12, 20, "float32", seed=6)
+    dev = {k: (to_dev(v) if k != "lengths" else v) for k, v in args.items()}
+    out = fastrnn.gru_forward(**dev, train=True)
+    back = fastrnn.gru_backward(out.tape, **{k: to_dev(v) for k, v in grads.items()})
+    ref = run_cell("gru", "numpy", args, grads)
+    for i, (g, r) in enumerate(zip((*out[:-1], *back), ref)):
+        assert not isinstance(g, np.ndarray)
+        assert_close(g.copy_to_host(), r, f"{library} output {i}")
