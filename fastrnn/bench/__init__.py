@@ -143,11 +143,21 @@ def _plan(args):
     return run, skipped
 
 
-def _progress(peer, threads, row):
+def _progress(row):
     shape = ",".join(map(str, row["shape"]))
     what = row.get("error") or f"{row['ms']:.3f} ms ({row['runs']} runs)"
-    print(f"  {peer:<5} {threads or '-'} thr  {row['cell']} {row['kind']:<5} {shape:<16} {what}",
+    print(f"  {row['peer']:<5} {row['threads'] or '-'} thr  {row['cell']:<4} {row['kind']:<5} "
+          f"{shape:<16} {what}",
           file=sys.stderr, flush=True)
+
+
+def _job(args, name, threads):
+    """What one worker process does: every (cell, kind, shape) of peer ``name`` at ``threads``."""
+    peer = _peers.PEERS[name]
+    kinds = [k for k in peer.kinds if k in args.passes or name == "gemm"]
+    return dict(peer=name, device=args.device, threads=threads, warmup=args.warmup,
+                repeats=args.ref_repeats if name == "ref" else args.repeats, time_cap=args.time_cap,
+                tasks=[(c, k, list(s)) for c in args.cells for k in kinds for s in args.shapes])
 
 
 def run(args):
@@ -156,35 +166,29 @@ def run(args):
         if problem:
             print(f"fastrnn bench --device cuda: {problem}", file=sys.stderr)
             return 2
-    names, skipped = _plan(args)
+    started, (names, skipped) = _now(), _plan(args)
     threads = [None] if args.device == "cuda" else args.threads
     results, infos, errors = [], {}, {}
     for thr in threads:
         for name in names:
-            repeats = args.ref_repeats if name == "ref" else args.repeats
-            kinds = [k for k in (args.passes if name != "gemm" else ("in", "rec"))
-                     if k in _peers.PEERS[name].kinds]
-            job = dict(peer=name, device=args.device, threads=thr, warmup=args.warmup,
-                       repeats=repeats, time_cap=args.time_cap,
-                       tasks=[(c, k, list(s)) for c in args.cells for k in kinds for s in args.shapes])
+            job = _job(args, name, thr)
 
-            def collect(row, name=name, thr=thr, repeats=repeats):
-                row.update(peer=name, threads=thr, repeats=repeats)
+            def collect(row, job=job):
+                row.update(peer=job["peer"], threads=job["threads"], repeats=job["repeats"])
                 results.append(row)
-                _progress(name, thr, row)
+                _progress(row)
                 if "error" in row:
-                    errors[f"{name} {row['cell']} {row['kind']} {row['shape']}"] = row["error"]
-            info, error = _peers.run(job, collect)
-            infos[name] = info
+                    errors[f"{row['peer']} {row['cell']} {row['kind']} {row['shape']}"] = row["error"]
+            infos[name], error = _peers.run(job, collect)
             if error:
                 errors[f"{name} at {thr or '-'} threads"] = error
     body = table.rows(results, names, args.cells, args.passes, args.shapes, threads)
-    text = _report(args, table.render(body, args.markdown), names, infos, skipped, errors)
+    header = dict(command=_command(), date=started, machine=_machine(), device=args.device)
+    text = _report(args, header, table.render(body, args.markdown), names, infos, skipped, errors)
     print(text)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(command=_command(), date=_now(), machine=_machine(), device=args.device,
-                           peers=infos, skipped=skipped, errors=errors, results=results,
+            json.dump(dict(header, peers=infos, skipped=skipped, errors=errors, results=results,
                            columns=body[0], rows=body[1:], table=text), f, indent=1)
     return 1 if errors else 0
 
@@ -197,18 +201,21 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _report(args, table_text, names, infos, skipped, errors):
+def _report(args, header, table_text, names, infos, skipped, errors):
     """The table with its title, what ran where, and the notes under it."""
     versions = {}
     for info in infos.values():
         versions.update({k: v for k, v in info.items() if k != "gpu"})
     gpu = next((info["gpu"] for info in infos.values() if "gpu" in info), None)
-    lines = [f"$ {_command()}",
-             f"{_now()} · {_machine()}" + (f" · GPU {gpu}" if gpu else ""),
+    ours = next((p for p in _peers.OURS if p in names), "fastrnn")
+    lines = [f"$ {header['command']}",
+             f"{header['date']} · {header['machine']}" + (f" · GPU {gpu}" if gpu else ""),
              " · ".join(f"{k} {v}" for k, v in versions.items()),
              f"float32 · ms: median of {args.repeats} runs after {args.warmup} warm-up"
              + (f" (ref: {args.ref_repeats})" if "ref" in names else "")
              + f"; * = cut short by --time-cap {args.time_cap:g} s · — = not run (ORT has no training step)",
+             f"rival/{ours} = fastest of torch, ort ÷ {ours} (> 1: fastrnn is faster) · GEMM = GF/s of "
+             "the float32 input projection (in), T recurrent products (rec), both (all)",
              "", table_text]
     lines += [f"skipped {name}: {why}" for name, why in skipped.items()]
     lines += [f"error in {where}: {why}" for where, why in errors.items()]
