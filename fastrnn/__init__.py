@@ -1,5 +1,6 @@
 """fastrnn: fast RNN, LSTM and GRU forward and backprop through time for NumPy."""
 from ._dispatch import available_backends, current_backend, use_backend
+from ._threads import get_num_threads, set_num_threads
 from .functional import (GRUGrads, GRUOutput, LSTMGrads, LSTMOutput, RNNGrads, RNNOutput,
                          Tape, gru_backward, gru_forward, lstm_backward, lstm_forward,
                          rnn_backward, rnn_forward)
@@ -13,5 +14,6 @@ __all__ = [
     "gru_forward", "gru_backward",
     "RNNOutput", "LSTMOutput", "GRUOutput", "RNNGrads", "LSTMGrads", "GRUGrads", "Tape",
     "use_backend", "current_backend", "available_backends",
+    "set_num_threads", "get_num_threads",
     "RNN", "LSTM", "GRU", "nn",
 ]
