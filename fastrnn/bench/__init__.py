@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import sys
 
 from . import peers as _peers
@@ -169,19 +170,26 @@ def run(args):
     started, (names, skipped) = _now(), _plan(args)
     threads = [None] if args.device == "cuda" else args.threads
     results, infos, errors = [], {}, {}
-    for thr in threads:
-        for name in names:
-            job = _job(args, name, thr)
+    # SIGTERM (from `timeout`, say) ends the run like Ctrl-C: the table shows what was measured
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        for thr in threads:
+            for name in names:
+                job = _job(args, name, thr)
 
-            def collect(row, job=job):
-                row.update(peer=job["peer"], threads=job["threads"], repeats=job["repeats"])
-                results.append(row)
-                _progress(row)
-                if "error" in row:
-                    errors[f"{row['peer']} {row['cell']} {row['kind']} {row['shape']}"] = row["error"]
-            infos[name], error = _peers.run(job, collect)
-            if error:
-                errors[f"{name} at {thr or '-'} threads"] = error
+                def collect(row, job=job):
+                    row.update(peer=job["peer"], threads=job["threads"], repeats=job["repeats"])
+                    results.append(row)
+                    _progress(row)
+                    if "error" in row:
+                        errors[f"{row['peer']} {row['cell']} {row['kind']} {row['shape']}"] = row["error"]
+                infos[name], error = _peers.run(job, collect)
+                if error:
+                    errors[f"{name} at {thr or '-'} threads"] = error
+    except KeyboardInterrupt:
+        errors["the run"] = "interrupted before the end; the table holds what was measured"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     body = table.rows(results, names, args.cells, args.passes, args.shapes, threads)
     header = dict(command=_command(), date=started, machine=_machine(), device=args.device)
     text = _report(args, header, table.render(body, args.markdown), names, infos, skipped, errors)
@@ -191,6 +199,10 @@ def run(args):
             json.dump(dict(header, peers=infos, skipped=skipped, errors=errors, results=results,
                            columns=body[0], rows=body[1:], table=text), f, indent=1)
     return 1 if errors else 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _command():
@@ -214,8 +226,11 @@ def _report(args, header, table_text, names, infos, skipped, errors):
              f"float32 · ms: median of {args.repeats} runs after {args.warmup} warm-up"
              + (f" (ref: {args.ref_repeats})" if "ref" in names else "")
              + f"; * = cut short by --time-cap {args.time_cap:g} s · — = not run (ORT has no training step)",
-             f"rival/{ours} = fastest of torch, ort ÷ {ours} (> 1: fastrnn is faster) · GEMM = GF/s of "
-             "the float32 input projection (in), T recurrent products (rec), both (all)",
+             " · ".join(note for note, shown in (
+                 (f"rival/{ours} = fastest of torch, ort ÷ {ours} (> 1: fastrnn is faster)",
+                  set(_peers.RIVALS) & set(names)),
+                 ("GEMM = GF/s of the float32 input projection (in), T recurrent products (rec), "
+                  "both (all)", "gemm" in names)) if shown),
              "", table_text]
     lines += [f"skipped {name}: {why}" for name, why in skipped.items()]
     lines += [f"error in {where}: {why}" for where, why in errors.items()]

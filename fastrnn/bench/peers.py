@@ -79,14 +79,18 @@ def run(job, on_result):
         child = subprocess.Popen([sys.executable, "-m", "fastrnn.bench.worker"], text=True,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
                                  env=child_env(job["threads"]))
-        child.stdin.write(json.dumps(job))
-        child.stdin.close()
-        for line in child.stdout:
-            message = json.loads(line)
-            if "info" in message:
-                info = message["info"]
-            else:
-                on_result(message)
+        try:
+            child.stdin.write(json.dumps(job))
+            child.stdin.close()
+            for line in child.stdout:
+                message = json.loads(line)
+                if "info" in message:
+                    info = message["info"]
+                else:
+                    on_result(message)
+        finally:     # interrupted: no orphan keeps timing on the cores
+            if child.poll() is None and sys.exc_info()[0] is not None:
+                child.kill()
         if child.wait() == 0:
             return info, None
         stderr.seek(0)
