@@ -220,18 +220,19 @@ def _report(args, header, table_text, names, infos, skipped, errors):
         versions.update({k: v for k, v in info.items() if k != "gpu"})
     gpu = next((info["gpu"] for info in infos.values() if "gpu" in info), None)
     ours = next((p for p in _peers.OURS if p in names), "fastrnn")
+    legend = [f"float32 · ms: median of {args.repeats} runs after {args.warmup} warm-up"
+              + (f" (ref: {args.ref_repeats})" if "ref" in names else "")
+              + f"; * = cut short by --time-cap {args.time_cap:g} s · — = not run "
+              "(ORT has no training step)"]
+    if set(_peers.RIVALS) & set(names):
+        legend.append(f"rival/{ours} = fastest of torch, ort ÷ {ours} (> 1: fastrnn is faster)")
+    if "gemm" in names:
+        legend.append("GEMM = GF/s of the float32 input projection (in), T recurrent products (rec), "
+                      "both (all)")
     lines = [f"$ {header['command']}",
              f"{header['date']} · {header['machine']}" + (f" · GPU {gpu}" if gpu else ""),
              " · ".join(f"{k} {v}" for k, v in versions.items()),
-             f"float32 · ms: median of {args.repeats} runs after {args.warmup} warm-up"
-             + (f" (ref: {args.ref_repeats})" if "ref" in names else "")
-             + f"; * = cut short by --time-cap {args.time_cap:g} s · — = not run (ORT has no training step)",
-             " · ".join(note for note, shown in (
-                 (f"rival/{ours} = fastest of torch, ort ÷ {ours} (> 1: fastrnn is faster)",
-                  set(_peers.RIVALS) & set(names)),
-                 ("GEMM = GF/s of the float32 input projection (in), T recurrent products (rec), "
-                  "both (all)", "gemm" in names)) if shown),
-             "", table_text]
+             *legend, "", table_text]
     lines += [f"skipped {name}: {why}" for name, why in skipped.items()]
     lines += [f"error in {where}: {why}" for where, why in errors.items()]
     return "\n".join(lines)
