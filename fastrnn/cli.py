@@ -11,6 +11,7 @@ import sys
 #: subcommand -> (module, one-line help)
 COMMANDS = {
     "demo": ("fastrnn.demo", "train the classic row-by-row digit classifier"),
+    "predict": ("fastrnn.predict", "classify digit images with the model `fastrnn demo` saved"),
     "bench": ("fastrnn.bench", "time fastrnn against its peers, side by side"),
     "check": ("fastrnn.check", "run every cell on every backend and compare with the reference"),
     "info": ("fastrnn.info", "versions, backends, threading layer, threads and BLAS"),

@@ -69,7 +69,7 @@ class _RNNBase:
         if self.dtype not in _validate.FLOAT_DTYPES:
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         self.seed, self.backend = seed, backend
-        init_seed, dropout_seed = np.random.SeedSequence(seed).spawn(2)
+        init_seed, dropout_seed = seed_sequence(seed).spawn(2)
         self._dropout_rng = np.random.default_rng(dropout_seed)
         self.params = self._init_params(np.random.default_rng(init_seed))
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
@@ -371,6 +371,11 @@ def load_npz(path, kind):
         if header["kind"] != kind:
             raise ValueError(f"{path} holds a {header['kind']}, not a {kind}")
         return header["config"], {k: f[k] for k in f.files if k != "__header__"}
+
+
+def seed_sequence(seed):
+    """A NumPy SeedSequence from ``seed``: None (fresh entropy), an int, or a SeedSequence."""
+    return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
 
 
 def _from_config(config):

