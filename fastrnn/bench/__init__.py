@@ -19,6 +19,7 @@ import os
 import platform
 import shlex
 import signal
+import subprocess
 import sys
 
 from . import peers as _peers
@@ -121,14 +122,15 @@ def _gpu_problem():
 
 
 def _machine():
-    """One line: CPU model and count, or the GPU's name is added by the peers' info."""
+    """One line: CPU model and count, system, and how busy the machine is (other work skews timings)."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}"
+    load = f", load average {os.getloadavg()[0]:.1f} at the start" if hasattr(os, "getloadavg") else ""
+    return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}{load}"
 
 
 def _plan(args):
@@ -167,7 +169,9 @@ def run(args):
         if problem:
             print(f"fastrnn bench --device cuda: {problem}", file=sys.stderr)
             return 2
-    started, (names, skipped) = _now(), _plan(args)
+    header = dict(command=_command(), date=_now(), machine=_machine(), device=args.device,
+                  source=_source())
+    names, skipped = _plan(args)
     threads = [None] if args.device == "cuda" else args.threads
     results, infos, errors = [], {}, {}
     # SIGTERM (from `timeout`, say) ends the run like Ctrl-C: the table shows what was measured
@@ -191,7 +195,6 @@ def run(args):
     finally:
         signal.signal(signal.SIGTERM, previous)
     body = table.rows(results, names, args.cells, args.passes, args.shapes, threads)
-    header = dict(command=_command(), date=started, machine=_machine(), device=args.device)
     text = _report(args, header, table.render(body, args.markdown), names, infos, skipped, errors)
     print(text)
     if args.json:
@@ -207,6 +210,20 @@ def _interrupt(signum, frame):
 
 def _command():
     return "fastrnn bench " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "fastrnn bench"
+
+
+def _source():
+    """The fastrnn source timed: its git commit (+ when fastrnn/ has uncommitted changes), if a checkout."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def git(*argv):
+        return subprocess.run(["git", *argv], cwd=root, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    try:
+        commit, dirty = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "fastrnn")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f" (git {commit}{'+' if dirty else ''})" if commit else ""
 
 
 def _now():
@@ -231,7 +248,8 @@ def _report(args, header, table_text, names, infos, skipped, errors):
                       "both (all)")
     lines = [f"$ {header['command']}",
              f"{header['date']} · {header['machine']}" + (f" · GPU {gpu}" if gpu else ""),
-             " · ".join(f"{k} {v}" for k, v in versions.items()),
+             " · ".join(f"{k} {v}" + (header["source"] if k == "fastrnn" else "")
+                        for k, v in versions.items()),
              *legend, "", table_text]
     lines += [f"skipped {name}: {why}" for name, why in skipped.items()]
     lines += [f"error in {where}: {why}" for where, why in errors.items()]
