@@ -6,6 +6,7 @@ and rates are computed from them correctly.
 """
 import argparse
 import json
+import os
 
 import pytest
 
@@ -127,6 +128,11 @@ def test_tiny_run_fills_every_cell_of_every_present_peer(tmp_path, capsys):
                 assert float(cells[f"{peer} ms"]) > 0, (peer, row)
         assert float(cells["GEMM in"]) > 0 and float(cells["all"]) > 0
     assert saved["table"] in out and saved["errors"] == {}
+    # each peer in a process of its own, never two threaded runtimes in one
+    pids = [p["pid"] for p in saved["processes"].values()]
+    assert len(set(pids)) == len(pids) == len(ran) and os.getpid() not in pids
+    for where, process in saved["processes"].items():
+        assert len(process["runtimes"]) <= 1, (where, process)
 
 
 def test_cuda_device_without_a_gpu_fails_with_a_clear_message(capsys):

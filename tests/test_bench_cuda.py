@@ -16,7 +16,7 @@ def test_cuda_peer_times_forward_and_training_step_on_device_arrays():
     job = dict(peer="cuda", device="cuda", threads=None, warmup=0, repeats=1, time_cap=60,
                tasks=[("lstm", "fwd", [2, 2, 3, 4]), ("gru", "train", [2, 2, 3, 4])])
     rows = []
-    info, error = peers.run(job, rows.append)
-    assert error is None and info["gpu"]
+    outcome = peers.run(job, rows.append)
+    assert outcome.error is None and outcome.info["gpu"]
     assert [(r["cell"], r["kind"]) for r in rows] == [("lstm", "fwd"), ("gru", "train")]
     assert all("error" not in r and r["ms"] > 0 and r["runs"] == 1 for r in rows), rows

@@ -173,7 +173,7 @@ def run(args):
                   source=_source())
     names, skipped = _plan(args)
     threads = [None] if args.device == "cuda" else args.threads
-    results, infos, errors = [], {}, {}
+    results, infos, processes, errors = [], {}, {}, {}
     # SIGTERM (from `timeout`, say) ends the run like Ctrl-C: the table shows what was measured
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -187,9 +187,10 @@ def run(args):
                     _progress(row)
                     if "error" in row:
                         errors[f"{row['peer']} {row['cell']} {row['kind']} {row['shape']}"] = row["error"]
-                infos[name], error = _peers.run(job, collect)
-                if error:
-                    errors[f"{name} at {thr or '-'} threads"] = error
+                outcome = _peers.run(job, collect)
+                infos[name], processes[f"{name} at {thr or '-'} threads"] = outcome.info, outcome.process
+                if outcome.error:
+                    errors[f"{name} at {thr or '-'} threads"] = outcome.error
     except KeyboardInterrupt:
         errors["the run"] = "interrupted before the end; the table holds what was measured"
     finally:
@@ -199,8 +200,8 @@ def run(args):
     print(text)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(header, peers=infos, skipped=skipped, errors=errors, results=results,
-                           columns=body[0], rows=body[1:], table=text), f, indent=1)
+            json.dump(dict(header, peers=infos, processes=processes, skipped=skipped, errors=errors,
+                           results=results, columns=body[0], rows=body[1:], table=text), f, indent=1)
     return 1 if errors else 0
 
 

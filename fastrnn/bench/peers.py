@@ -68,13 +68,18 @@ def child_env(threads):
     return env
 
 
+class Outcome(NamedTuple):
+    info: dict         # the versions the peer reported
+    process: dict      # pid, and which runtimes (numba, torch, onnxruntime) the process loaded
+    error: str         # None, or one line on why the process failed
+
+
 def run(job, on_result):
     """Run ``job`` (see worker.py) in a fresh process; call ``on_result(row)`` as each result arrives.
 
-    Returns (info, error): the versions the peer reported, and None or a
-    one-line reason the process failed.
+    Returns an ``Outcome``.
     """
-    info = {}
+    messages = {"info": {}, "process": {}}
     with tempfile.TemporaryFile("w+") as stderr:
         child = subprocess.Popen([sys.executable, "-m", "fastrnn.bench.worker"], text=True,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
@@ -84,15 +89,15 @@ def run(job, on_result):
             child.stdin.close()
             for line in child.stdout:
                 message = json.loads(line)
-                if "info" in message:
-                    info = message["info"]
+                if message.keys() <= messages.keys():
+                    messages.update(message)
                 else:
                     on_result(message)
         finally:     # interrupted: no orphan keeps timing on the cores
             if child.poll() is None and sys.exc_info()[0] is not None:
                 child.kill()
-        if child.wait() == 0:
-            return info, None
-        stderr.seek(0)
-        lines = stderr.read().strip().splitlines() or [f"exit status {child.returncode}"]
-        return info, lines[-1]
+        error = None
+        if child.wait() != 0:
+            stderr.seek(0)
+            error = (stderr.read().strip().splitlines() or [f"exit status {child.returncode}"])[-1]
+        return Outcome(messages["info"], messages["process"], error)

@@ -8,16 +8,22 @@ Reads a job as JSON on stdin::
 
 and writes JSON lines on stdout: first ``{"info": {...versions...}}``, then
 one per task, ``{"cell", "kind", "shape", "ms", "runs", "ms_all"}``, or with
-``"error"`` in place of the timings when that task failed. The parent has set
+``"error"`` in place of the timings when that task failed; last
+``{"process": {"pid", "runtimes"}}``, the runtimes this process loaded. The parent has set
 the thread-count environment variables before this process started.
 """
 import importlib
 import json
+import os
 import sys
 
 from .peers import PEERS
 from .timing import measure
 from .workloads import Shape, make_inputs
+
+
+#: runtimes with thread pools of their own: no process should hold two of them
+RUNTIMES = ("numba", "torch", "onnxruntime")
 
 
 def _emit(message):
@@ -36,6 +42,7 @@ def main():
         except Exception as exc:     # one failed task must not lose the others' timings
             row["error"] = f"{type(exc).__name__}: {exc}"
         _emit(row)
+    _emit({"process": {"pid": os.getpid(), "runtimes": [m for m in RUNTIMES if m in sys.modules]}})
 
 
 if __name__ == "__main__":
