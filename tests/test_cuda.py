@@ -18,7 +18,7 @@ if not (config.ENABLE_CUDASIM or cuda.is_available()):
     pytest.skip("no CUDA GPU and not under the simulator (make test-cuda sets "
                 "NUMBA_ENABLE_CUDASIM=1)", allow_module_level=True)
 
-from fastrnn.cuda import gemm as G   # noqa: E402  (tile sizes depend on the simulator flag)
+from fastrnn.cuda import driver, gemm as G   # noqa: E402  (tile sizes depend on the simulator flag)
 
 #: T, B, I, H: lengths run T..0 over B = 3 (a full, a partial and an empty sequence)
 SHAPE = (4, 3, 5, 7)
@@ -41,7 +41,8 @@ def test_tiles_are_small_under_the_simulator():
     """The shapes here must span several blocks, or the guards would go untested."""
     if config.ENABLE_CUDASIM:
         T, B, I, H = SHAPE
-        assert G.BM < B * 2 and G.BN < 4 * H and H % G.BK and G.THREADS < B * H
+        assert G.BM < B * 2 and G.BN < 4 * H and H % G.BK
+        assert G.STEP_BM < B and G.STEP_BN < H and B % G.STEP_BM and H % G.STEP_BN
 
 
 @pytest.mark.parametrize("cell, activation, dtype", CASES)
@@ -57,6 +58,18 @@ def test_forward_and_every_gradient_match_the_reference(cell, activation, dtype)
         np.testing.assert_array_equal({**args, **grads}[k], v, err_msg=k)
 
 
+@pytest.mark.parametrize("cell, activation, dtype", [("rnn", "relu", "float32"),
+                                                     ("lstm", "tanh", "float64"),
+                                                     ("gru", "tanh", "float32")])
+def test_persistent_kernels_match_the_reference(cell, activation, dtype, monkeypatch):
+    """All steps of a pass in one cooperative launch (one block walking every tile here)."""
+    monkeypatch.setattr(driver, "PERSISTENT", True)
+    args, grads = _problem(cell, activation, dtype, seed=4)
+    for name, g, r in zip(OUTPUTS[cell], run_cell(cell, "cuda", args, grads),
+                          run_cell(cell, "numpy", args, grads)):
+        assert_close(g, r, f"persistent {cell}/{activation}/{dtype}: {name}")
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_inference_returns_no_tape(cell):
     args, _ = _problem(cell, "tanh", "float64", shape=(2, 2, 3, 5), seed=1)
@@ -68,7 +81,7 @@ def test_inference_returns_no_tape(cell):
 
 
 def test_device_arrays_in_give_device_arrays_out():
-    """Device inputs stay on the device (default biases and states too); results are device arrays."""
+    """Device inputs stay there (default biases and states too); results are device arrays."""
     args, grads = _problem("lstm", "tanh", "float64", shape=(3, 2, 3, 5), seed=2)
     for k in ("b_ih", "b_hh", "c0"):
         del args[k]
@@ -103,7 +116,7 @@ def test_mixing_host_and_device_arrays_is_refused():
 
 
 def test_auto_never_picks_cuda_for_host_arrays(monkeypatch):
-    """Under the simulator cuda.is_available() is True: "auto" must still run host inputs on the host."""
+    """Under the simulator cuda.is_available() is True: "auto" must still keep host inputs there."""
     monkeypatch.delenv("FASTRNN_BACKEND", raising=False)
     x = np.zeros((2, 1, 2))
     assert cuda.is_available()

@@ -31,13 +31,25 @@ def test_matches_the_reference_at_a_realistic_size(cell, activation, dtype):
         assert_close(g, r, f"{cell}/{activation}/{dtype} output {i}")
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_persistent_kernels_match_the_reference(cell, monkeypatch):
+    """One cooperative launch per pass, many blocks meeting at grid barriers."""
+    from fastrnn.cuda import driver
+    monkeypatch.setattr(driver, "PERSISTENT", True)
+    args, grads = random_problem(cell, *SHAPE, "float64", seed=7)
+    for i, (g, r) in enumerate(zip(run_cell(cell, "cuda", args, grads),
+                                   run_cell(cell, "numpy", args, grads))):
+        assert_close(g, r, f"persistent {cell} output {i}")
+
+
 @pytest.mark.parametrize("library", ["cupy", "torch"])
 def test_cuda_array_interface_inputs_stay_on_the_device(library):
     """CuPy arrays and PyTorch CUDA tensors go in without a copy; device arrays come out."""
     lib = pytest.importorskip(library)
     if library == "torch" and not lib.cuda.is_available():
         pytest.skip("PyTorch has no CUDA here")
-    to_dev = (lambda a: lib.asarray(a)) if library == "cupy" else (lambda a: lib.from_numpy(a).cuda())
+    def to_dev(a):
+        return lib.asarray(a) if library == "cupy" else lib.from_numpy(a).cuda()
     args, grads = random_problem("gru", 8, 4, 12, 20, "float32", seed=6)
     dev = {k: (to_dev(v) if k != "lengths" else v) for k, v in args.items()}
     out = fastrnn.gru_forward(**dev, train=True)

@@ -50,7 +50,9 @@ def compile_ptx():
         if not cuda.is_available():
             mp.setattr(dispatcher, "get_current_device",
                        lambda: types.SimpleNamespace(compute_capability=CC))
-        yield lambda kernel, sig: cuda.compile_ptx(kernel.py_func, sig, cc=CC)[0]
+        # opt=False: typing, lowering and NVVM's verifier are what is tested; optimising
+        # would only double the time (and a float32 kernel must be free of float64 even then)
+        yield lambda kernel, sig: cuda.compile_ptx(kernel.py_func, sig, cc=CC, opt=False)[0]
 
 
 def _signatures(dtype):
@@ -59,18 +61,19 @@ def _signatures(dtype):
     f = numba.from_dtype(np.dtype(dtype))
     a1, a2, a3 = (nt.Array(f, n, "C") for n in (1, 2, 3))
     i64, flag, lengths = nt.int64, nt.boolean, nt.Array(nt.int64, 1, "C")
-    step = (i64, a3, a2, a1, a1, lengths, i64, a3, a3)      # t, xw, gh, b_ih, b_hh, lengths, act, y, hs
-    grad = (i64, a3, lengths, i64, a2, a3)                  # t, dy, lengths, act, dh, da
-    return {
-        "gemm_kernel": (a2, a2, a2, flag, flag, flag),
-        "colsum_kernel": (a2, a1),
-        "rnn_step_kernel": step,
-        "lstm_step_kernel": step + (a3,),                   # cs
-        "gru_step_kernel": step + (a3,),                    # gh_n
-        "rnn_grad_step_kernel": grad + (a3,),               # hs
-        "lstm_grad_step_kernel": grad + (a3, a3, a2),       # gates, cs, dc
-        "gru_grad_step_kernel": grad + (a3, a3, a3, a3),    # gates, hs, gh_n, dgi
-    }
+    # forward: t (or T), w_hh, xw, b_ih, b_hh, lengths, act, y, hs, then the cell's extra
+    forward = (i64, a2, a3, a1, a1, lengths, i64, a3, a3)
+    # backward: t (or T), w_hh, dy, lengths, act, dh, da, then the cell's tape and carries
+    backward = (i64, a2, a3, lengths, i64, a2, a3)
+    per_cell = {"rnn": (forward, backward + (a3,)),                  # - | hs
+                "lstm": (forward + (a3,), backward + (a3, a3, a2)),  # cs | gates, cs, dc
+                "gru": (forward + (a3,), backward + (a3,) * 4)}      # gh_n | gates, hs, gh_n, dgi
+    sigs = {"gemm_kernel": (a2, a2, a2, flag, flag, flag), "colsum_kernel": (a2, a1)}
+    for cell, (fwd, bwd) in per_cell.items():
+        for kind in ("step", "persistent"):
+            sigs[f"{cell}_{kind}_kernel"] = fwd
+            sigs[f"{cell}_grad_{kind}_kernel"] = bwd
+    return sigs
 
 
 def _kernels():

@@ -5,37 +5,38 @@ the GPU and results come back as NumPy; device inputs (Numba device arrays,
 CuPy arrays, PyTorch CUDA tensors: anything with ``__cuda_array_interface__``)
 stay on the GPU and results are Numba device arrays, with no host copy.
 
-How the time loop is driven. The host drives it: ``driver.py`` launches, per
-step, the recurrent GEMM ``gh = h_{t−1} W_hhᵀ`` (``gemm.gemm_kernel``, our
-own shared-memory tiled GEMM) and one fused pointwise kernel
-(``cells.<cell>_step_kernel``) that adds the biases and the hoisted input
-projection, applies the gates, writes y[t], the next state and the tape, and
-masks finished sequences. The input projection for all T steps is one GEMM
-before the loop. The backward does the same in reverse: one fused gate-gradient
-kernel and one accumulating GEMM ``dh += da[t] W_hh`` per step, then four
-large GEMMs (dx, dW_ih, dW_hh) and two column sums (db) over all steps.
+How the time loop is driven. The host drives it (``driver.py``): the input
+projection for all T steps is one GEMM (``gemm.gemm_kernel``, our own
+shared-memory tiled GEMM) before the loop, then ONE fused kernel per step
+(``cells.<cell>_step_kernel``): each block computes the recurrent product
+h_{t−1} W_hhᵀ for a tile of batch rows × hidden units, all gates of those
+units side by side (``gemm.gate_tile_product``), and its threads apply the
+cell to the units they own: biases, input projection, gates, state, y[t],
+masking, tape. The backward does the same in reverse, one fused kernel per
+step (da[t+1] W_hh for the tile, then the gate gradients of step t), then
+three large GEMMs (dx, dW_ih, dW_hh) and two column sums (db) over all steps.
 
-What a step costs. Two launches forward and two backward, each a few µs of
-launch latency (plus Numba's Python-side argument marshalling, ~10–20 µs per
+What a step costs. One launch forward and one backward, each a few µs of
+launch latency plus Numba's Python-side argument marshalling (~10–30 µs per
 launch), on the default stream, with no host synchronisation inside the loop.
-At small batch the per-step GEMM is a thin (B × H)·(H × G·H) product that
-reads all of W_hh from global memory (L2 at best) every step: launch latency
-and W_hh traffic, not FLOPs, bound the time, as for any per-step design.
+At small batch a step is a thin (B × H)·(H × G·H) product that reads all of
+W_hh (from L2 at best) every step: launch latency and W_hh traffic, not
+FLOPs, bound the time.
 
-How a persistent kernel would do better (not implemented: it did not fit the
-time of this work). One launch runs all T steps: each of P thread blocks owns
-a slice of the G·H gate rows, loads its slice of W_hh into shared memory and
-registers once (an H200 SM holds 228 KB of shared memory and 256 KB of
-registers, so e.g. H = 512 float32 LSTM weights, 4 MB, fit across ~40 SMs),
-and per step computes its slice of gh from the state h_{t−1}, applies the
-cell for the units it owns, publishes its part of h_t to global memory and
-waits at a grid-wide barrier (cooperative launch, ``cuda.cg.this_grid().sync()``)
-before the next step. Launch latency drops from 2·T launches to one, and
-W_hh is read from HBM once instead of T times: this is how cuDNN's persistent
-RNN kernels and Diamos et al.'s "Persistent RNNs" (2016) win at small batch.
-The backward works the same way with W_hhᵀ slices. The limits are the
-on-chip capacity (large H spills back to per-step GEMMs) and the grid barrier
-cost (~1–2 µs per step).
+The persistent kernel (``cells.<cell>_persistent_kernel``, opt-in with
+FASTRNN_CUDA_PERSISTENT=1 until it is measured on a GPU). One cooperative
+launch runs all T steps: at most as many blocks as can be resident at once
+walk the same tiles every step and meet at a grid-wide barrier
+(``cuda.cg.this_grid().sync()``) between steps, so 2·T launches become two.
+W_hh then stays in the 50 MB L2 of an H200 across steps rather than on chip in
+registers and shared memory. The next step, as in cuDNN's persistent RNN
+kernels and Diamos et al.'s "Persistent RNNs" (2016), is to have each block
+keep its tile of W_hh in registers/shared memory for the whole sequence (an
+H200 SM has 228 KB of shared memory and 256 KB of registers, so e.g. the
+4 MB of an H = 512 float32 LSTM fits across ~40 SMs) and loop only over
+h_{t−1}; that needs one tile per block (grid ≥ tiles) and is not done here.
+It is tested under the simulator (one block there, walking every tile) and
+compiled to PTX; real multi-block runs are in tests/test_cuda_gpu.py.
 
 Tile and block sizes are module constants of ``gemm.py`` (small under the
 simulator, so tests exercise several blocks and every boundary guard).

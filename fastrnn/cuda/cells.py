@@ -1,20 +1,30 @@
-"""Fused pointwise kernels of one time step, forward and backward, for RNN, LSTM and GRU.
+"""One time step of RNN, LSTM and GRU, forward and backward, each as ONE fused kernel,
+and the persistent kernels that run every step in one launch.
 
-One thread per (b, j), j the hidden unit: it reads the G gate pre-activations
-of unit j from the hoisted input projection ``xw[t]`` and the recurrent
-product ``gh = h_{t-1} W_hhᵀ`` (both from ``gemm``), adds the biases, applies
-the cell, and writes y[t], the next state and what the backward needs. The
-gate activations overwrite ``xw[t]`` in place (each element is read and
-written by the same thread), so the tape costs no extra buffer.
+Forward step t. A block owns a tile of STEP_BM batch rows × STEP_BN hidden
+units and computes, with ``gemm.gate_tile_product``, the recurrent product
+gh = h_{t−1} W_hhᵀ for every gate of those units (the G gate columns of unit j
+are j, H + j, ..., so the tile gathers them side by side). Each thread then
+owns its (b, j) units with all their gates in registers and applies the cell:
+biases, the hoisted input projection ``xw[t]``, gates, state update, y[t],
+masking. The gate activations overwrite ``xw[t]`` in place (read and written
+by the same thread), so the tape costs no extra buffer.
 
-Masking: a thread with t ≥ lengths[b] writes y[t, b, j] = 0 and copies the
-state forward (forward), or writes zero gate gradients and leaves the carried
-gradients alone (backward).
+Backward step t (walking time in reverse). The tile product is
+da[t+1] W_hh for the block's (b, j): the part of dL/dh_t that flows back
+through W_hh from step t+1 (da[T] = 0). Adding the carried rest ``dh`` (0 for
+RNN and LSTM, dh_{t+1} ⊙ z for GRU) and dy[t] gives dh_t; the cell's gate
+gradients go to da[t] and the rest for step t−1 back to ``dh``.
 
-Backward step kernels leave in ``dh`` the part of dL/dh_{t-1} that does not go
-through W_hh (0 for RNN and LSTM, dh_t ⊙ z for GRU); the driver then adds
-``da[t] W_hh`` with one accumulating GEMM. Rows of finished sequences have
-da = 0, so that GEMM leaves their carried dh unchanged.
+Masking: at t ≥ lengths[b] the forward writes y[t, b] = 0 and copies the
+state; the backward writes zero gate gradients and passes dh (and dc) through.
+
+Blocks walk the tiles grid-stride, so any grid size covers any (B, H): one
+launch per step (``*_step_kernel``), or one launch for all steps
+(``*_persistent_kernel``: a cooperative launch of at most as many blocks as can
+be resident, with a grid-wide barrier between steps). Between steps every
+block needs all of h_{t−1} (or da[t+1]): that barrier is the kernel boundary
+or ``grid.sync()``.
 
 Constants are float32 (0 and 1 are exact), so compiled float32 kernels stay
 float32 and float64 kernels promote them exactly. The simulator runs these
@@ -27,6 +37,9 @@ import math
 
 import numpy as np
 from numba import config, cuda
+
+from .gemm import (BK, MAX_GATES, STEP_BM, STEP_BN, STEP_RM, STEP_RN, STEP_TX, STEP_TY,
+                   gate_tile_product)
 
 ACT_TANH, ACT_RELU = 0, 1
 ZERO, ONE = (0.0, 1.0) if config.ENABLE_CUDASIM else (np.float32(0), np.float32(1))
@@ -58,158 +71,349 @@ def activation_grad(y, act):
 
 
 @cuda.jit(device=True, cache=True)
-def unit(n, H):
-    """Thread index n → (b, j) for a (B, H) grid."""
-    return n // H, n % H
+def tile_count(B, H):
+    """Number of STEP_BM × STEP_BN tiles covering (B, H)."""
+    return ((B + STEP_BM - 1) // STEP_BM) * ((H + STEP_BN - 1) // STEP_BN)
 
 
-# ---------------------------------------------------------------------------- forward
+@cuda.jit(device=True, cache=True)
+def tile_origin(tile, H):
+    """First batch row and first hidden unit of tile number ``tile``."""
+    per_row = (H + STEP_BN - 1) // STEP_BN
+    return (tile // per_row) * STEP_BM, (tile % per_row) * STEP_BN
 
-@cuda.jit(cache=True)
-def rnn_step_kernel(t, xw, gh, b_ih, b_hh, lengths, act, y, hs):
-    """h_t = act(xw[t] + b_ih + gh + b_hh); xw (T,B,H) ← h_t; y (T,B,H); hs (T+1,B,H)."""
+
+@cuda.jit(device=True, cache=True)
+def owned_unit(row0, col0, r, s):
+    """(b, j) of this thread's accumulator (r, s) in the tile at (row0, col0)."""
+    return row0 + cuda.threadIdx.y + r * STEP_TY, col0 + cuda.threadIdx.x + s * STEP_TX
+
+
+@cuda.jit(device=True, cache=True)
+def shared_tiles(dtype):
+    """The block's shared-memory tiles for ``gate_tile_product``."""
+    return (cuda.shared.array((BK, STEP_BM), dtype),
+            cuda.shared.array((BK, MAX_GATES, STEP_BN), dtype))
+
+
+# ------------------------------------------------------------------ forward: one unit
+
+@cuda.jit(device=True, cache=True)
+def rnn_unit(t, b, j, gh, xw, b_ih, b_hh, lengths, act, y, hs):
+    """h_t = act(xw[t] + b_ih + gh + b_hh) for unit (b, j); xw (T,B,H) ← h_t."""
+    h_prev = hs[t, b, j]
+    if t < lengths[b]:
+        h = activate(xw[t, b, j] + b_ih[j] + gh + b_hh[j], act)
+        y[t, b, j] = h
+        hs[t + 1, b, j] = h
+    else:
+        y[t, b, j] = ZERO
+        hs[t + 1, b, j] = h_prev
+
+
+@cuda.jit(device=True, cache=True)
+def lstm_unit(t, b, j, gh_i, gh_f, gh_g, gh_o, xw, b_ih, b_hh, lengths, act, y, hs, cs):
+    """Gates i, f, g, o; c_t = f c + i g; h_t = o act(c_t). xw (T,B,4H) ← [i f g o]."""
     H = hs.shape[2]
-    n = cuda.grid(1)
-    if n < hs.shape[1] * H:
-        b, j = unit(n, H)
-        h_prev = hs[t, b, j]
-        if t < lengths[b]:
-            h = activate(xw[t, b, j] + b_ih[j] + gh[b, j] + b_hh[j], act)
-            y[t, b, j] = h
-            hs[t + 1, b, j] = h
-        else:
-            y[t, b, j] = ZERO
-            hs[t + 1, b, j] = h_prev
+    h_prev, c_prev = hs[t, b, j], cs[t, b, j]
+    if t < lengths[b]:
+        i = sigmoid(xw[t, b, j] + b_ih[j] + gh_i + b_hh[j])
+        f = sigmoid(xw[t, b, H + j] + b_ih[H + j] + gh_f + b_hh[H + j])
+        g = activate(xw[t, b, 2 * H + j] + b_ih[2 * H + j] + gh_g + b_hh[2 * H + j], act)
+        o = sigmoid(xw[t, b, 3 * H + j] + b_ih[3 * H + j] + gh_o + b_hh[3 * H + j])
+        xw[t, b, j], xw[t, b, H + j], xw[t, b, 2 * H + j], xw[t, b, 3 * H + j] = i, f, g, o
+        # c' = f c + i g ;  h' = o act(c')
+        c = f * c_prev + i * g
+        h = o * activate(c, act)
+        y[t, b, j] = h
+        hs[t + 1, b, j], cs[t + 1, b, j] = h, c
+    else:
+        y[t, b, j] = ZERO
+        hs[t + 1, b, j], cs[t + 1, b, j] = h_prev, c_prev
 
 
-@cuda.jit(cache=True)
-def lstm_step_kernel(t, xw, gh, b_ih, b_hh, lengths, act, y, hs, cs):
-    """Gates i, f, g, o of xw[t] + b_ih + gh + b_hh; c_t = f c + i g; h_t = o act(c_t).
+@cuda.jit(device=True, cache=True)
+def gru_unit(t, b, j, gh_r, gh_z, gh_n_raw, xw, b_ih, b_hh, lengths, act, y, hs, gh_n):
+    """r, z = σ(gi + gh); n = act(gi_n + r gh_n); h_t = (1 − z) n + z h_{t−1}.
 
-    xw (T,B,4H) ← [i f g o] after their nonlinearity; hs, cs (T+1,B,H).
+    gi = xw[t] + b_ih, gh = (gh_r, gh_z, gh_n_raw) + b_hh; xw (T,B,3H) ← [r z n];
+    gh_n (T,B,H) ← gh's n block.
     """
     H = hs.shape[2]
-    n = cuda.grid(1)
-    if n < hs.shape[1] * H:
-        b, j = unit(n, H)
-        h_prev, c_prev = hs[t, b, j], cs[t, b, j]
-        if t < lengths[b]:
-            i = sigmoid(xw[t, b, j] + b_ih[j] + gh[b, j] + b_hh[j])
-            f = sigmoid(xw[t, b, H + j] + b_ih[H + j] + gh[b, H + j] + b_hh[H + j])
-            g = activate(xw[t, b, 2 * H + j] + b_ih[2 * H + j] + gh[b, 2 * H + j]
-                         + b_hh[2 * H + j], act)
-            o = sigmoid(xw[t, b, 3 * H + j] + b_ih[3 * H + j] + gh[b, 3 * H + j]
-                        + b_hh[3 * H + j])
-            xw[t, b, j], xw[t, b, H + j], xw[t, b, 2 * H + j], xw[t, b, 3 * H + j] = i, f, g, o
-            # c' = f c + i g ;  h' = o act(c')
-            c = f * c_prev + i * g
-            h = o * activate(c, act)
-            y[t, b, j] = h
-            hs[t + 1, b, j], cs[t + 1, b, j] = h, c
-        else:
-            y[t, b, j] = ZERO
-            hs[t + 1, b, j], cs[t + 1, b, j] = h_prev, c_prev
+    h_prev = hs[t, b, j]
+    if t < lengths[b]:
+        r = sigmoid(xw[t, b, j] + b_ih[j] + gh_r + b_hh[j])
+        z = sigmoid(xw[t, b, H + j] + b_ih[H + j] + gh_z + b_hh[H + j])
+        ghn = gh_n_raw + b_hh[2 * H + j]
+        n = activate(xw[t, b, 2 * H + j] + b_ih[2 * H + j] + r * ghn, act)
+        xw[t, b, j], xw[t, b, H + j], xw[t, b, 2 * H + j] = r, z, n
+        gh_n[t, b, j] = ghn
+        # h' = (1 - z) n + z h
+        h = (ONE - z) * n + z * h_prev
+        y[t, b, j] = h
+        hs[t + 1, b, j] = h
+    else:
+        y[t, b, j] = ZERO
+        hs[t + 1, b, j] = h_prev
 
 
-@cuda.jit(cache=True)
-def gru_step_kernel(t, xw, gh, b_ih, b_hh, lengths, act, y, hs, gh_n):
-    """r, z = σ(gi + gh); n = act(gi_n + r (gh_n)); h_t = (1 − z) n + z h_{t−1}.
+# ------------------------------------------------------------------ backward: one unit
 
-    gi = xw[t] + b_ih, gh = gh + b_hh; xw (T,B,3H) ← [r z n]; gh_n (T,B,H) ← gh's n block.
-    """
-    H = hs.shape[2]
-    n = cuda.grid(1)
-    if n < hs.shape[1] * H:
-        b, j = unit(n, H)
-        h_prev = hs[t, b, j]
-        if t < lengths[b]:
-            r = sigmoid(xw[t, b, j] + b_ih[j] + gh[b, j] + b_hh[j])
-            z = sigmoid(xw[t, b, H + j] + b_ih[H + j] + gh[b, H + j] + b_hh[H + j])
-            ghn = gh[b, 2 * H + j] + b_hh[2 * H + j]
-            nn = activate(xw[t, b, 2 * H + j] + b_ih[2 * H + j] + r * ghn, act)
-            xw[t, b, j], xw[t, b, H + j], xw[t, b, 2 * H + j] = r, z, nn
-            gh_n[t, b, j] = ghn
-            # h' = (1 - z) n + z h
-            h = (ONE - z) * nn + z * h_prev
-            y[t, b, j] = h
-            hs[t + 1, b, j] = h
-        else:
-            y[t, b, j] = ZERO
-            hs[t + 1, b, j] = h_prev
+@cuda.jit(device=True, cache=True)
+def rnn_grad_unit(t, b, j, dh_t, act, dh, da, hs):
+    """da[t] = dh_t act'(h_t); dh ← 0 (everything else flows through W_hh)."""
+    da[t, b, j] = dh_t * activation_grad(hs[t + 1, b, j], act)
+    dh[b, j] = ZERO
 
 
-# ---------------------------------------------------------------------------- backward
+@cuda.jit(device=True, cache=True)
+def lstm_grad_unit(t, b, j, dh_t, act, dh, da, gates, cs, dc):
+    """Gate gradients into da[t] (T+1,B,4H); dc ← dc_t f; dh ← 0. gates (T,B,4H) = [i f g o]."""
+    H = dh.shape[1]
+    i, f = gates[t, b, j], gates[t, b, H + j]
+    g, o = gates[t, b, 2 * H + j], gates[t, b, 3 * H + j]
+    act_c = activate(cs[t + 1, b, j], act)
+    # h = o act(c): do = dh act(c); dc += dh o act'(c)
+    do = dh_t * act_c
+    dc_t = dc[b, j] + dh_t * o * activation_grad(act_c, act)
+    # c = f c_prev + i g, then through the gate nonlinearities
+    da[t, b, j] = dc_t * g * i * (ONE - i)
+    da[t, b, H + j] = dc_t * cs[t, b, j] * f * (ONE - f)
+    da[t, b, 2 * H + j] = dc_t * i * activation_grad(g, act)
+    da[t, b, 3 * H + j] = do * o * (ONE - o)
+    dc[b, j] = dc_t * f
+    dh[b, j] = ZERO
 
-@cuda.jit(cache=True)
-def rnn_grad_step_kernel(t, dy, lengths, act, dh, da, hs):
-    """da[t] = (dh + dy[t]) act'(h_t) on valid steps, else 0; dh ← 0 on valid steps.
 
-    dy, da (T,B,H); dh (B,H) carried dL/dh; hs (T+1,B,H).
+@cuda.jit(device=True, cache=True)
+def gru_grad_unit(t, b, j, dh_t, act, dh, da, gates, hs, gh_n, dgi):
+    """Gate gradients: dgi[t] (input side, (T,B,3H)) and da[t] (recurrent side); dh ← dh_t z.
+
+    They differ in the n block: dgi_n = da_n, recurrent da_n r. gates (T,B,3H) = [r z n].
     """
     H = dh.shape[1]
-    n = cuda.grid(1)
-    if n < dh.shape[0] * H:
-        b, j = unit(n, H)
-        if t < lengths[b]:
-            da[t, b, j] = (dh[b, j] + dy[t, b, j]) * activation_grad(hs[t + 1, b, j], act)
-            dh[b, j] = ZERO
-        else:
-            da[t, b, j] = ZERO
+    r, z, n = gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j]
+    # h = (1 - z) n + z h_prev
+    da_n = dh_t * (ONE - z) * activation_grad(n, act)
+    da_z = dh_t * (hs[t, b, j] - n) * z * (ONE - z)
+    # n = act(gi_n + r gh_n)
+    da_r = da_n * gh_n[t, b, j] * r * (ONE - r)
+    dgi[t, b, j], dgi[t, b, H + j], dgi[t, b, 2 * H + j] = da_r, da_z, da_n
+    da[t, b, j], da[t, b, H + j], da[t, b, 2 * H + j] = da_r, da_z, da_n * r
+    dh[b, j] = dh_t * z
+
+
+@cuda.jit(device=True, cache=True)
+def masked_grad(t, b, j, G, da):
+    """A finished step: zero gate gradients in da[t] for unit (b, j); dh, dc pass through."""
+    H = da.shape[2] // G
+    for k in range(G):
+        da[t, b, k * H + j] = ZERO
+
+
+# ------------------------------------------------------------------ steps: a grid over tiles
+# Each step function walks its block's tiles: the tile product, then the units.
+
+@cuda.jit(device=True, cache=True)
+def rnn_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs):
+    B, H = hs.shape[1], hs.shape[2]
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), y.dtype)
+    a_tile, w_tile = shared_tiles(y.dtype)
+    for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
+        row0, col0 = tile_origin(tile, H)
+        gate_tile_product(hs[t], w_hh, True, 1, H, row0, col0, acc, a_tile, w_tile)
+        for r in range(STEP_RM):
+            for s in range(STEP_RN):
+                b, j = owned_unit(row0, col0, r, s)
+                if b < B and j < H:
+                    rnn_unit(t, b, j, acc[r, s, 0], xw, b_ih, b_hh, lengths, act, y, hs)
+
+
+@cuda.jit(device=True, cache=True)
+def lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, cs):
+    B, H = hs.shape[1], hs.shape[2]
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), y.dtype)
+    a_tile, w_tile = shared_tiles(y.dtype)
+    for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
+        row0, col0 = tile_origin(tile, H)
+        gate_tile_product(hs[t], w_hh, True, 4, H, row0, col0, acc, a_tile, w_tile)
+        for r in range(STEP_RM):
+            for s in range(STEP_RN):
+                b, j = owned_unit(row0, col0, r, s)
+                if b < B and j < H:
+                    lstm_unit(t, b, j, acc[r, s, 0], acc[r, s, 1], acc[r, s, 2], acc[r, s, 3],
+                              xw, b_ih, b_hh, lengths, act, y, hs, cs)
+
+
+@cuda.jit(device=True, cache=True)
+def gru_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, gh_n):
+    B, H = hs.shape[1], hs.shape[2]
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), y.dtype)
+    a_tile, w_tile = shared_tiles(y.dtype)
+    for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
+        row0, col0 = tile_origin(tile, H)
+        gate_tile_product(hs[t], w_hh, True, 3, H, row0, col0, acc, a_tile, w_tile)
+        for r in range(STEP_RM):
+            for s in range(STEP_RN):
+                b, j = owned_unit(row0, col0, r, s)
+                if b < B and j < H:
+                    gru_unit(t, b, j, acc[r, s, 0], acc[r, s, 1], acc[r, s, 2],
+                             xw, b_ih, b_hh, lengths, act, y, hs, gh_n)
+
+
+@cuda.jit(device=True, cache=True)
+def rnn_grad_step(t, w_hh, dy, lengths, act, dh, da, hs):
+    B, H = dh.shape
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), dh.dtype)
+    a_tile, w_tile = shared_tiles(dh.dtype)
+    for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
+        row0, col0 = tile_origin(tile, H)
+        # da[t+1] W_hh: what flows back into h_t through the next step
+        gate_tile_product(da[t + 1], w_hh, False, 1, H, row0, col0, acc, a_tile, w_tile)
+        for r in range(STEP_RM):
+            for s in range(STEP_RN):
+                b, j = owned_unit(row0, col0, r, s)
+                if b < B and j < H:
+                    dh_in = dh[b, j] + acc[r, s, 0]
+                    if t < lengths[b]:
+                        rnn_grad_unit(t, b, j, dh_in + dy[t, b, j], act, dh, da, hs)
+                    else:
+                        masked_grad(t, b, j, 1, da)
+                        dh[b, j] = dh_in
+
+
+@cuda.jit(device=True, cache=True)
+def lstm_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, cs, dc):
+    B, H = dh.shape
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), dh.dtype)
+    a_tile, w_tile = shared_tiles(dh.dtype)
+    for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
+        row0, col0 = tile_origin(tile, H)
+        gate_tile_product(da[t + 1], w_hh, False, 1, H, row0, col0, acc, a_tile, w_tile)
+        for r in range(STEP_RM):
+            for s in range(STEP_RN):
+                b, j = owned_unit(row0, col0, r, s)
+                if b < B and j < H:
+                    dh_in = dh[b, j] + acc[r, s, 0]
+                    if t < lengths[b]:
+                        lstm_grad_unit(t, b, j, dh_in + dy[t, b, j], act, dh, da,
+                                       gates, cs, dc)
+                    else:
+                        masked_grad(t, b, j, 4, da)
+                        dh[b, j] = dh_in
+
+
+@cuda.jit(device=True, cache=True)
+def gru_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, hs, gh_n, dgi):
+    B, H = dh.shape
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), dh.dtype)
+    a_tile, w_tile = shared_tiles(dh.dtype)
+    for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
+        row0, col0 = tile_origin(tile, H)
+        gate_tile_product(da[t + 1], w_hh, False, 1, H, row0, col0, acc, a_tile, w_tile)
+        for r in range(STEP_RM):
+            for s in range(STEP_RN):
+                b, j = owned_unit(row0, col0, r, s)
+                if b < B and j < H:
+                    dh_in = dh[b, j] + acc[r, s, 0]
+                    if t < lengths[b]:
+                        gru_grad_unit(t, b, j, dh_in + dy[t, b, j], act, dh, da,
+                                      gates, hs, gh_n, dgi)
+                    else:
+                        masked_grad(t, b, j, 3, da)
+                        masked_grad(t, b, j, 3, dgi)
+                        dh[b, j] = dh_in
+
+
+# ------------------------------------------------------------------ kernels
+# *_step_kernel: one step per launch. *_persistent_kernel: every step in one
+# cooperative launch, steps separated by a grid-wide barrier.
+
+@cuda.jit(cache=True)
+def rnn_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs):
+    """Forward step t: xw (T,B,H), y (T,B,H), hs (T+1,B,H)."""
+    rnn_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs)
 
 
 @cuda.jit(cache=True)
-def lstm_grad_step_kernel(t, dy, lengths, act, dh, da, gates, cs, dc):
-    """Gate gradients of one LSTM step into da[t] (T,B,4H); dc ← dc_t f; dh ← 0 (valid steps).
-
-    gates (T,B,4H) = [i f g o]; cs (T+1,B,H); dh, dc (B,H) carried gradients.
-    """
-    H = dh.shape[1]
-    n = cuda.grid(1)
-    if n < dh.shape[0] * H:
-        b, j = unit(n, H)
-        if t < lengths[b]:
-            i, f = gates[t, b, j], gates[t, b, H + j]
-            g, o = gates[t, b, 2 * H + j], gates[t, b, 3 * H + j]
-            act_c = activate(cs[t + 1, b, j], act)
-            dh_t = dh[b, j] + dy[t, b, j]
-            # h = o act(c): do = dh act(c); dc += dh o act'(c)
-            do = dh_t * act_c
-            dc_t = dc[b, j] + dh_t * o * activation_grad(act_c, act)
-            # c = f c_prev + i g, then through the gate nonlinearities
-            da[t, b, j] = dc_t * g * i * (ONE - i)
-            da[t, b, H + j] = dc_t * cs[t, b, j] * f * (ONE - f)
-            da[t, b, 2 * H + j] = dc_t * i * activation_grad(g, act)
-            da[t, b, 3 * H + j] = do * o * (ONE - o)
-            dc[b, j] = dc_t * f
-            dh[b, j] = ZERO
-        else:
-            for k in range(4):
-                da[t, b, k * H + j] = ZERO
+def lstm_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, cs):
+    """Forward step t: xw (T,B,4H), y (T,B,H), hs and cs (T+1,B,H)."""
+    lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, cs)
 
 
 @cuda.jit(cache=True)
-def gru_grad_step_kernel(t, dy, lengths, act, dh, da, gates, hs, gh_n, dgi):
-    """Gate gradients of one GRU step: dgi[t] (input side) and da[t] (recurrent side), (T,B,3H).
+def gru_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, gh_n):
+    """Forward step t: xw (T,B,3H), y (T,B,H), hs (T+1,B,H), gh_n (T,B,H)."""
+    gru_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, gh_n)
 
-    They differ in the n block: dgi_n = da_n, da_n (recurrent) = da_n r. dh ← dh_t z
-    on valid steps. gates (T,B,3H) = [r z n]; hs (T+1,B,H); gh_n (T,B,H).
-    """
-    H = dh.shape[1]
-    n = cuda.grid(1)
-    if n < dh.shape[0] * H:
-        b, j = unit(n, H)
-        if t < lengths[b]:
-            r, z, nn = gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j]
-            dh_t = dh[b, j] + dy[t, b, j]
-            # h = (1 - z) n + z h_prev
-            da_n = dh_t * (ONE - z) * activation_grad(nn, act)
-            da_z = dh_t * (hs[t, b, j] - nn) * z * (ONE - z)
-            # n = act(gi_n + r gh_n)
-            da_r = da_n * gh_n[t, b, j] * r * (ONE - r)
-            dgi[t, b, j], dgi[t, b, H + j], dgi[t, b, 2 * H + j] = da_r, da_z, da_n
-            da[t, b, j], da[t, b, H + j], da[t, b, 2 * H + j] = da_r, da_z, da_n * r
-            dh[b, j] = dh_t * z
-        else:
-            for k in range(3):
-                dgi[t, b, k * H + j] = ZERO
-                da[t, b, k * H + j] = ZERO
+
+@cuda.jit(cache=True)
+def rnn_grad_step_kernel(t, w_hh, dy, lengths, act, dh, da, hs):
+    """Backward step t: dy (T,B,H), dh (B,H), da (T+1,B,H), hs (T+1,B,H)."""
+    rnn_grad_step(t, w_hh, dy, lengths, act, dh, da, hs)
+
+
+@cuda.jit(cache=True)
+def lstm_grad_step_kernel(t, w_hh, dy, lengths, act, dh, da, gates, cs, dc):
+    """Backward step t: da (T+1,B,4H), gates (T,B,4H), cs (T+1,B,H), dh and dc (B,H)."""
+    lstm_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, cs, dc)
+
+
+@cuda.jit(cache=True)
+def gru_grad_step_kernel(t, w_hh, dy, lengths, act, dh, da, gates, hs, gh_n, dgi):
+    """Backward step t: da (T+1,B,3H), dgi and gates (T,B,3H), hs (T+1,B,H), gh_n (T,B,H)."""
+    gru_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, hs, gh_n, dgi)
+
+
+@cuda.jit(cache=True)
+def rnn_persistent_kernel(T, w_hh, xw, b_ih, b_hh, lengths, act, y, hs):
+    """Forward steps 0..T−1 in one launch."""
+    grid = cuda.cg.this_grid()
+    for t in range(T):
+        rnn_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs)
+        grid.sync()
+
+
+@cuda.jit(cache=True)
+def lstm_persistent_kernel(T, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, cs):
+    """Forward steps 0..T−1 in one launch."""
+    grid = cuda.cg.this_grid()
+    for t in range(T):
+        lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, cs)
+        grid.sync()
+
+
+@cuda.jit(cache=True)
+def gru_persistent_kernel(T, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, gh_n):
+    """Forward steps 0..T−1 in one launch."""
+    grid = cuda.cg.this_grid()
+    for t in range(T):
+        gru_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, gh_n)
+        grid.sync()
+
+
+@cuda.jit(cache=True)
+def rnn_grad_persistent_kernel(T, w_hh, dy, lengths, act, dh, da, hs):
+    """Backward steps T−1..0 in one launch."""
+    grid = cuda.cg.this_grid()
+    for t in range(T - 1, -1, -1):
+        rnn_grad_step(t, w_hh, dy, lengths, act, dh, da, hs)
+        grid.sync()
+
+
+@cuda.jit(cache=True)
+def lstm_grad_persistent_kernel(T, w_hh, dy, lengths, act, dh, da, gates, cs, dc):
+    """Backward steps T−1..0 in one launch."""
+    grid = cuda.cg.this_grid()
+    for t in range(T - 1, -1, -1):
+        lstm_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, cs, dc)
+        grid.sync()
+
+
+@cuda.jit(cache=True)
+def gru_grad_persistent_kernel(T, w_hh, dy, lengths, act, dh, da, gates, hs, gh_n, dgi):
+    """Backward steps T−1..0 in one launch."""
+    grid = cuda.cg.this_grid()
+    for t in range(T - 1, -1, -1):
+        gru_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, hs, gh_n, dgi)
+        grid.sync()

@@ -3,41 +3,63 @@
 Forward (one layer, one direction), G gate blocks of H units:
 
     xw = x W_ihᵀ                          one GEMM for all T steps, (T·B, G·H)
-    for t in 0..T−1:
-        gh = h_{t−1} W_hhᵀ                GEMM (B, H)·(H, G·H)
-        cell step kernel                  fused: biases, gates, state, y[t], mask
+    for t in 0..T−1:                      one fused step kernel per step:
+        h_t = cell(xw[t], h_{t−1} W_hhᵀ)  recurrent tile product + biases, gates, state, y[t]
 
 Backward, walking time in reverse with dh (and dc) carried on the device:
 
-    for t in T−1..0:
-        cell grad step kernel             da[t] gate gradients, carried dh/dc updated
-        dh += da[t] W_hh                  accumulating GEMM (B, G·H)·(G·H, H)
+    for t in T−1..0:                      one fused step kernel per step:
+        da[t] = cell'(dy[t] + dh + da[t+1] W_hh)
+    dh0 = dh + da[0] W_hh
     dx = dA W_ih,  dW_ih = dAᵀ x,  dW_hh = dAᵀ h_{0..T−1},  db = Σ_rows dA
 
 (for the GRU the input side uses dgi, which differs from the recurrent-side
-da in the n block). The tape is a dict of device arrays.
+da in the n block). With FASTRNN_CUDA_PERSISTENT=1 in the environment (read
+at import) each loop is instead ONE cooperative launch of the cell's
+persistent kernel. The tape is a dict of device arrays.
 """
 import math
+import os
 
 import numpy as np
-from numba import cuda
+from numba import config, cuda
 
 from . import cells
-from .arrays import as_device, copy, empty, to_host
-from .gemm import THREADS, colsum, gemm
+from .arrays import as_device, copy, device_zeros, empty
+from .gemm import STEP_BM, STEP_BN, STEP_TX, STEP_TY, colsum, gemm
 
-#: cell -> (forward step kernel, backward step kernel)
-STEP_KERNELS = {
-    "rnn": (cells.rnn_step_kernel, cells.rnn_grad_step_kernel),
-    "lstm": (cells.lstm_step_kernel, cells.lstm_grad_step_kernel),
-    "gru": (cells.gru_step_kernel, cells.gru_grad_step_kernel),
-}
+#: run each time loop as one cooperative launch (FASTRNN_CUDA_PERSISTENT=1)
+PERSISTENT = os.environ.get("FASTRNN_CUDA_PERSISTENT", "0") == "1"
+#: (cell, "forward" | "backward") -> (one-step kernel, persistent kernel)
+STEP_KERNELS = {(cell, way): (getattr(cells, f"{cell}{grad}_step_kernel"),
+                              getattr(cells, f"{cell}{grad}_persistent_kernel"))
+                for cell in ("rnn", "lstm", "gru")
+                for way, grad in (("forward", ""), ("backward", "_grad"))}
 ACTIVATION_CODES = {"tanh": cells.ACT_TANH, "relu": cells.ACT_RELU}
 
 
-def _blocks(n):
-    """Blocks of THREADS threads covering n threads (at least one: launches need a block)."""
-    return max(1, math.ceil(n / THREADS))
+def _run_steps(cell, way, T, B, H, args):
+    """Every step of one pass: ``args`` follow the step index (or T) in the kernel's signature.
+
+    The grid covers the (B, H) tiles once; the persistent kernel's cooperative
+    grid is capped at the blocks that can be resident at once (blocks then walk
+    several tiles), and at one block in the simulator.
+    """
+    step, persistent = STEP_KERNELS[cell, way]
+    block = (STEP_TX, STEP_TY)
+    blocks = math.ceil(B / STEP_BM) * math.ceil(H / STEP_BN)
+    if T == 0 or blocks == 0:
+        return
+    if PERSISTENT:
+        resident = 1
+        if not config.ENABLE_CUDASIM:
+            compiled = persistent.compile(tuple(persistent.typeof_pyval(a) for a in (T, *args)))
+            resident = compiled.max_cooperative_grid_blocks(block)
+        persistent[min(blocks, resident), block](T, *args)
+        return
+    steps = range(T) if way == "forward" else range(T - 1, -1, -1)
+    for t in steps:
+        step[blocks, block](t, *args)
 
 
 def _states(h0, T):
@@ -70,12 +92,7 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
     cs = _states(as_device("c0", c0), T) if cell == "lstm" else None
     extra = {"rnn": (), "lstm": (cs,), "gru": (empty((T, B, H), x.dtype),)}[cell]
     y = empty((T, B, H), x.dtype)
-    gh = empty((B, GH), x.dtype)
-    step = STEP_KERNELS[cell][0]
-    for t in range(T):
-        # gh = h_{t-1} W_hhᵀ, then the fused cell update
-        gemm(hs[t], w_hh, gh, trans_b=True)
-        step[_blocks(B * H), THREADS](t, xw, gh, b_ih, b_hh, lengths, act, y, hs, *extra)
+    _run_steps(cell, "forward", T, B, H, (w_hh, xw, b_ih, b_hh, lengths, act, y, hs, *extra))
     tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, act=act, hs=hs,
                 gates=xw, extra=extra) if train else None
     # the final states are copies: the tape's hs and cs stay private
@@ -91,8 +108,10 @@ def backward(tape, dy, dh_T, dc_T):
     dy = as_device("dy", dy)
     dh = _carried("dh_T", dh_T)
     dc = _carried("dc_T", dc_T) if cell == "lstm" else None
-    da = empty((T, B, GH), x.dtype)             # recurrent-side gate gradients
-    dgi = empty((T, B, GH), x.dtype) if cell == "gru" else da   # input side
+    # recurrent-side gate gradients; da[T] = 0 starts the recursion
+    da = empty((T + 1, B, GH), x.dtype)
+    da[T].copy_to_device(device_zeros((B, GH), x.dtype))
+    dgi = empty((T, B, GH), x.dtype) if cell == "gru" else da[:T]   # input side
     # each cell's grad step kernel reads its own part of the tape
     if cell == "rnn":
         tail = (hs,)
@@ -100,13 +119,11 @@ def backward(tape, dy, dh_T, dc_T):
         tail = (tape["gates"], tape["extra"][0], dc)
     else:
         tail = (tape["gates"], hs, tape["extra"][0], dgi)
-    step = STEP_KERNELS[cell][1]
-    for t in range(T - 1, -1, -1):
-        # gate gradients of step t, then dh_{t-1} += da[t] W_hh
-        step[_blocks(B * H), THREADS](t, dy, tape["lengths"], tape["act"], dh, da, *tail)
-        gemm(da[t], w_hh, dh, accumulate=True)
+    _run_steps(cell, "backward", T, B, H, (w_hh, dy, tape["lengths"], tape["act"], dh, da, *tail))
+    # dh0 = (carried rest) + da[0] W_hh
+    gemm(da[0], w_hh, dh, accumulate=True)
     # weight, bias and input gradients of all steps at once
-    da2, dgi2, x2 = da.reshape(T * B, GH), dgi.reshape(T * B, GH), x.reshape(T * B, I)
+    da2, dgi2, x2 = da[:T].reshape(T * B, GH), dgi.reshape(T * B, GH), x.reshape(T * B, I)
     dx = empty((T, B, I), x.dtype)
     gemm(dgi2, w_ih, dx.reshape(T * B, I))
     dw_ih, dw_hh = empty((GH, I), x.dtype), empty((GH, H), x.dtype)
