@@ -1,7 +1,7 @@
 """Who ``fastrnn bench`` compares, whether each can run here, and running one in its own process.
 
 Each peer runs in a fresh ``python -m fastrnn.bench.worker`` process per
-thread count, so that no two runtimes (Numba's and PyTorch's thread pools,
+shape and thread count, so that no two runtimes (Numba's and PyTorch's thread pools,
 say) share a process or distort each other's timings, and so that thread
 counts can be set in the environment before anything is imported.
 """
