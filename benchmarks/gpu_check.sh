@@ -6,15 +6,17 @@
 #
 #   OUT=/path/to/results bash benchmarks/gpu_check.sh
 #
-# Steps, each under its own `timeout` (about 8 minutes at most in all):
-#   env         nvidia-smi, versions, `fastrnn info`                      (60 s)
+# Steps, each under its own `timeout` (at most 7.5 minutes in all):
+#   env         nvidia-smi, versions, `fastrnn info`                       (30 s)
 #   tests       tests/test_cuda.py (the simulator tests, now on the GPU),
-#               tests/test_cuda_gpu.py (realistic sizes, CuPy/PyTorch inputs),
-#               tests/test_ptx.py (PTX compilation) -- junit XML too      (200 s)
-#   bench       fastrnn bench --device cuda: fastrnn's cuda backend vs
-#               PyTorch/cuDNN and the GEMM ceiling on the bench shapes    (220 s)
-# Everything lands in $OUT: <step>.log, tests.xml, bench_cuda.json and
-# summary.txt (each step's exit status and seconds, the test totals, the table).
+#               tests/test_cuda_gpu.py (realistic sizes, persistent kernels,
+#               CuPy/PyTorch inputs), tests/test_ptx.py -- junit XML too  (150 s)
+#   bench       fastrnn bench --device cuda: fastrnn's cuda backend (one
+#               launch per step) vs PyTorch/cuDNN and the GEMM ceiling    (170 s)
+#   persistent  the same for fastrnn alone with FASTRNN_CUDA_PERSISTENT=1
+#               (one cooperative launch per pass)                          (90 s)
+# Everything lands in $OUT: <step>.log, tests.xml, bench_*.json and
+# summary.txt (each step's exit status and seconds, the test totals, the tables).
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$(mktemp -d)}"
@@ -57,18 +59,25 @@ EOF
 }
 export -f environment
 export PY
-step env 60 bash -c environment
+step env 30 bash -c environment
 
 # -o addopts= drops pyproject's --benchmark-disable (pytest-benchmark may be absent there)
-step tests 200 "$PY" -m pytest -o addopts= -ra -p no:cacheprovider --junitxml="$OUT/tests.xml" \
+step tests 150 "$PY" -m pytest -o addopts= -ra -p no:cacheprovider --junitxml="$OUT/tests.xml" \
     tests/test_cuda.py tests/test_cuda_gpu.py tests/test_ptx.py
 tail -n 1 "$OUT/tests.log" | sed 's/^/  tests: /' >> "$SUMMARY"
 
+# bench NAME SECONDS [OPTIONS...]: a timed `fastrnn bench --device cuda`, its table into the summary
+bench() {
+    local name=$1 limit=$2
+    shift 2
+    step "$name" "$limit" "$PY" -m fastrnn.cli bench --device cuda --time-cap 5 --markdown \
+        --json "$OUT/$name.json" "$@"
+    echo "$name:" >> "$SUMMARY"
+    grep -E '^\|' "$OUT/$name.log" >> "$SUMMARY" || tail -n 30 "$OUT/$name.log" >> "$SUMMARY"
+}
 if "$PY" -m fastrnn.cli bench --help 2>/dev/null | grep -q -- "--device"; then
-    step bench 220 "$PY" -m fastrnn.cli bench --device cuda --time-cap 5 --markdown \
-        --json "$OUT/bench_cuda.json"
-    echo >> "$SUMMARY"
-    grep -E '^\|' "$OUT/bench.log" >> "$SUMMARY" || tail -n 30 "$OUT/bench.log" >> "$SUMMARY"
+    bench bench_cuda 170
+    FASTRNN_CUDA_PERSISTENT=1 bench bench_persistent 90 --peers cuda
 else
     echo "bench: skipped, this fastrnn bench has no --device option" >> "$SUMMARY"
 fi
