@@ -18,7 +18,7 @@ if not (config.ENABLE_CUDASIM or cuda.is_available()):
     pytest.skip("no CUDA GPU and not under the simulator (make test-cuda sets "
                 "NUMBA_ENABLE_CUDASIM=1)", allow_module_level=True)
 
-from fastrnn.cuda import driver, gemm as G   # noqa: E402  (tile sizes depend on the simulator flag)
+from fastrnn.cuda import cells as C, driver, gemm as G   # noqa: E402  (tiles depend on the simulator)
 
 #: T, B, I, H: lengths run T..0 over B = 3 (a full, a partial and an empty sequence)
 SHAPE = (4, 3, 5, 7)
@@ -42,7 +42,7 @@ def test_tiles_are_small_under_the_simulator():
     if config.ENABLE_CUDASIM:
         T, B, I, H = SHAPE
         assert G.BM < B * 2 and G.BN < 4 * H and H % G.BK
-        assert G.STEP_BM < B and G.STEP_BN < H and B % G.STEP_BM and H % G.STEP_BN
+        assert C.STEP_BM < B and C.STEP_BN < H and B % C.STEP_BM and H % C.STEP_BN and H % C.BK
 
 
 @pytest.mark.parametrize("cell, activation, dtype", CASES)

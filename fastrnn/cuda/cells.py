@@ -38,11 +38,22 @@ import math
 import numpy as np
 from numba import config, cuda
 
-from .gemm import (BK, MAX_GATES, STEP_BM, STEP_BN, STEP_RM, STEP_RN, STEP_TX, STEP_TY,
-                   gate_tile_product)
-
 ACT_TANH, ACT_RELU = 0, 1
 ZERO, ONE = (0.0, 1.0) if config.ENABLE_CUDASIM else (np.float32(0), np.float32(1))
+
+# The step tiles (compile-time constants, here so that the kernel cache, which
+# follows this file, never pairs old tiles with a new launch configuration).
+# Blocks of STEP_TY × STEP_TX threads; each thread owns STEP_RM batch rows ×
+# STEP_RN hidden units with all their gates; K is walked in slabs of BK.
+# Tiny under the simulator, so the tests run several tiles and every guard.
+if config.ENABLE_CUDASIM:
+    STEP_TX, STEP_TY, STEP_RM, STEP_RN, BK = 2, 2, 1, 2, 3
+else:
+    STEP_TX, STEP_TY, STEP_RM, STEP_RN, BK = 32, 4, 2, 1, 16
+#: a tile: STEP_BM batch rows × STEP_BN hidden units, every gate of those units
+STEP_BM, STEP_BN = STEP_TY * STEP_RM, STEP_TX * STEP_RN
+#: the most gate blocks of a cell (LSTM)
+MAX_GATES = 4
 
 
 @cuda.jit(device=True, cache=True)
@@ -68,6 +79,53 @@ def activation_grad(y, act):
     if act == ACT_TANH:
         return ONE - y * y
     return ONE if y > ZERO else ZERO
+
+
+@cuda.jit(device=True, cache=True)
+def gate_tile_product(a, w, gate_rows, G, H, row0, col0, acc, a_tile, w_tile):
+    """acc[r, s, g] = Σ_k a[row0 + ty + r·STEP_TY, k] · W[k, g·H + col0 + tx + s·STEP_TX].
+
+    a (M, K); W = wᵀ with w (G·H, K) when ``gate_rows`` (forward: h W_hhᵀ, G gates
+    of each unit side by side), else W = w (K, H) and G = 1 (backward: da W_hh).
+    a_tile (BK, STEP_BM) and w_tile (BK, MAX_GATES, STEP_BN) are the block's shared
+    memory; every thread of the block must call this (it synchronises).
+    """
+    M, K = a.shape
+    zero = acc.dtype.type(0)
+    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+    tid, nthreads = ty * STEP_TX + tx, STEP_TX * STEP_TY
+    for r in range(STEP_RM):
+        for s in range(STEP_RN):
+            for g in range(MAX_GATES):
+                acc[r, s, g] = zero
+    for k0 in range(0, K, BK):
+        # a_tile[k, i] = a[row0 + i, k0 + k], consecutive threads along a row
+        for e in range(tid, BK * STEP_BM, nthreads):
+            i, k = e // BK, e % BK
+            v = zero
+            if row0 + i < M and k0 + k < K:
+                v = a[row0 + i, k0 + k]
+            a_tile[k, i] = v
+        # w_tile[k, g, j] = W[k0 + k, g·H + col0 + j], reading along w's rows
+        for e in range(tid, BK * G * STEP_BN, nthreads):
+            if gate_rows:
+                k, gj = e % BK, e // BK
+                g, j = gj // STEP_BN, gj % STEP_BN
+            else:
+                k, g, j = e // STEP_BN, 0, e % STEP_BN
+            v = zero
+            if col0 + j < H and k0 + k < K:
+                v = w[g * H + col0 + j, k0 + k] if gate_rows else w[k0 + k, col0 + j]
+            w_tile[k, g, j] = v
+        cuda.syncthreads()
+        for k in range(BK):
+            for r in range(STEP_RM):
+                a_rk = a_tile[k, ty + r * STEP_TY]
+                for s in range(STEP_RN):
+                    for g in range(MAX_GATES):
+                        if g < G:
+                            acc[r, s, g] += a_rk * w_tile[k, g, tx + s * STEP_TX]
+        cuda.syncthreads()
 
 
 @cuda.jit(device=True, cache=True)

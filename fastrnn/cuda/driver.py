@@ -26,7 +26,8 @@ from numba import config, cuda
 
 from . import cells
 from .arrays import as_device, copy, device_zeros, empty
-from .gemm import STEP_BM, STEP_BN, STEP_TX, STEP_TY, colsum, gemm
+from .cells import STEP_BM, STEP_BN, STEP_TX, STEP_TY
+from .gemm import colsum, gemm
 
 #: run each time loop as one cooperative launch (FASTRNN_CUDA_PERSISTENT=1)
 PERSISTENT = os.environ.get("FASTRNN_CUDA_PERSISTENT", "0") == "1"

@@ -30,17 +30,10 @@ if config.ENABLE_CUDASIM:
     TPB_X, TPB_Y, RM, RN, BK = 4, 2, 2, 2, 3
     #: threads per block of the 1-D kernels (column sums)
     THREADS = 8
-    #: step kernels: blocks of STEP_TY × STEP_TX threads, each owning STEP_RM rows × STEP_RN units
-    STEP_TX, STEP_TY, STEP_RM, STEP_RN = 2, 2, 1, 2
 else:
     TPB_X, TPB_Y, RM, RN, BK = 16, 16, 4, 4, 16
     THREADS = 256
-    STEP_TX, STEP_TY, STEP_RM, STEP_RN = 32, 4, 2, 1
 BM, BN = TPB_Y * RM, TPB_X * RN
-#: a step kernel's tile: STEP_BM batch rows × STEP_BN hidden units, every gate of those units
-STEP_BM, STEP_BN = STEP_TY * STEP_RM, STEP_TX * STEP_RN
-#: the most gate blocks of a cell (LSTM)
-MAX_GATES = 4
 
 
 @cuda.jit(cache=True)
@@ -95,53 +88,6 @@ def gemm_kernel(a, b, c, trans_a, trans_b, accumulate):
             n = col0 + tx + s * TPB_X
             if m < M and n < N:
                 c[m, n] = acc[r, s] + c[m, n] if accumulate else acc[r, s]
-
-
-@cuda.jit(device=True, cache=True)
-def gate_tile_product(a, w, gate_rows, G, H, row0, col0, acc, a_tile, w_tile):
-    """acc[r, s, g] = Σ_k a[row0 + ty + r·STEP_TY, k] · W[k, g·H + col0 + tx + s·STEP_TX].
-
-    a (M, K); W = wᵀ with w (G·H, K) when ``gate_rows`` (forward: h W_hhᵀ, G gates
-    of each unit side by side), else W = w (K, H) and G = 1 (backward: da W_hh).
-    a_tile (BK, STEP_BM) and w_tile (BK, MAX_GATES, STEP_BN) are the block's shared
-    memory; every thread of the block must call this (it synchronises).
-    """
-    M, K = a.shape
-    zero = acc.dtype.type(0)
-    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-    tid, nthreads = ty * STEP_TX + tx, STEP_TX * STEP_TY
-    for r in range(STEP_RM):
-        for s in range(STEP_RN):
-            for g in range(MAX_GATES):
-                acc[r, s, g] = zero
-    for k0 in range(0, K, BK):
-        # a_tile[k, i] = a[row0 + i, k0 + k], consecutive threads along a row
-        for e in range(tid, BK * STEP_BM, nthreads):
-            i, k = e // BK, e % BK
-            v = zero
-            if row0 + i < M and k0 + k < K:
-                v = a[row0 + i, k0 + k]
-            a_tile[k, i] = v
-        # w_tile[k, g, j] = W[k0 + k, g·H + col0 + j], reading along w's rows
-        for e in range(tid, BK * G * STEP_BN, nthreads):
-            if gate_rows:
-                k, gj = e % BK, e // BK
-                g, j = gj // STEP_BN, gj % STEP_BN
-            else:
-                k, g, j = e // STEP_BN, 0, e % STEP_BN
-            v = zero
-            if col0 + j < H and k0 + k < K:
-                v = w[g * H + col0 + j, k0 + k] if gate_rows else w[k0 + k, col0 + j]
-            w_tile[k, g, j] = v
-        cuda.syncthreads()
-        for k in range(BK):
-            for r in range(STEP_RM):
-                a_rk = a_tile[k, ty + r * STEP_TY]
-                for s in range(STEP_RN):
-                    for g in range(MAX_GATES):
-                        if g < G:
-                            acc[r, s, g] += a_rk * w_tile[k, g, tx + s * STEP_TX]
-        cuda.syncthreads()
 
 
 @cuda.jit(cache=True)
