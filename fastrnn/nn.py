@@ -242,8 +242,7 @@ class SequenceClassifier:
                                               None if lengths is None else lengths[idx], clip)
                 total_loss, correct, seen = total_loss + loss * len(idx), correct + right, seen + len(idx)
                 bar.update(len(idx))
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
-                                samples_per_s=f"{seen / (time.perf_counter() - t0):.0f}")
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
             seconds = time.perf_counter() - t0
             history["loss"].append(total_loss / N)
             history["acc"].append(correct / N)
@@ -253,7 +252,7 @@ class SequenceClassifier:
                 history.setdefault("val_loss", []).append(val_loss)
                 history.setdefault("val_acc", []).append(val_acc)
                 bar.set_postfix(loss=f"{total_loss / N:.4f}", acc=f"{correct / N:.4f}",
-                                val_acc=f"{val_acc:.4f}", samples_per_s=f"{N / seconds:.0f}")
+                                val_acc=f"{val_acc:.4f}")
             bar.close()
         return history
 
@@ -299,7 +298,8 @@ class SequenceClassifier:
 
 
 def _progress(total, desc, enabled):
-    """A tqdm bar, or a silent stand-in when ``enabled`` is False or tqdm is missing."""
+    """A tqdm bar counting samples (its rate is samples/s), or a silent stand-in when
+    ``enabled`` is False or tqdm is missing."""
     if enabled:
         try:
             from tqdm.auto import tqdm
