@@ -10,7 +10,7 @@ projection for all T steps is one GEMM (``gemm.gemm_kernel``, our own
 shared-memory tiled GEMM) before the loop, then ONE fused kernel per step
 (``cells.<cell>_step_kernel``): each block computes the recurrent product
 h_{t−1} W_hhᵀ for a tile of batch rows × hidden units, all gates of those
-units side by side (``gemm.gate_tile_product``), and its threads apply the
+units side by side (``cells.gate_tile_product``), and its threads apply the
 cell to the units they own: biases, input projection, gates, state, y[t],
 masking, tape. The backward does the same in reverse, one fused kernel per
 step (da[t+1] W_hh for the tile, then the gate gradients of step t), then
@@ -38,8 +38,9 @@ h_{t−1}; that needs one tile per block (grid ≥ tiles) and is not done here.
 It is tested under the simulator (one block there, walking every tile) and
 compiled to PTX; real multi-block runs are in tests/test_cuda_gpu.py.
 
-Tile and block sizes are module constants of ``gemm.py`` (small under the
-simulator, so tests exercise several blocks and every boundary guard).
+Tile and block sizes are module constants of ``gemm.py`` and ``cells.py``
+(small under the simulator, so tests exercise several blocks and every
+boundary guard).
 """
 import numpy as np
 

@@ -2,7 +2,7 @@
 and the persistent kernels that run every step in one launch.
 
 Forward step t. A block owns a tile of STEP_BM batch rows × STEP_BN hidden
-units and computes, with ``gemm.gate_tile_product``, the recurrent product
+units and computes, with ``gate_tile_product``, the recurrent product
 gh = h_{t−1} W_hhᵀ for every gate of those units (the G gate columns of unit j
 are j, H + j, ..., so the tile gathers them side by side). Each thread then
 owns its (b, j) units with all their gates in registers and applies the cell:
