@@ -1,83 +1,149 @@
 """The fused pointwise gate kernels of one batch row, forward and backward, for every cell.
 
 Each function works on one row b of one step t; the time loops in ``_loops``
-call them. Row arguments (all 1-D views):
+call them. Row arguments (all 1-D, contiguous):
 
     gi (G·H,)  x_t W_ihᵀ of this row         gh (G·H,)  h_{t-1} W_hhᵀ (no bias)
-    b_ih, b_hh (G·H,)                        hp (H,)    h_{t-1}       hn (H,) out: h_t
+    bias (G·H,) b_ih + b_hh (GRU: its n block is b_in alone)   b_hh (G·H,) (GRU: b_hn)
+    hp (H,)    h_{t-1}                       hn (H,) out: h_t
     c (H,)     LSTM cell state, updated in place
-    gates (G·H,) out: gates after their nonlinearity (tape)
-    ct (H,)    out: LSTM c_t (tape)           ghn (H,)   out: GRU h W_hnᵀ + b_hn (tape)
+    gates (G·H,) out: gates after their nonlinearity (tape, or scratch in inference)
+    ct (H,)    out: LSTM c_t                  ghn (H,) out: GRU h W_hnᵀ + b_hn
 
 Forward kernels cover the hidden units [j0, j1) so that threads can split a
-row; backward kernels cover the whole row. Arrays a cell does not use are
-passed with length 0. The equations are those of ``fastrnn.reference``.
+row; backward kernels cover the whole row. The equations are those of
+``fastrnn.reference``. Every loop runs over ``range(n)`` on 1-D views of the
+gate blocks: with offset indices (``H + j``) Numba's negative-index handling
+keeps LLVM from vectorising.
 """
 from numba import njit
 
 from ._math import act, dact, dsigmoid, one, sigmoid
 
 RNN, LSTM, GRU = 0, 1, 2
-JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False, fastmath={"contract"})
 
 
-@njit(**JIT)
-def rnn_units(relu, j0, j1, gi, gh, b_ih, b_hh, hn):
+@njit(inline="always", **JIT)
+def block(a, g, H, j0, j1):
+    """Units [j0, j1) of gate block g of a row: a[g·H + j0 : g·H + j1] (a contiguous view)."""
+    return a[g * H + j0:g * H + j1]
+
+
+@njit(inline="always", **JIT)
+def blocks3(a, H, j0, j1):
+    """Units [j0, j1) of gate blocks 0, 1, 2."""
+    return block(a, 0, H, j0, j1), block(a, 1, H, j0, j1), block(a, 2, H, j0, j1)
+
+
+@njit(inline="always", **JIT)
+def blocks4(a, H, j0, j1):
+    """Units [j0, j1) of gate blocks 0, 1, 2, 3."""
+    return (block(a, 0, H, j0, j1), block(a, 1, H, j0, j1), block(a, 2, H, j0, j1),
+            block(a, 3, H, j0, j1))
+
+
+@njit(inline="always", **JIT)
+def rnn_units(relu, j0, j1, gi, gh, bias, hn):
     H = hn.shape[0]
-    for j in range(j0, j1):
-        # h' = act(gi + b_ih + gh + b_hh)
-        hn[j] = act(gi[j] + b_ih[j] + gh[j] + b_hh[j], relu)
-    return H
+    a, r, b, h = block(gi, 0, H, j0, j1), block(gh, 0, H, j0, j1), block(bias, 0, H, j0, j1), hn[j0:j1]
+    for j in range(j1 - j0):
+        # h' = act(gi + gh + b_ih + b_hh)
+        h[j] = act(a[j] + r[j] + b[j], relu)
 
 
-@njit(**JIT)
-def lstm_units(relu, j0, j1, gi, gh, b_ih, b_hh, hn, c, gates, ct):
+@njit(inline="always", **JIT)
+def lstm_units(relu, j0, j1, gi, gh, bias, hn, c, gates, ct):
     H = hn.shape[0]
-    for j in range(j0, j1):
-        # i, f, o = σ(a), g = act(a), a = gi + b_ih + gh + b_hh per gate block
-        i = sigmoid(gi[j] + b_ih[j] + gh[j] + b_hh[j])
-        f = sigmoid(gi[H + j] + b_ih[H + j] + gh[H + j] + b_hh[H + j])
-        g = act(gi[2 * H + j] + b_ih[2 * H + j] + gh[2 * H + j] + b_hh[2 * H + j], relu)
-        o = sigmoid(gi[3 * H + j] + b_ih[3 * H + j] + gh[3 * H + j] + b_hh[3 * H + j])
+    ai, af, ag, ao = blocks4(gi, H, j0, j1)
+    ri, rf, rg, ro = blocks4(gh, H, j0, j1)
+    bi, bf, bg, bo = blocks4(bias, H, j0, j1)
+    ti, tf, tg, to = blocks4(gates, H, j0, j1)
+    cc, ctt, h = c[j0:j1], ct[j0:j1], hn[j0:j1]
+    for j in range(j1 - j0):
+        # i, f, o = σ(a), g = act(a), a = gi + gh + b_ih + b_hh per gate block
+        i, f = sigmoid(ai[j] + ri[j] + bi[j]), sigmoid(af[j] + rf[j] + bf[j])
+        g, o = act(ag[j] + rg[j] + bg[j], relu), sigmoid(ao[j] + ro[j] + bo[j])
         # c' = f c + i g ;  h' = o act(c')
-        cn = f * c[j] + i * g
-        c[j] = cn
-        hn[j] = o * act(cn, relu)
-        if gates.shape[0]:
-            ct[j] = cn
-            gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j] = i, f, g, o
-    return H
+        cn = f * cc[j] + i * g
+        cc[j], ctt[j], h[j] = cn, cn, o * act(cn, relu)
+        ti[j], tf[j], tg[j], to[j] = i, f, g, o
 
 
-@njit(**JIT)
-def gru_units(relu, j0, j1, gi, gh, b_ih, b_hh, hp, hn, gates, ghn):
+@njit(inline="always", **JIT)
+def gru_units(relu, j0, j1, gi, gh, bias, b_hh, hp, hn, gates, ghn):
     H = hn.shape[0]
-    for j in range(j0, j1):
-        # r, z = σ(gi + b_ih + gh + b_hh) ;  n = act(gi_n + b_in + r (gh_n + b_hn))
-        r = sigmoid(gi[j] + b_ih[j] + gh[j] + b_hh[j])
-        z = sigmoid(gi[H + j] + b_ih[H + j] + gh[H + j] + b_hh[H + j])
-        hn_ = gh[2 * H + j] + b_hh[2 * H + j]
-        n = act(gi[2 * H + j] + b_ih[2 * H + j] + r * hn_, relu)
+    ar, az, an = blocks3(gi, H, j0, j1)
+    rr, rz, rn = blocks3(gh, H, j0, j1)
+    br, bz, bn = blocks3(bias, H, j0, j1)
+    tr, tz, tn = blocks3(gates, H, j0, j1)
+    bhn, tghn, h, hprev = block(b_hh, 2, H, j0, j1), ghn[j0:j1], hn[j0:j1], hp[j0:j1]
+    for j in range(j1 - j0):
+        # r, z = σ(gi + gh + b_ih + b_hh) ;  n = act(gi_n + b_in + r (gh_n + b_hn))
+        r, z = sigmoid(ar[j] + rr[j] + br[j]), sigmoid(az[j] + rz[j] + bz[j])
+        ghn_ = rn[j] + bhn[j]
+        n = act(an[j] + bn[j] + r * ghn_, relu)
         # h' = (1 − z) n + z h
-        hn[j] = (one(z) - z) * n + z * hp[j]
-        if gates.shape[0]:
-            ghn[j] = hn_
-            gates[j], gates[H + j], gates[2 * H + j] = r, z, n
-    return H
+        h[j] = (one(z) - z) * n + z * hprev[j]
+        tr[j], tz[j], tn[j], tghn[j] = r, z, n, ghn_
 
 
-@njit(**JIT)
-def forward_units(cell, relu, j0, j1, gi, gh, b_ih, b_hh, hp, hn, c, gates, ct, ghn):
-    """h_t[j0:j1] of one row for ``cell`` (RNN, LSTM, GRU); fills the tape rows when they are non-empty."""
+@njit(inline="always", **JIT)
+def forward_units(cell, relu, j0, j1, gi, gh, bias, b_hh, hp, hn, c, gates, ct, ghn):
+    """h_t[j0:j1] of one row for ``cell`` (RNN, LSTM, GRU), gates into ``gates`` (and ct, ghn)."""
     if cell == LSTM:
-        lstm_units(relu, j0, j1, gi, gh, b_ih, b_hh, hn, c, gates, ct)
+        lstm_units(relu, j0, j1, gi, gh, bias, hn, c, gates, ct)
     elif cell == GRU:
-        gru_units(relu, j0, j1, gi, gh, b_ih, b_hh, hp, hn, gates, ghn)
+        gru_units(relu, j0, j1, gi, gh, bias, b_hh, hp, hn, gates, ghn)
     else:
-        rnn_units(relu, j0, j1, gi, gh, b_ih, b_hh, hn)
+        rnn_units(relu, j0, j1, gi, gh, bias, hn)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
+def rnn_back(relu, h, dy, dh, da):
+    for j in range(dh.shape[0]):
+        # h = act(a)
+        da[j] = (dh[j] + dy[j]) * dact(h[j], relu)
+        dh[j] = 0
+
+
+@njit(inline="always", **JIT)
+def lstm_back(relu, gates, ct, cp, dy, dh, dc, da):
+    H = dh.shape[0]
+    i, f, g, o = blocks4(gates, H, 0, H)
+    di, df, dg, do = blocks4(da, H, 0, H)
+    for j in range(H):
+        dht = dh[j] + dy[j]
+        # h = o act(c): do = dh act(c);  dc += dh o act'(c)
+        ac = act(ct[j], relu)
+        dct = dc[j] + dht * o[j] * dact(ac, relu)
+        # c = f c_prev + i g, then through the gate nonlinearities
+        di[j] = dct * g[j] * dsigmoid(i[j])
+        df[j] = dct * cp[j] * dsigmoid(f[j])
+        dg[j] = dct * i[j] * dact(g[j], relu)
+        do[j] = dht * ac * dsigmoid(o[j])
+        dc[j] = dct * f[j]
+        dh[j] = 0
+
+
+@njit(inline="always", **JIT)
+def gru_back(relu, gates, ghn, hp, dy, dh, da, dgh):
+    H = dh.shape[0]
+    r, z, n = blocks3(gates, H, 0, H)
+    dr, dz, dn = blocks3(da, H, 0, H)
+    sr, sz, sn = blocks3(dgh, H, 0, H)
+    for j in range(H):
+        dht = dh[j] + dy[j]
+        # h = (1 − z) n + z h_prev ;  n = act(gi_n + r gh_n)
+        dan = dht * (one(z[j]) - z[j]) * dact(n[j], relu)
+        dr[j] = dan * ghn[j] * dsigmoid(r[j])
+        dz[j] = dht * (hp[j] - n[j]) * dsigmoid(z[j])
+        dn[j] = dan
+        sr[j], sz[j], sn[j] = dr[j], dz[j], dan * r[j]
+        dh[j] = dht * z[j]
+
+
+@njit(inline="always", **JIT)
 def backward_row(cell, relu, gates, ct, cp, ghn, hp, h, dy, dh, dc, da, dgh):
     """Gate gradients of one valid row (BPTT step), from the tape rows and the carried dh, dc.
 
@@ -86,31 +152,9 @@ def backward_row(cell, relu, gates, ct, cp, ghn, hp, h, dy, dh, dc, da, dgh):
     recurrent side (the same array except for the GRU); leaves in dh the part of dL/dh_{t-1}
     that bypasses W_hh (the caller adds dgh W_hh) and in dc dL/dc_{t-1}.
     """
-    H = dh.shape[0]
-    for j in range(H):
-        dht = dh[j] + dy[j]
-        if cell == LSTM:
-            i, f, g, o = gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j]
-            # h = o act(c): do = dh act(c);  dc += dh o act'(c)
-            ac = act(ct[j], relu)
-            dct = dc[j] + dht * o * dact(ac, relu)
-            # c = f c_prev + i g, then through the gate nonlinearities
-            da[j] = dct * g * dsigmoid(i)
-            da[H + j] = dct * cp[j] * dsigmoid(f)
-            da[2 * H + j] = dct * i * dact(g, relu)
-            da[3 * H + j] = dht * ac * dsigmoid(o)
-            dc[j] = dct * f
-            dh[j] = dht - dht
-        elif cell == GRU:
-            r, z, n = gates[j], gates[H + j], gates[2 * H + j]
-            # h = (1 − z) n + z h_prev ;  n = act(gi_n + r gh_n)
-            dan = dht * (one(z) - z) * dact(n, relu)
-            da[j] = dan * ghn[j] * dsigmoid(r)
-            da[H + j] = dht * (hp[j] - n) * dsigmoid(z)
-            da[2 * H + j] = dan
-            dgh[j], dgh[H + j], dgh[2 * H + j] = da[j], da[H + j], dan * r
-            dh[j] = dht * z
-        else:
-            # h = act(a)
-            da[j] = dht * dact(h[j], relu)
-            dh[j] = dht - dht
+    if cell == LSTM:
+        lstm_back(relu, gates, ct, cp, dy, dh, dc, da)
+    elif cell == GRU:
+        gru_back(relu, gates, ghn, hp, dy, dh, da, dgh)
+    else:
+        rnn_back(relu, h, dy, dh, da)

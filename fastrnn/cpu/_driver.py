@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 from ._cells import GRU, LSTM, RNN
-from ._loops import backward_gemm, forward_fused, forward_gemm
+from ._loops import backward_step, forward_fused, step_rows
 
 CELLS = {"rnn": (RNN, 1), "lstm": (LSTM, 4), "gru": (GRU, 3)}
 FUSED_MAX_B = 4     # up to this batch size a step is a matrix-vector product: fused loop
@@ -31,15 +31,26 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
     gi = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, G * H)
     y = np.empty((T, B, H), dtype)
     c = c0.copy() if kind == LSTM else np.empty((B, 0), dtype)
-    if train:
-        gates = np.empty((T, B, G * H if kind != RNN else 0), dtype)
-        cs = np.empty((T, B, H if kind == LSTM else 0), dtype)
-        ghn = np.empty((T, B, H if kind == GRU else 0), dtype)
+    # tape: gates, c_t (LSTM), h W_hnᵀ + b_hn (GRU); in inference one step of scratch
+    Tt = T if train else 1
+    gates = np.empty((Tt, B, G * H if kind != RNN else 0), dtype)
+    cs = np.empty((Tt, B, H if kind == LSTM else 0), dtype)
+    ghn = np.empty((Tt, B, H if kind == GRU else 0), dtype)
+    # both biases in one, except the GRU's n block (b_hn sits inside r ⊙ (·))
+    bias = b_ih + b_hh
+    if kind == GRU:
+        bias[2 * H:] = b_ih[2 * H:]
+    relu = activation == "relu"
+    if B <= FUSED_MAX_B:
+        forward_fused(kind, relu, gi, w_hh, bias, b_hh, h0, c, lengths, y, gates, cs, ghn,
+                      numba.get_num_threads())
     else:
-        gates = cs = ghn = np.empty((1, B, 0), dtype)
-    loop = forward_fused if B <= FUSED_MAX_B else forward_gemm
-    loop(kind, activation == "relu", gi, w_hh, b_ih, b_hh, h0, c, lengths, y, gates, cs, ghn,
-         numba.get_num_threads())
+        gh = np.empty((B, G * H), dtype)
+        for t in range(T):
+            # gh = h_{t-1} W_hhᵀ (one GEMM), then the fused gate kernel of every row
+            hprev = h0 if t == 0 else y[t - 1]
+            np.matmul(hprev, w_hh.T, out=gh)
+            step_rows(kind, relu, t, gi, gh, bias, b_hh, hprev, lengths, y, c, gates, cs, ghn)
     # final state: h at each sequence's last valid step, h0 when its length is 0
     last = y[np.maximum(lengths - 1, 0), np.arange(B)] if T else h0
     h_T = np.where((lengths > 0)[:, None], last, h0)
@@ -61,9 +72,14 @@ def backward(tape, dy, dh_T, dc_T):
     dh = dh_T.copy()
     dc = dc_T.copy() if kind == LSTM else np.empty((B, 0), dtype)
     c0 = tape["c0"] if kind == LSTM else dc
-    # the reverse walk: gate gradients of every step
-    backward_gemm(kind, tape["activation"] == "relu", w_hh, h0, c0, y, tape["gates"],
-                  tape["cs"], tape["ghn"], tape["lengths"], dy, dh, dc, da, dgh)
+    relu = tape["activation"] == "relu"
+    dr = np.zeros((B, H), dtype)
+    # the reverse walk: gate gradients of every step, dh_{t-1} = (bypass) + dgh[t] W_hh
+    for t in range(T - 1, -1, -1):
+        backward_step(kind, relu, t, h0, c0, y, tape["gates"], tape["cs"], tape["ghn"],
+                      tape["lengths"], dy, dh, dr, dc, da, dgh)
+        np.matmul(dgh[t], w_hh, out=dr)
+    dh += dr
     # weight, input and bias gradients: a few large GEMMs and sums
     da2, dgh2 = da.reshape(T * B, G * H), dgh.reshape(T * B, G * H)
     dx = (da2 @ w_ih).reshape(T, B, I)
