@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.fastrnn-installed
 
-.PHONY: demo test test-cpu test-cuda install clean
+.PHONY: demo test test-cpu test-cuda install clean bench bench-compare dashboard bench-micro
 
 install: $(STAMP)
 
@@ -26,6 +26,31 @@ test-cpu: $(STAMP)
 
 test-cuda: $(STAMP)
 	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest tests -m cuda
+
+# Speed over time (README "Benchmarks"): the asv suite in benchmarks/, run in
+# .venv on the checkout as it is, its results saved under HEAD's hash in .asv/.
+# BENCH=regex picks benchmarks; A, B (any git revisions) and FACTOR pick what
+# bench-compare reports: the benchmarks whose ratio B/A is beyond FACTOR.
+ASV    := $(VENV)/bin/asv
+BENCH  ?=
+A      ?= HEAD~1
+B      ?= HEAD
+FACTOR ?= 1.1
+
+bench: $(STAMP)
+	$(ASV) machine --yes
+	$(ASV) run --set-commit-hash $$(git rev-parse HEAD) $(if $(BENCH),--bench '$(BENCH)')
+
+bench-compare: $(STAMP)
+	$(ASV) compare --split --only-changed --factor $(FACTOR) $$(git rev-parse $(A)) $$(git rev-parse $(B))
+
+# asv publish, then its CDN scripts and styles replaced by local copies (npm ci)
+dashboard: $(STAMP)
+	$(ASV) publish
+	$(PY) benchmarks/dashboard/offline.py .asv/html
+
+bench-micro: $(STAMP)
+	$(PY) -m pytest tests/test_micro_benchmarks.py --benchmark-enable --benchmark-only
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks build *.egg-info
