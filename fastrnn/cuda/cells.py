@@ -54,6 +54,8 @@ else:
 STEP_BM, STEP_BN = STEP_TY * STEP_RM, STEP_TX * STEP_RN
 #: the most gate blocks of a cell (LSTM)
 MAX_GATES = 4
+#: shared tiles keep k last, padded by one (shapes must be literal constants)
+BK_PAD = BK + 1
 
 
 @cuda.jit(device=True, cache=True)
@@ -87,8 +89,10 @@ def gate_tile_product(a, w, gate_rows, G, H, row0, col0, acc, a_tile, w_tile):
 
     a (M, K); W = wᵀ with w (G·H, K) when ``gate_rows`` (forward: h W_hhᵀ, G gates
     of each unit side by side), else W = w (K, H) and G = 1 (backward: da W_hh).
-    a_tile (BK, STEP_BM) and w_tile (BK, MAX_GATES, STEP_BN) are the block's shared
-    memory; every thread of the block must call this (it synchronises).
+    a_tile (STEP_BM, BK_PAD) and w_tile (MAX_GATES, STEP_BN, BK_PAD) are the block's
+    shared memory, k last and padded so that neither the loads along k nor the
+    reads across units collide in a bank; every thread of the block must call this
+    (it synchronises).
     """
     M, K = a.shape
     zero = acc.dtype.type(0)
@@ -99,14 +103,14 @@ def gate_tile_product(a, w, gate_rows, G, H, row0, col0, acc, a_tile, w_tile):
             for g in range(MAX_GATES):
                 acc[r, s, g] = zero
     for k0 in range(0, K, BK):
-        # a_tile[k, i] = a[row0 + i, k0 + k], consecutive threads along a row
+        # a_tile[i, k] = a[row0 + i, k0 + k], consecutive threads along a row
         for e in range(tid, BK * STEP_BM, nthreads):
             i, k = e // BK, e % BK
             v = zero
             if row0 + i < M and k0 + k < K:
                 v = a[row0 + i, k0 + k]
-            a_tile[k, i] = v
-        # w_tile[k, g, j] = W[k0 + k, g·H + col0 + j], reading along w's rows
+            a_tile[i, k] = v
+        # w_tile[g, j, k] = W[k0 + k, g·H + col0 + j], reading along w's rows
         for e in range(tid, BK * G * STEP_BN, nthreads):
             if gate_rows:
                 k, gj = e % BK, e // BK
@@ -116,15 +120,15 @@ def gate_tile_product(a, w, gate_rows, G, H, row0, col0, acc, a_tile, w_tile):
             v = zero
             if col0 + j < H and k0 + k < K:
                 v = w[g * H + col0 + j, k0 + k] if gate_rows else w[k0 + k, col0 + j]
-            w_tile[k, g, j] = v
+            w_tile[g, j, k] = v
         cuda.syncthreads()
         for k in range(BK):
             for r in range(STEP_RM):
-                a_rk = a_tile[k, ty + r * STEP_TY]
+                a_rk = a_tile[ty + r * STEP_TY, k]
                 for s in range(STEP_RN):
                     for g in range(MAX_GATES):
                         if g < G:
-                            acc[r, s, g] += a_rk * w_tile[k, g, tx + s * STEP_TX]
+                            acc[r, s, g] += a_rk * w_tile[g, tx + s * STEP_TX, k]
         cuda.syncthreads()
 
 
@@ -150,8 +154,8 @@ def owned_unit(row0, col0, r, s):
 @cuda.jit(device=True, cache=True)
 def shared_tiles(dtype):
     """The block's shared-memory tiles for ``gate_tile_product``."""
-    return (cuda.shared.array((BK, STEP_BM), dtype),
-            cuda.shared.array((BK, MAX_GATES, STEP_BN), dtype))
+    return (cuda.shared.array((STEP_BM, BK_PAD), dtype),
+            cuda.shared.array((MAX_GATES, STEP_BN, BK_PAD), dtype))
 
 
 # ------------------------------------------------------------------ forward: one unit

@@ -34,6 +34,8 @@ else:
     TPB_X, TPB_Y, RM, RN, BK = 16, 16, 4, 4, 16
     THREADS = 256
 BM, BN = TPB_Y * RM, TPB_X * RN
+#: shared tile rows, padded by one so that stores along k hit 32 different banks
+BM_PAD, BN_PAD = BM + 1, BN + 1
 
 
 @cuda.jit(cache=True)
@@ -41,8 +43,8 @@ def gemm_kernel(a, b, c, trans_a, trans_b, accumulate):
     """c = op(a) · op(b) (+ c): a (M, K) or (K, M); b (K, N) or (N, K); c (M, N)."""
     M, N = c.shape
     K = a.shape[0] if trans_a else a.shape[1]
-    a_tile = cuda.shared.array((BK, BM), dtype=c.dtype)
-    b_tile = cuda.shared.array((BK, BN), dtype=c.dtype)
+    a_tile = cuda.shared.array((BK, BM_PAD), dtype=c.dtype)
+    b_tile = cuda.shared.array((BK, BN_PAD), dtype=c.dtype)
     acc = cuda.local.array((RM, RN), dtype=c.dtype)
     zero = c.dtype.type(0)
     tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
