@@ -59,8 +59,10 @@ def _run_steps(cell, way, T, B, H, args):
         persistent[min(blocks, resident), block](T, *args)
         return
     steps = range(T) if way == "forward" else range(T - 1, -1, -1)
+    # specialised once, so the T launches skip Numba's per-call type dispatch
+    step = step.specialize(0, *args)[blocks, block]
     for t in steps:
-        step[blocks, block](t, *args)
+        step(t, *args)
 
 
 def _states(h0, T):
