@@ -2,9 +2,9 @@
 (``make test-cuda`` sets NUMBA_ENABLE_CUDASIM=1) or on a real GPU.
 
 The simulator runs every GPU thread as a Python thread (~1-3 ms each), so the
-shapes are tiny; ``fastrnn.cuda.gemm`` shrinks its tiles and blocks under the
-simulator so that these shapes still run several blocks and every boundary
-guard (M, N, K not multiples of the tile).
+shapes are tiny; ``fastrnn.cuda.gemm`` and ``fastrnn.cuda.cells`` shrink their
+tiles and blocks under the simulator so that these shapes still run several
+blocks and every boundary guard (M, N, K not multiples of the tile).
 """
 import numpy as np
 import pytest
@@ -41,7 +41,8 @@ def test_tiles_are_small_under_the_simulator():
     """The shapes here must span several blocks, or the guards would go untested."""
     if config.ENABLE_CUDASIM:
         T, B, I, H = SHAPE
-        assert G.BM < B * 2 and G.BN < 4 * H and H % G.BK
+        # the input-projection GEMM (T·B × I)·(I × G·H) and the step tiles (B × H, K = H or G·H)
+        assert G.BM < T * B and G.BN < H and I % G.BK and H % G.BK
         assert C.STEP_BM < B and C.STEP_BN < H and B % C.STEP_BM and H % C.STEP_BN and H % C.BK
 
 
