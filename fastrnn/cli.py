@@ -1,4 +1,4 @@
-"""The ``fastrnn`` command: demo, bench, check, info.
+"""The ``fastrnn`` command: demo, predict, bench, check, info.
 
 Each subcommand lives in its own module with ``add_arguments(parser)`` and
 ``run(args) -> int``; this file only wires them together and imports a

@@ -40,7 +40,8 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=d["batch_size"])
     parser.add_argument("--clip", type=float, default=d["clip"], help="max gradient norm (default: none)")
     parser.add_argument("--seed", type=int, default=d["seed"], help="initial weights and batch order")
-    parser.add_argument("--backend", default=None, help="auto | numpy | cpu | cuda (default: current)")
+    parser.add_argument("--backend", choices=("auto", "numpy", "cpu", "cuda"), default=None,
+                        help="default: FASTRNN_BACKEND, else auto")
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="full MNIST: Keras's mnist.npz or a directory of the four IDX files")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
@@ -100,12 +101,12 @@ def plot(histories, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, h in histories.items():
+    for k, (name, h) in enumerate(histories.items()):
         epochs = np.arange(1, len(h["loss"]) + 1)
         for key, style in (("", "-"), ("val_", "--")):
             label = f"{name} {'test' if key else 'train'}"
-            ax_loss.plot(epochs, h[key + "loss"], style, label=label)
-            ax_acc.plot(epochs, 100 * np.asarray(h[key + "acc"]), style, label=label)
+            ax_loss.plot(epochs, h[key + "loss"], style, color=f"C{k}", label=label)
+            ax_acc.plot(epochs, 100 * np.asarray(h[key + "acc"]), style, color=f"C{k}", label=label)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss", yscale="log")
     ax_acc.set(xlabel="epoch", ylabel="%", title="accuracy")
     for ax in (ax_loss, ax_acc):
@@ -164,7 +165,7 @@ def run(args):
         histories["torch"] = run_torch(args, initial, x_train, y_train, x_test, y_test)
         initial.unlink()
     plot(histories, out / "curves.png")
-    print(f"\n{'':<10}{'test acc':>10}{'best':>10}{'s/epoch':>11}{'total s':>10}")
+    print(f"\n{'':<10}{'test acc':>10}{'best':>10}{'s/epoch':>11}{'total s':>10}   (s/epoch: median over epochs, training only)")
     for name, h in histories.items():
         print(summary_row(name, h))
     print(f"reference: {KERAS_REFERENCE}")

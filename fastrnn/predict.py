@@ -16,7 +16,8 @@ def add_arguments(parser):
     parser.add_argument("--data", default=None, metavar="PATH", help="as in `fastrnn demo`")
     parser.add_argument("--count", type=int, default=10,
                         help="how many images to list, spread over the set (default 10)")
-    parser.add_argument("--backend", default=None, help="auto | numpy | cpu | cuda")
+    parser.add_argument("--backend", choices=("auto", "numpy", "cpu", "cuda"), default=None,
+                        help="default: FASTRNN_BACKEND, else auto")
 
 
 def load_images(path):
