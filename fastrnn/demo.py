@@ -31,14 +31,17 @@ KERAS_REFERENCE = "Keras LSTM(128, relu), full MNIST (60,000 train), 10 epochs: 
 def add_arguments(parser):
     d = DEFAULTS
     parser.add_argument("--epochs", type=int, default=d["epochs"], help=f"default {d['epochs']}")
-    parser.add_argument("--hidden", type=int, default=d["hidden"], help=f"hidden size, default {d['hidden']}")
+    parser.add_argument("--hidden", type=int, default=d["hidden"],
+                        help=f"hidden size, default {d['hidden']}")
     parser.add_argument("--cell", choices=("lstm", "gru", "rnn"), default=d["cell"])
     parser.add_argument("--activation", choices=("tanh", "relu"), default=d["activation"],
                         help="relu reproduces the Keras reference model (default tanh)")
     parser.add_argument("--lr", type=float, default=d["lr"],
-                        help=f"Adam's initial learning rate, decayed by a cosine to 0 (default {d['lr']})")
+                        help=f"Adam's initial learning rate, decayed by a cosine to 0 "
+                             f"(default {d['lr']})")
     parser.add_argument("--batch-size", type=int, default=d["batch_size"])
-    parser.add_argument("--clip", type=float, default=d["clip"], help="max gradient norm (default: none)")
+    parser.add_argument("--clip", type=float, default=d["clip"],
+                        help="max gradient norm (default: none)")
     parser.add_argument("--seed", type=int, default=d["seed"], help="initial weights and batch order")
     parser.add_argument("--backend", choices=("auto", "numpy", "cpu", "cuda"), default=None,
                         help="default: FASTRNN_BACKEND, else auto")
@@ -165,7 +168,8 @@ def run(args):
         histories["torch"] = run_torch(args, initial, x_train, y_train, x_test, y_test)
         initial.unlink()
     plot(histories, out / "curves.png")
-    print(f"\n{'':<10}{'test acc':>10}{'best':>10}{'s/epoch':>11}{'total s':>10}   (s/epoch: median over epochs, training only)")
+    print(f"\n{'':<10}{'test acc':>10}{'best':>10}{'s/epoch':>11}{'total s':>10}"
+          "   (s/epoch: median over epochs, training only)")
     for name, h in histories.items():
         print(summary_row(name, h))
     print(f"reference: {KERAS_REFERENCE}")

@@ -62,7 +62,8 @@ class _RNNBase:
         self.num_layers = _validate.check_int("num_layers", num_layers)
         if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
-        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
+        self.bias, self.batch_first = bool(bias), bool(batch_first)
+        self.bidirectional = bool(bidirectional)
         self.dropout = float(dropout)
         self.activation = _validate.check_activation(activation)
         self.dtype = np.dtype(dtype)
@@ -92,7 +93,8 @@ class _RNNBase:
         for layer in range(self.num_layers):
             I = self.input_size if layer == 0 else D * H
             for d in range(D):
-                for name, shape in zip(self._names(layer, d), [(G * H, I), (G * H, H), (G * H,), (G * H,)]):
+                for name, shape in zip(self._names(layer, d),
+                                       [(G * H, I), (G * H, H), (G * H,), (G * H,)]):
                     shapes[name] = shape
         return shapes
 
@@ -209,7 +211,8 @@ class _RNNBase:
                 dyd = None if dy is None else dy[:, :, d * H:(d + 1) * H]
                 if d and dyd is not None:
                     dyd = reverse_padded(dyd, tape.lengths)
-                g = backward(tape.tapes[layer][d], dyd, *[None if s is None else s[k] for s in dfinal])
+                dfinal_k = [None if s is None else s[k] for s in dfinal]
+                g = backward(tape.tapes[layer][d], dyd, *dfinal_k)
                 dxd = reverse_padded(g.dx, tape.lengths) if d else g.dx
                 dx = dxd if dx is None else dx + dxd
                 for s0, ds in zip(dstate0, g[1:1 + len(dfinal)]):
@@ -282,7 +285,7 @@ class _RNNBase:
 
 
 class RNN(_RNNBase):
-    """Elman RNN layers: h_t = act(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh), act = ``nonlinearity``.
+    """Elman RNN layers: h_t = act(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh), act = nonlinearity.
 
     RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh" | "relu", bias=True,
         batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32,
@@ -316,7 +319,9 @@ class LSTM(_RNNBase):
 
 
 class GRU(_RNNBase):
-    """GRU layers (gates r, z, n, reset after the matmul; see ``fastrnn.gru_forward``). State h (L·D, B, H).
+    """GRU layers (gates r, z, n, reset after the matmul; see ``fastrnn.gru_forward``).
+
+    State h (L·D, B, H).
 
     Same arguments as ``LSTM``.
     """

@@ -59,7 +59,8 @@ def softmax_cross_entropy(logits, labels):
     N, C = logits.shape
     labels = np.asarray(labels)
     if labels.shape != (N,) or labels.dtype.kind not in "iu":
-        raise ValueError(f"labels must be {N} integers, got shape {labels.shape} dtype {labels.dtype}")
+        raise ValueError(f"labels must be {N} integers, got shape {labels.shape} "
+                         f"dtype {labels.dtype}")
     if N and (labels.min() < 0 or labels.max() >= C):
         raise ValueError(f"labels must lie in [0, {C}), got min {labels.min()} max {labels.max()}")
     # log softmax = z − max − log Σ exp(z − max)
@@ -73,7 +74,8 @@ def softmax_cross_entropy(logits, labels):
 
 
 def clip_grad_norm(grads, max_norm):
-    """Scale every gradient by min(1, max_norm / (‖g‖ + 1e-6)), ‖g‖ the global L2 norm (PyTorch).
+    """Scale every gradient by min(1, max_norm / (‖g‖ + 1e-6)), ‖g‖ the global L2 norm
+    (as PyTorch's clip_grad_norm_).
 
     Returns (a new dict of clipped gradients, the norm before clipping).
     """
@@ -184,7 +186,8 @@ class SequenceClassifier:
         B, T = x.shape[:2]
         lengths = _validate.check_lengths(lengths, T, B)
         if B and lengths.min() < 1:
-            raise ValueError("lengths must be ≥ 1: a classifier needs at least one step per sequence")
+            raise ValueError("lengths must be ≥ 1: a classifier needs at least one step "
+                             "per sequence")
         return lengths
 
     def logits(self, x, lengths=None, train=False):
@@ -240,7 +243,9 @@ class SequenceClassifier:
                 idx = order[start:start + batch_size]
                 loss, right = self.train_step(x[idx], labels[idx], optimizer,
                                               None if lengths is None else lengths[idx], clip)
-                total_loss, correct, seen = total_loss + loss * len(idx), correct + right, seen + len(idx)
+                total_loss += loss * len(idx)
+                correct += right
+                seen += len(idx)
                 bar.update(len(idx))
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
             seconds = time.perf_counter() - t0
@@ -257,9 +262,10 @@ class SequenceClassifier:
         return history
 
     def _batched_logits(self, x, lengths, batch_size):
-        return np.concatenate([
-            self.logits(x[s:s + batch_size], None if lengths is None else lengths[s:s + batch_size])
-            for s in range(0, len(x), batch_size)]) if len(x) else np.zeros((0, self.fc.out_features), self.dtype)
+        parts = [self.logits(x[s:s + batch_size],
+                             None if lengths is None else lengths[s:s + batch_size])
+                 for s in range(0, len(x), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.fc.out_features), self.dtype)
 
     def evaluate(self, x, labels, lengths=None, batch_size=256):
         """Mean loss and accuracy over (x, labels)."""

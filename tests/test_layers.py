@@ -27,7 +27,8 @@ def problem(module, dtype=np.float64, seed=1):
     LD = module.num_layers * module.num_directions
 
     def state():
-        parts = [rng.standard_normal((LD, B, H)).astype(dtype) for _ in range(1 + (module.cell == "lstm"))]
+        n = 2 if module.cell == "lstm" else 1
+        parts = [rng.standard_normal((LD, B, H)).astype(dtype) for _ in range(n)]
         return tuple(parts) if module.cell == "lstm" else parts[0]
     x = rng.standard_normal((T, B, I)).astype(dtype)
     dy = rng.standard_normal((T, B, module.num_directions * H)).astype(dtype)
@@ -150,7 +151,8 @@ def test_rnn_relu_matches_the_functional_api():
     m = fastrnn.RNN(I, H, nonlinearity="relu", seed=0, dtype=np.float64, backend="numpy")
     x = np.random.default_rng(0).standard_normal((T, B, I))
     y, h = m(x, lengths=LENGTHS)
-    ref = fastrnn.rnn_forward(x, *m.params.values(), lengths=LENGTHS, activation="relu", backend="numpy")
+    ref = fastrnn.rnn_forward(x, *m.params.values(), lengths=LENGTHS, activation="relu",
+                              backend="numpy")
     assert_close(y, ref.y, "y")
     assert_close(h[0], ref.h_T, "h")
     assert m.nonlinearity == "relu"

@@ -33,7 +33,8 @@ def test_dense_forward_and_gradients():
         return np.sum(layer(x) * dy)
     np.testing.assert_allclose(dx, central_diff(f, x), atol=1e-8)
     for k in ("weight", "bias"):
-        np.testing.assert_allclose(layer.grads[k], central_diff(f, layer.params[k]), atol=1e-8, err_msg=k)
+        np.testing.assert_allclose(layer.grads[k], central_diff(f, layer.params[k]), atol=1e-8,
+                                   err_msg=k)
     bound = 1 / np.sqrt(4)
     assert np.abs(W).max() <= bound and np.abs(b).max() <= bound
 
@@ -49,7 +50,8 @@ def test_softmax_cross_entropy_closed_form_and_gradient():
     z = np.random.default_rng(0).standard_normal((4, 5))
     y = np.array([0, 4, 2, 2])
     _, dz = nn.softmax_cross_entropy(z, y)
-    np.testing.assert_allclose(dz, central_diff(lambda: nn.softmax_cross_entropy(z, y)[0], z), atol=1e-9)
+    numeric = central_diff(lambda: nn.softmax_cross_entropy(z, y)[0], z)
+    np.testing.assert_allclose(dz, numeric, atol=1e-9)
 
 
 def test_softmax_cross_entropy_is_stable_and_keeps_dtype():
@@ -89,7 +91,7 @@ def test_adam_matches_torch():
 
 
 def test_sgd_momentum_constant_gradient_closed_form():
-    """v_t = g (1 + μ + … + μ^(t−1)), so after t steps p = p0 − lr g Σ_k (1 − μ^k)/(1 − μ)."""
+    """v_t = g (1 + μ + … + μ^(t−1)), so after t steps p = p0 − lr g Σ_k (1 − μ^k) / (1 − μ)."""
     p0, g, lr, mu, t = np.array([1.0, 2.0]), np.array([0.5, -1.0]), 0.1, 0.9, 4
     params = {"p": p0.copy()}
     opt = nn.SGD(params, lr=lr, momentum=mu)

@@ -19,7 +19,8 @@ LENGTHS = np.array([4, 6, 1, 3])
 
 
 def torch_run(module, x, states, dy, dstates):
-    """y (T, B, 2H) padded with zeros, final states, and the gradients of sum(y·dy) + Σ sum(s·ds)."""
+    """y (T, B, 2H) padded with zeros, final states, and the gradients of
+    sum(y·dy) + Σ sum(s·ds)."""
     nn = torch.nn.utils.rnn
     xt = torch.tensor(x, requires_grad=True)
     st = [torch.tensor(s, requires_grad=True) for s in states]
@@ -27,7 +28,8 @@ def torch_run(module, x, states, dy, dstates):
     out, final = module(packed, tuple(st) if len(st) == 2 else st[0])
     y, _ = nn.pad_packed_sequence(out, total_length=T)
     final = final if isinstance(final, tuple) else (final,)
-    loss = (y * torch.tensor(dy)).sum() + sum((f * torch.tensor(d)).sum() for f, d in zip(final, dstates))
+    loss = (y * torch.tensor(dy)).sum()
+    loss = loss + sum((f * torch.tensor(d)).sum() for f, d in zip(final, dstates))
     loss.backward()
     grads = {k: p.grad.numpy() for k, p in module.named_parameters()}
     return (y.detach().numpy(), [f.detach().numpy() for f in final],
