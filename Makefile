@@ -33,13 +33,14 @@ test-cuda: $(STAMP)
 # bench-compare reports: the benchmarks whose ratio B/A is beyond FACTOR.
 ASV    := $(VENV)/bin/asv
 BENCH  ?=
+export BENCH
 A      ?= HEAD~1
 B      ?= HEAD
 FACTOR ?= 1.1
 
 bench: $(STAMP)
 	$(ASV) machine --yes
-	$(ASV) run --set-commit-hash $$(git rev-parse HEAD) $(if $(BENCH),--bench '$(BENCH)')
+	$(ASV) run --set-commit-hash $$(git rev-parse HEAD) $${BENCH:+--bench "$$BENCH"}
 
 bench-compare: $(STAMP)
 	$(ASV) compare --split --only-changed --factor $(FACTOR) $$(git rev-parse $(A)) $$(git rev-parse $(B))
