@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 from ._cells import GRU, LSTM, RNN
-from ._loops import backward_step, forward_fused, step_rows
+from ._loops import backward_step, forward_fused, step_units
 
 CELLS = {"rnn": (RNN, 1), "lstm": (LSTM, 4), "gru": (GRU, 3)}
 FUSED_MAX_B = 4     # up to this batch size a step is a matrix-vector product: fused loop
@@ -50,7 +50,8 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
             # gh = h_{t-1} W_hhᵀ (one GEMM), then the fused gate kernel of every row
             hprev = h0 if t == 0 else y[t - 1]
             np.matmul(hprev, w_hh.T, out=gh)
-            step_rows(kind, relu, t, gi, gh, bias, b_hh, hprev, lengths, y, c, gates, cs, ghn)
+            step_units(kind, relu, t, 0, H, False, gi, gh, w_hh, bias, b_hh, hprev, lengths, y, c,
+                       gates, cs, ghn)
     # final state: h at each sequence's last valid step, h0 when its length is 0
     last = y[np.maximum(lengths - 1, 0), np.arange(B)] if T else h0
     h_T = np.where((lengths > 0)[:, None], last, h0)

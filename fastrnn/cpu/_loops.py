@@ -5,15 +5,15 @@ and walk t = 0..T−1; the hidden state lives in ``y`` itself (h_{t−1} = y[t�
 h0 at t = 0: a finished sequence never needs its state again, and its final
 state is gathered afterwards from y[lengths−1]). Finished rows get y = 0.
 
-- ``step_rows``: one step of the gate kernels, row by row, after the caller's
-  BLAS GEMM gh = h_{t−1} W_hhᵀ (NumPy's BLAS and its threads; the time loop is
-  in Python: ~4 µs per step). For B large enough to feed a GEMM.
+- ``step_units`` with matvec=False: one step of the gate kernels, row by row,
+  after the caller's BLAS GEMM gh = h_{t−1} W_hhᵀ (NumPy's BLAS and its threads;
+  the time loop is in Python: a few µs per step). For B large enough for a GEMM.
 - ``forward_fused``: Numba threads each own a slice of the hidden units: they
   compute their own rows of h_{t−1} W_hhᵀ (dot products, their slice of W_hh
   stays in their cache) and the gates of those units; one fork/join per step.
   For small B, where a step is a matrix-vector product and latency rules.
 
-Only one thread pool works at a time: ``step_rows`` is serial, the fused loop
+Only one thread pool works at a time: ``step_units`` is serial, the fused loop
 never calls BLAS. ``backward_step`` is BPTT's step, serial, around the caller's
 GEMM dgh[t] W_hh.
 
@@ -28,25 +28,6 @@ from numba import njit, prange
 from ._cells import JIT, backward_row, forward_units
 
 
-@njit(inline="always", **JIT)
-def _row(cell, relu, t, b, j0, j1, gi, gh, bias, b_hh, hprev, lengths, y, c, gates, cs, ghn):
-    """Units [j0, j1) of row b at step t: the gate kernel, or zeros for a finished sequence."""
-    if t < lengths[b]:
-        tt = min(t, gates.shape[0] - 1)    # inference: one scratch row
-        forward_units(cell, relu, j0, j1, gi[t, b], gh[b], bias, b_hh, hprev[b], y[t, b], c[b],
-                      gates[tt, b], cs[tt, b], ghn[tt, b])
-    else:
-        y[t, b, j0:j1] = 0
-
-
-@njit(**JIT)
-def step_rows(cell, relu, t, gi, gh, bias, b_hh, hprev, lengths, y, c, gates, cs, ghn):
-    """Step t of every row, given gh = h_{t−1} W_hhᵀ (the caller's BLAS GEMM)."""
-    B, H = hprev.shape
-    for b in range(B):
-        _row(cell, relu, t, b, 0, H, gi, gh, bias, b_hh, hprev, lengths, y, c, gates, cs, ghn)
-
-
 @njit(**{**JIT, "fastmath": {"reassoc", "contract"}})
 def _matvec_rows(w, v, r0, r1, out):
     """out[r] = w[r] · v for rows r in [r0, r1) (reassociated sums: SIMD dot products)."""
@@ -57,24 +38,36 @@ def _matvec_rows(w, v, r0, r1, out):
         out[r] = s
 
 
+@njit(**JIT)
+def step_units(cell, relu, t, j0, j1, matvec, gi, gh, w_hh, bias, b_hh, hprev, lengths, y, c,
+               gates, cs, ghn):
+    """Units [j0, j1) of step t for every row. With ``matvec``, first this slice's rows of
+    gh = h_{t−1} W_hhᵀ (dot products); otherwise gh comes from the caller's GEMM."""
+    B, H = hprev.shape
+    for b in range(B):
+        if t < lengths[b]:
+            if matvec:
+                for g in range(w_hh.shape[0] // H):
+                    _matvec_rows(w_hh, hprev[b], g * H + j0, g * H + j1, gh[b])
+            tt = min(t, gates.shape[0] - 1)    # inference: one scratch row
+            forward_units(cell, relu, j0, j1, gi[t, b], gh[b], bias, b_hh, hprev[b], y[t, b],
+                          c[b], gates[tt, b], cs[tt, b], ghn[tt, b])
+        else:
+            # a finished sequence outputs zeros
+            y[t, b, j0:j1] = 0
+
+
 @njit(parallel=True, **JIT)
 def forward_fused(cell, relu, gi, w_hh, bias, b_hh, h0, c, lengths, y, gates, cs, ghn, parts):
-    """``parts``: how many slices of the hidden units (one per thread)."""
+    """The whole forward time loop; ``parts`` slices of the hidden units, one per thread."""
     T, B, H = y.shape
-    G = w_hh.shape[0] // H
-    gh = np.empty((B, G * H), y.dtype)
+    gh = np.empty((B, w_hh.shape[0]), y.dtype)
     parts = min(parts, H)
     for t in range(T):
         hprev = h0 if t == 0 else y[t - 1]
         for p in prange(parts):
-            j0, j1 = p * H // parts, (p + 1) * H // parts
-            for b in range(B):
-                # this thread's rows of gh = h_{t-1} W_hhᵀ, then its units' gates
-                if t < lengths[b]:
-                    for g in range(G):
-                        _matvec_rows(w_hh, hprev[b], g * H + j0, g * H + j1, gh[b])
-                _row(cell, relu, t, b, j0, j1, gi, gh, bias, b_hh, hprev, lengths, y, c,
-                     gates, cs, ghn)
+            step_units(cell, relu, t, p * H // parts, (p + 1) * H // parts, True, gi, gh, w_hh,
+                       bias, b_hh, hprev, lengths, y, c, gates, cs, ghn)
 
 
 @njit(**JIT)
