@@ -18,7 +18,8 @@ CASES = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("lstm", "relu"),
 SHAPES = [(7, 1, 5, 9),                   # B=1: fused loop, length T
           (5, FUSED_MAX_B, 6, 7),         # fused loop with lengths 5..0
           (6, FUSED_MAX_B + 2, 3, 10),    # GEMM loop with lengths 6..0
-          (1, 3, 4, 4)]                   # T=1, lengths 1, 0, 0 ... (rounded linspace)
+          (1, 3, 4, 4),                   # T=1, lengths 1, 0, 0 (rounded linspace)
+          (0, 2, 3, 4)]                   # T=0: outputs are the initial states
 DTYPES = [np.float32, np.float64]
 NAMES = {"rnn": "y h_T dx dh0 dw_ih dw_hh db_ih db_hh",
          "lstm": "y h_T c_T dx dh0 dc0 dw_ih dw_hh db_ih db_hh",

@@ -85,7 +85,8 @@ def backward(tape, dy, dh_T, dc_T):
     da2, dgh2 = da.reshape(T * B, G * H), dgh.reshape(T * B, G * H)
     dx = (da2 @ w_ih).reshape(T, B, I)
     dw_ih = da2.T @ x.reshape(T * B, I)
-    dw_hh = dgh[0].T @ h0 + dgh[1:].reshape(-1, G * H).T @ y[:-1].reshape(-1, H)
+    dw_hh = (dgh[0].T @ h0 + dgh[1:].reshape(-1, G * H).T @ y[:-1].reshape(-1, H) if T
+             else np.zeros_like(w_hh))
     db_ih = da2.sum(0)
     db_hh = dgh2.sum(0) if kind == GRU else db_ih.copy()
     return dx, dh, (dc if kind == LSTM else None), dw_ih, dw_hh, db_ih, db_hh
