@@ -3,22 +3,25 @@
 - one streaming step at B=1 (T=1, the state passed in): the public API's whole cost;
 - a short sequence (rows of a digit image): forward at 28,64,28,128, training step
   (forward + backward) at 28,16,28,128;
-- the pointwise gate kernels of one step over a batch (``fastrnn.cpu._loops.step_rows``,
-  B=64, H=128: everything but the recurrent GEMM that precedes it).
+- the cpu backend's fused pointwise gate kernels (``fastrnn.cpu._cells.forward_units``,
+  the row kernel its time loops call) over a batch for one step, B=64, H=128: all of
+  a step but the GEMMs before it.
 
 The normal test run collects them with ``--benchmark-disable`` (pyproject.toml):
 each body then runs once, as a test. ``make bench-micro`` times them.
 """
 import numpy as np
 import pytest
+from numba import njit
 
 import fastrnn
+from fastrnn.cpu._cells import GRU, JIT, LSTM, RNN, forward_units
 
 from conftest import assert_close, random_problem, run_cell
 
 CELLS = ("rnn", "lstm", "gru")
-BACKENDS = [b for b in ("numpy", "cpu") if b in fastrnn.available_backends()]
-needs_cpu = pytest.mark.skipif("cpu" not in BACKENDS, reason="backend 'cpu' is not available")
+KINDS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+BACKENDS = ("numpy", "cpu")
 
 
 def full_length_problem(cell, T, B, I, H, dtype=np.float32):
@@ -28,14 +31,20 @@ def full_length_problem(cell, T, B, I, H, dtype=np.float32):
     return args, grads
 
 
+def reference_forward(cell, args):
+    """The reference's float32 outputs (y, h_T[, c_T]) computed in float64 from the same float32
+    inputs: an oracle for both backends, the reference's own float32 path included."""
+    wide = {k: v.astype(np.float64) for k, v in args.items()}
+    out = getattr(fastrnn, f"{cell}_forward")(**wide, backend="numpy")
+    return [a.astype(np.float32) for a in out[:-1]]
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cell", CELLS)
 def test_streaming_step_b1(benchmark, cell, backend):
     args, _ = full_length_problem(cell, 1, 1, 128, 256)
-    forward = getattr(fastrnn, f"{cell}_forward")
-    out = benchmark(forward, **args, backend=backend)
-    ref = forward(**args, backend="numpy")
-    for got, want, name in zip(out[:-1], ref[:-1], out._fields):
+    out = benchmark(getattr(fastrnn, f"{cell}_forward"), **args, backend=backend)
+    for got, want, name in zip(out[:-1], reference_forward(cell, args), out._fields):
         assert_close(got, want, f"{cell} {backend} {name}")
 
 
@@ -43,12 +52,10 @@ def test_streaming_step_b1(benchmark, cell, backend):
 @pytest.mark.parametrize("cell", CELLS)
 def test_short_sequence_forward(benchmark, cell, backend):
     args, _ = full_length_problem(cell, 28, 64, 28, 128)
-    forward = getattr(fastrnn, f"{cell}_forward")
-    out = benchmark(forward, **args, backend=backend)
-    assert_close(out.y, forward(**args, backend="numpy").y, f"{cell} {backend} y")
+    out = benchmark(getattr(fastrnn, f"{cell}_forward"), **args, backend=backend)
+    assert_close(out.y, reference_forward(cell, args)[0], f"{cell} {backend} y")
 
 
-@needs_cpu
 @pytest.mark.parametrize("cell", CELLS)
 def test_short_sequence_training_step(benchmark, cell):
     # B=16: the weight gradients sum T·B = 448 float32 products, within what
@@ -59,43 +66,49 @@ def test_short_sequence_training_step(benchmark, cell):
         assert_close(g, r, f"{cell} output/gradient #{i}")
 
 
-def gate_step_inputs(cell, B, H, I=28):
-    """Step 0's arguments of ``step_rows`` for a full-length batch, as the cpu driver builds them.
+@njit(**JIT)     # the backend's flags: its row kernels are inlined here and compiled with them
+def gate_kernels_over_batch(cell, gi, gh, bias, b_hh, hprev, y, c, gates, cs, ghn):
+    """One step's fused gate kernels (``fastrnn.cpu._cells.forward_units``) on every row, tanh.
 
-    Returns (args tuple, the reference's y[0] (B, H)).
+    gi, gh (B, G·H) the input and recurrent products; bias, b_hh (G·H,) as the cpu driver
+    folds them; hprev (B, H); out: y (B, H), gates (B, G·H | 0), cs, ghn (B, H | 0);
+    c (B, H | 0) the LSTM state, updated in place.
     """
-    from fastrnn.cpu._cells import GRU, LSTM, RNN
-    kind, G = {"rnn": (RNN, 1), "lstm": (LSTM, 4), "gru": (GRU, 3)}[cell]
+    B, H = hprev.shape
+    for b in range(B):
+        forward_units(cell, False, 0, H, gi[b], gh[b], bias, b_hh, hprev[b], y[b], c[b],
+                      gates[b], cs[b], ghn[b])
+
+
+def gate_inputs(cell, B, H, I=28):
+    """Arguments of ``gate_kernels_over_batch`` for step 0 of a random problem, and the
+    reference's y[0] (B, H)."""
     args, _ = full_length_problem(cell, 1, B, I, H)
     x, w_ih, w_hh, b_ih, b_hh, h0 = (args[k] for k in ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0"))
-    dtype = x.dtype
-    # the hoisted input projection and the recurrent GEMM that precede the gate kernel
-    gi, gh = x @ w_ih.T, h0 @ w_hh.T
-    # both biases in one, except the GRU's n block
+    G, dtype = w_hh.shape[0] // H, x.dtype
+    # the input and recurrent products that precede the gate kernels
+    gi, gh = x[0] @ w_ih.T, h0 @ w_hh.T
+    # both biases in one, except the GRU's n block (b_hn sits inside r ⊙ (·))
     bias = b_ih + b_hh
-    if kind == GRU:
+    if cell == "gru":
         bias[2 * H:] = b_ih[2 * H:]
-    width = {"gates": G * H if kind != RNN else 0, "cs": H if kind == LSTM else 0,
-             "ghn": H if kind == GRU else 0}
-    c = args["c0"].copy() if kind == LSTM else np.empty((B, 0), dtype)
-    step = (kind, False, 0, gi, gh, bias, b_hh, h0, np.full(B, 1, np.int64),
-            np.empty((1, B, H), dtype), c, *(np.empty((1, B, width[k]), dtype)
-                                             for k in ("gates", "cs", "ghn")))
-    return step, getattr(fastrnn, f"{cell}_forward")(**args, backend="numpy").y[0]
+    width = {"rnn": (0, 0, 0), "lstm": (G * H, H, 0), "gru": (G * H, 0, H)}[cell]
+    c = args["c0"].copy() if cell == "lstm" else np.empty((B, 0), dtype)
+    out = (np.empty((B, H), dtype), c, *(np.empty((B, w), dtype) for w in width))
+    want = getattr(fastrnn, f"{cell}_forward")(**args, backend="numpy").y[0]
+    return (KINDS[cell], gi, gh, bias, b_hh, h0, *out), want
 
 
-@needs_cpu
 @pytest.mark.parametrize("cell", CELLS)
 def test_gate_kernels_one_step(benchmark, cell):
-    from fastrnn.cpu._loops import step_rows
-    step, want = gate_step_inputs(cell, 64, 128)
+    step, want = gate_inputs(cell, 64, 128)
 
     def fresh():
         # the LSTM's state c is updated in place: each call starts from a copy of c0
-        return (*step[:10], step[10].copy(), *step[11:]), {}
-    step_rows(*fresh()[0])      # compile outside the timing
-    benchmark.pedantic(step_rows, setup=fresh, rounds=200, warmup_rounds=10)
-    y = step[9]
+        return (*step[:7], step[7].copy(), *step[8:]), {}
+    gate_kernels_over_batch(*fresh()[0])      # compile outside the timing
+    benchmark.pedantic(gate_kernels_over_batch, setup=fresh, rounds=200, warmup_rounds=10)
+    y = step[6]
     y[:] = np.nan
-    step_rows(*fresh()[0])
-    assert_close(y[0], want, f"{cell} gate kernels, y at step 0")
+    gate_kernels_over_batch(*fresh()[0])
+    assert_close(y, want, f"{cell} gate kernels, y at step 0")
