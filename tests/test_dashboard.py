@@ -32,7 +32,7 @@ BENCHMARK = "bench_streaming.StreamingStep.time_step"
 #: the numpy backend's RNN at every streaming size: fast, and always available
 SELECTION = r"StreamingStep\.time_step\('rnn', 'numpy', 'float64'"
 
-pytestmark = pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)")
 
 
@@ -210,6 +210,21 @@ def test_published_pages_reference_no_external_url(dashboard):
     assert 'src="vendor/jquery/dist/jquery.min.js"' in (dashboard / "index.html").read_text()
 
 
+def test_offline_step_refuses_an_unknown_cdn_asset(tmp_path):
+    offline = load_offline()
+    (tmp_path / "node_modules/bootstrap/dist/fonts").mkdir(parents=True)
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "index.html").write_text(
+        '<a href="https://example.org/">a link loads nothing</a>\n'
+        '<script src="https://cdn.example.org/new.min.js" integrity="sha256-x"></script>')
+    assert offline.external_urls(html) == [(str(html / "index.html"),
+                                            "https://cdn.example.org/new.min.js")]
+    with pytest.raises(KeyError, match="cdn.example.org/new.min.js"):
+        offline.localize(html, tmp_path / "node_modules")
+
+
+@needs_chromium
 def test_dashboard_lists_benchmarks_and_draws_a_graph_offline(browser, server, tmp_path):
     # the benchmark list: our benchmark in its group, with its thumbnail drawn
     browser.goto(server + "index.html")
