@@ -1,22 +1,30 @@
-"""`fastrnn bench --device cuda`'s fastrnn peer, run by its worker under the CUDA simulator.
+"""`fastrnn bench --device cuda`, run under the CUDA simulator with its GPU check bypassed.
 
-The GPU timings themselves need a GPU; this checks that the peer's device
-path (copies to the device, synchronize, the tape's backward on device
-arrays) runs and reports a time, in a process of its own as in a real run.
+The GPU timings themselves need a GPU (benchmarks/gpu_check.sh); this checks
+the path up to them: the device run's plan (one process per peer, no thread
+counts), the fastrnn peer's copies to the device, its synchronize, the tape's
+backward on device arrays, and the table and JSON it makes.
 """
+import json
+
 import pytest
 
-from fastrnn.bench import peers
+from fastrnn import bench, cli
 
 
-def test_cuda_peer_times_forward_and_training_step_on_device_arrays():
+def test_cuda_device_run_times_forward_and_training_step_on_device_arrays(tmp_path, capsys,
+                                                                         monkeypatch):
     numba = pytest.importorskip("numba")
     if not numba.config.ENABLE_CUDASIM:
         pytest.skip("run under NUMBA_ENABLE_CUDASIM=1 (make test-cuda)")
-    job = dict(peer="cuda", device="cuda", threads=None, warmup=0, repeats=1, time_cap=60,
-               tasks=[("lstm", "fwd", [2, 2, 3, 4]), ("gru", "train", [2, 2, 3, 4])])
-    rows = []
-    outcome = peers.run(job, rows.append)
-    assert outcome.error is None and outcome.info["gpu"]
-    assert [(r["cell"], r["kind"]) for r in rows] == [("lstm", "fwd"), ("gru", "train")]
-    assert all("error" not in r and r["ms"] > 0 and r["runs"] == 1 for r in rows), rows
+    monkeypatch.setattr(bench, "_gpu_problem", lambda: None)    # the simulator stands in for a GPU
+    path = tmp_path / "bench.json"
+    code = cli.main(["bench", "--device", "cuda", "--peers", "cuda", "--shapes", "2,2,3,4",
+                     "--cells", "lstm", "--repeats", "1", "--warmup", "0", "--json", str(path)])
+    saved = json.loads(path.read_text())
+    assert code == 0, saved["errors"]
+    assert saved["peers"]["cuda"]["gpu"] and list(saved["processes"]) == ["cuda at - threads, 2,2,3,4"]
+    assert saved["columns"][:5] == ["cell", "pass", "T,B,I,H", "thr", "cuda ms"]
+    assert [row[:4] for row in saved["rows"]] == [["lstm", k, "2,2,3,4", "-"] for k in ("fwd", "train")]
+    assert all(float(row[4]) > 0 for row in saved["rows"])
+    assert saved["table"] in capsys.readouterr().out

@@ -9,9 +9,10 @@ LSTM and GRU at each shape and thread count, for every peer present:
     gemm   NumPy's float32 GEMM at the same sizes: the ceiling
 
 and with ``--device cuda`` fastrnn's numba.cuda kernels ("cuda") on device
-arrays against PyTorch with cuDNN. Each peer runs in a process of its own
-for each shape and thread count, the peers of a shape one after the other;
-each time is the median of the repeats after a warm-up.
+arrays against PyTorch with cuDNN. On the CPU each peer runs in a process
+of its own for each shape and thread count, the peers of a shape one after
+the other (on CUDA, one process per peer); each time is the median of the
+repeats after a warm-up.
 """
 import argparse
 import datetime
@@ -156,13 +157,13 @@ def _progress(row):
           file=sys.stderr, flush=True)
 
 
-def _job(args, name, threads, shape):
-    """What one worker process does: every (cell, kind) of peer ``name`` at ``threads`` and ``shape``."""
+def _job(args, name, threads, shapes):
+    """What one worker process does: every (cell, kind, shape) of peer ``name`` at ``threads``."""
     peer = _peers.PEERS[name]
     kinds = [k for k in peer.kinds if k in args.passes or name == "gemm"]
     return dict(peer=name, device=args.device, threads=threads, warmup=args.warmup,
                 repeats=args.ref_repeats if name == "ref" else args.repeats, time_cap=args.time_cap,
-                tasks=[(c, k, list(shape)) for c in args.cells for k in kinds])
+                tasks=[(c, k, list(s)) for s in shapes for c in args.cells for k in kinds])
 
 
 def run(args):
@@ -179,10 +180,12 @@ def run(args):
     # SIGTERM (from `timeout`, say) ends the run like Ctrl-C: the table shows what was measured
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        # the peers of one table row run one after the other: a shared machine's load changes
-        # over minutes, so a row's ratios compare times taken close together
-        for thr, shape, name in itertools.product(threads, args.shapes, names):
-            job = _job(args, name, thr, shape)
+        # on the CPU the peers of one shape run one after the other: a shared machine's load
+        # changes over minutes, so a row's ratios compare times taken close together; a GPU
+        # is not shared, and one process per peer pays for its CUDA context and JIT once
+        groups = [args.shapes] if args.device == "cuda" else [[s] for s in args.shapes]
+        for thr, shapes, name in itertools.product(threads, groups, names):
+            job = _job(args, name, thr, shapes)
 
             def collect(row, job=job):
                 row.update(peer=job["peer"], threads=job["threads"], repeats=job["repeats"])
@@ -191,7 +194,7 @@ def run(args):
                 if "error" in row:
                     errors[f"{row['peer']} {row['cell']} {row['kind']} {row['shape']}"] = row["error"]
             outcome = _peers.run(job, collect)
-            where = f"{name} at {thr or '-'} threads, {','.join(map(str, shape))}"
+            where = f"{name} at {thr or '-'} threads, {' '.join(','.join(map(str, s)) for s in shapes)}"
             infos[name], processes[where] = outcome.info, outcome.process
             if outcome.error:
                 errors[where] = outcome.error
