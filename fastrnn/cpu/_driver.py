@@ -46,10 +46,11 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
                       numba.get_num_threads())
     else:
         gh = np.empty((B, G * H), dtype)
+        w_t = np.ascontiguousarray(w_hh.T)    # OpenBLAS: NN beats NT by 10-30 % at small B
         for t in range(T):
             # gh = h_{t-1} W_hhᵀ (one GEMM), then the fused gate kernel of every row
             hprev = h0 if t == 0 else y[t - 1]
-            np.matmul(hprev, w_hh.T, out=gh)
+            np.matmul(hprev, w_t, out=gh)
             step_units(kind, relu, t, 0, H, False, gi, gh, w_hh, bias, b_hh, hprev, lengths, y, c,
                        gates, cs, ghn)
     # final state: h at each sequence's last valid step, h0 when its length is 0
