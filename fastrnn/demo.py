@@ -140,7 +140,7 @@ def run_torch(args, model_path, x_train, y_train, x_test, y_test):
 def summary_row(name, h):
     seconds = np.median(h["seconds"])
     return (f"{name:<10}{100 * h['val_acc'][-1]:>9.2f}%{100 * max(h['val_acc']):>9.2f}%"
-            f"{seconds:>11.2f}{sum(h['seconds']):>10.1f}")
+            f"{h['val_loss'][-1]:>11.4f}{seconds:>11.2f}{sum(h['seconds']):>10.1f}")
 
 
 def run(args):
@@ -170,7 +170,7 @@ def run(args):
         histories["torch"] = run_torch(args, initial, x_train, y_train, x_test, y_test)
         initial.unlink()
     plot(histories, out / "curves.png")
-    print(f"\n{'':<10}{'test acc':>10}{'best':>10}{'s/epoch':>11}{'total s':>10}"
+    print(f"\n{'':<10}{'test acc':>10}{'best':>10}{'test loss':>11}{'s/epoch':>11}{'total s':>10}"
           "   (s/epoch: median over epochs, training only)")
     for name, h in histories.items():
         print(summary_row(name, h))

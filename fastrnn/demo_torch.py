@@ -35,7 +35,7 @@ class StepLoop(torch.nn.Module):
         self.bias_hh_l0 = torch.nn.Parameter(torch.empty(G * hidden))
 
     def forward(self, x):
-        """x (B, T, I) -> (None, (h_T,)): only the last state is used."""
+        """x (B, T, I) -> (None, h_T (1, B, H)): only the last state is used."""
         B, T, _ = x.shape
         h = x.new_zeros(B, self.hidden)
         c = x.new_zeros(B, self.hidden)
@@ -51,7 +51,7 @@ class StepLoop(torch.nn.Module):
                 hr, hz, hn = hw.chunk(3, 1)
                 r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
                 h = (1 - z) * torch.relu(xn + r * hn) + z * h
-        return None, (h,)
+        return None, h[None]
 
 
 class Classifier(torch.nn.Module):

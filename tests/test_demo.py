@@ -126,12 +126,14 @@ def test_predict_errors(tmp_path, capsys):
     assert load_images(tmp_path / "one.npy").shape == (1, 28, 28)
 
 
-def test_compare_torch_same_start_same_result(tmp_path, mnist_npz, capsys):
-    """One epoch on the same weights and batches: both sides report the same accuracy."""
+@pytest.mark.parametrize("cell,activation", [("lstm", "tanh"), ("lstm", "relu"), ("gru", "relu")])
+def test_compare_torch_same_start_same_result(tmp_path, mnist_npz, capsys, cell, activation):
+    """One epoch on the same weights and batches: both sides report the same accuracy and
+    test loss (torch's own LSTM, and its step loop for the relu cells it lacks)."""
     pytest.importorskip("torch")
     assert main(["demo", "--data", str(mnist_npz), "--limit", "16", "--epochs", "1",
                  "--hidden", "4", "--out", str(tmp_path), "--no-progress", "--backend", "numpy",
-                 "--compare", "torch"]) == 0
-    rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()
+                 "--cell", cell, "--activation", activation, "--compare", "torch"]) == 0
+    rows = {line.split()[0]: line.split()[1:4] for line in capsys.readouterr().out.splitlines()
             if line.startswith(("fastrnn ", "torch "))}
-    assert rows["fastrnn"] == rows["torch"]
+    assert rows["fastrnn"] == rows["torch"]      # test accuracy, best, test loss to 4 decimals
