@@ -13,11 +13,9 @@ takes the full MNIST (Keras's mnist.npz or the four IDX files). Writes
 same batches with PyTorch, in a separate process, and prints both side by side.
 """
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -131,7 +129,7 @@ def run_torch(args, model_path, x_train, y_train, x_test, y_test):
                                                 "batch_size", "clip", "seed", "no_progress")}
         cmd = [sys.executable, "-m", "fastrnn.demo_torch", str(model_path), str(arrays),
                json.dumps(config)]
-        result = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+        result = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
         if result.returncode:
             raise RuntimeError(f"the PyTorch run failed (exit {result.returncode})")
         return json.loads(result.stdout.strip().splitlines()[-1])
@@ -151,9 +149,13 @@ def run(args):
         if importlib.util.find_spec("torch") is None:
             print("--compare torch needs PyTorch: pip install torch", file=sys.stderr)
             return 2
+    try:
+        x_train, y_train, x_test, y_test = prepare(args)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"fastrnn demo: {err}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    x_train, y_train, x_test, y_test = prepare(args)
     model = build(args)
     backend = resolve(args.backend)
     print(describe_data(args, len(x_train), len(x_test)))

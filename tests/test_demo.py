@@ -116,6 +116,11 @@ def test_demo_then_predict(tmp_path, mnist_npz, capsys):
     assert "accuracy on all 20 images" in capsys.readouterr().out
 
 
+def test_demo_bad_data_path(tmp_path, capsys):
+    assert main(["demo", "--data", str(tmp_path / "nothing.bin"), "--out", str(tmp_path)]) == 2
+    assert "mnist.npz or a directory" in capsys.readouterr().err
+
+
 def test_predict_errors(tmp_path, capsys):
     assert main(["predict", "--model", str(tmp_path / "none.npz")]) == 2
     np.save(tmp_path / "bad.npy", np.full((2, 28, 28), 3.0))
