@@ -1,6 +1,7 @@
 """The CPU backend's drivers: big GEMMs in NumPy (BLAS), time loops in Numba.
 
-Forward:   gi = x W_ihᵀ for all T steps (one GEMM), then the time loop (``_loops``).
+Forward:   gi = x W_ihᵀ for all T steps (one GEMM; for B ≤ FUSED_MAX_B inside the fused
+           kernel), then the time loop (``_loops``).
 Backward:  the reverse walk fills the gate gradients da (T,B,G·H); then
            dx = da W_ih,  dW_ih = daᵀ x,  dW_hh = dghᵀ [h0; y[:-1]],  db = Σ da
            (a few large GEMMs; dgh = da except for the GRU's n block).
@@ -27,8 +28,6 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
     T, B, I = x.shape
     H = w_hh.shape[1]
     dtype = x.dtype
-    # the input projection of every step: one GEMM
-    gi = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, G * H)
     y = np.empty((T, B, H), dtype)
     c = c0.copy() if kind == LSTM else np.empty((B, 0), dtype)
     # tape: gates, c_t (LSTM), h W_hnᵀ + b_hn (GRU); in inference one step of scratch
@@ -42,9 +41,12 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
         bias[2 * H:] = b_ih[2 * H:]
     relu = activation == "relu"
     if B <= FUSED_MAX_B:
-        forward_fused(kind, relu, gi, w_hh, bias, b_hh, h0, c, lengths, y, gates, cs, ghn,
-                      numba.get_num_threads())
+        gi = np.empty((T, B, G * H), dtype)
+        forward_fused(kind, relu, x, w_ih, gi, w_hh, bias, b_hh, h0, c, lengths, y, gates, cs,
+                      ghn, numba.get_num_threads())
     else:
+        # the input projection of every step: one GEMM
+        gi = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, G * H)
         gh = np.empty((B, G * H), dtype)
         w_t = np.ascontiguousarray(w_hh.T)    # OpenBLAS: NN beats NT by 10-30 % at small B
         for t in range(T):

@@ -1,6 +1,6 @@
 """The time loops: forward (two flavours) and backprop through time.
 
-Both forward loops take the hoisted input projection ``gi = x W_ihᵀ`` (T, B, G·H)
+Both forward loops use the hoisted input projection ``gi = x W_ihᵀ`` (T, B, G·H)
 and walk t = 0..T−1; the hidden state lives in ``y`` itself (h_{t−1} = y[t−1],
 h0 at t = 0: a finished sequence never needs its state again, and its final
 state is gathered afterwards from y[lengths−1]). Finished rows get y = 0.
@@ -11,7 +11,8 @@ state is gathered afterwards from y[lengths−1]). Finished rows get y = 0.
 - ``forward_fused``: Numba threads each own a slice of the hidden units: they
   compute their own rows of h_{t−1} W_hhᵀ (dot products, their slice of W_hh
   stays in their cache) and the gates of those units; one fork/join per step.
-  For small B, where a step is a matrix-vector product and latency rules.
+  It also computes its own rows of gi (no BLAS call whose spinning threads would
+  fight Numba's). For small B, where a step is a matrix-vector product.
 
 Only one thread pool works at a time: ``step_units`` is serial, the fused loop
 never calls BLAS. ``backward_step`` is BPTT's step, serial, around the caller's
@@ -58,11 +59,21 @@ def step_units(cell, relu, t, j0, j1, matvec, gi, gh, w_hh, bias, b_hh, hprev, l
 
 
 @njit(parallel=True, **JIT)
-def forward_fused(cell, relu, gi, w_hh, bias, b_hh, h0, c, lengths, y, gates, cs, ghn, parts):
-    """The whole forward time loop; ``parts`` slices of the hidden units, one per thread."""
+def forward_fused(cell, relu, x, w_ih, gi, w_hh, bias, b_hh, h0, c, lengths, y, gates, cs, ghn,
+                  parts):
+    """The whole forward, input projection included (no BLAS: one thread pool only);
+    ``parts`` slices of the hidden units, one per thread. gi (T,B,G·H) is workspace."""
     T, B, H = y.shape
-    gh = np.empty((B, w_hh.shape[0]), y.dtype)
+    G = w_hh.shape[0] // H
+    gh = np.empty((B, G * H), y.dtype)
     parts = min(parts, H)
+    # gi = x W_ihᵀ: each thread its own rows (the rows its units need later)
+    for p in prange(parts):
+        j0, j1 = p * H // parts, (p + 1) * H // parts
+        for t in range(T):
+            for b in range(B):
+                for g in range(G):
+                    _matvec_rows(w_ih, x[t, b], g * H + j0, g * H + j1, gi[t, b])
     for t in range(T):
         hprev = h0 if t == 0 else y[t - 1]
         for p in prange(parts):
