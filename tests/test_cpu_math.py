@@ -21,7 +21,7 @@ def test_tanh_and_sigmoid_accurate_to_the_dtype(dtype, tol):
     _apply(a, t, s)
     x = a.astype(np.float64)
     assert t.dtype == s.dtype == dtype
-    # absolute error within a few ulps of 1 (both functions are bounded by 1; measured 4.6 in float32)
+    # absolute error within a few ulps of 1 (both are bounded by 1; measured 4.6 in float32)
     assert np.max(np.abs(t - np.tanh(x))) <= tol
     with np.errstate(over="ignore"):
         assert np.max(np.abs(s - 1 / (1 + np.exp(-x)))) <= tol

@@ -45,8 +45,7 @@ def blocks4(a, H, j0, j1):
 
 @njit(inline="always", **JIT)
 def rnn_units(relu, j0, j1, gi, gh, bias, hn):
-    H = hn.shape[0]
-    a, r, b, h = block(gi, 0, H, j0, j1), block(gh, 0, H, j0, j1), block(bias, 0, H, j0, j1), hn[j0:j1]
+    a, r, b, h = gi[j0:j1], gh[j0:j1], bias[j0:j1], hn[j0:j1]
     for j in range(j1 - j0):
         # h' = act(gi + gh + b_ih + b_hh)
         h[j] = act(a[j] + r[j] + b[j], relu)
