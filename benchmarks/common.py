@@ -21,10 +21,10 @@ import time
 import numpy as np
 
 import fastrnn
+from fastrnn.bench import workloads
 from fastrnn.check import random_problem
 
 CELLS = ("rnn", "lstm", "gru")
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 BACKENDS = ("numpy", "cpu", "cuda")
 DTYPES = ("float32", "float64")
 SHAPES = ("28,64,28,128", "100,1,128,256", "100,16,256,256", "100,64,512,512")
@@ -87,9 +87,7 @@ def problem(cell, shape, dtype, backend):
 
 def flops(cell, shape, train):
     """FLOPs of one forward (``train=False``) or one training step (``train=True``); see the module doc."""
-    T, B, I, H = dims(shape)
-    forward = 2 * T * B * GATES[cell] * H * (I + H)
-    return 3 * forward if train else forward
+    return workloads.flops(cell, "train" if train else "fwd", dims(shape))
 
 
 def best_seconds(fn, min_total=0.3, min_calls=3):

@@ -27,7 +27,7 @@ import sys
 
 from . import peers as _peers
 from . import table
-from .workloads import GATES, PASSES, SHAPES, parse_shape
+from .workloads import CELLS, PASSES, SHAPES, parse_shape
 
 EPILOG = f"""\
 peers:
@@ -90,7 +90,7 @@ def add_arguments(parser):
                              "--threads is then ignored")
     parser.add_argument("--shapes", nargs="+", type=_shape, default=list(SHAPES), metavar="T,B,I,H",
                         help=f"shapes to time (default: {default_shapes})")
-    parser.add_argument("--cells", type=_list(tuple(GATES)), default=list(GATES), metavar="LIST",
+    parser.add_argument("--cells", type=_list(CELLS), default=list(CELLS), metavar="LIST",
                         help="comma-separated cells (default: lstm,gru)")
     parser.add_argument("--passes", type=_list(PASSES), default=list(PASSES), metavar="LIST",
                         help="fwd (inference), train (forward + backward); default: fwd,train")

@@ -15,6 +15,9 @@ from collections import namedtuple
 
 import numpy as np
 
+from .._validate import GATES
+from ..check import random_problem
+
 Shape = namedtuple("Shape", "T B I H")
 
 #: the default shapes, with why each is there
@@ -25,7 +28,7 @@ SHAPES = (
     Shape(100, 64, 512, 512),
     Shape(200, 32, 256, 1024),
 )
-GATES = {"lstm": 4, "gru": 3}
+CELLS = ("lstm", "gru")         # the cells every peer has
 PASSES = ("fwd", "train")        # inference forward; forward(train=True) + backward
 GEMMS = ("in", "rec")            # the GEMM ceiling's two products (see the module doc)
 
@@ -54,14 +57,8 @@ def make_inputs(cell, shape, seed=0):
     """float32 inputs of ``<cell>_forward`` in PyTorch's layout, and an output gradient.
 
     Returns a dict: x (T, B, I); w_ih (G·H, I); w_hh (G·H, H); b_ih, b_hh (G·H,);
-    dy (T, B, H). Weights are uniform in ±1/√H like PyTorch's initialisation.
+    dy (T, B, H): ``fastrnn.check.random_problem``'s, with weights uniform in ±1/√H
+    like PyTorch's initialisation; full-length sequences from a zero state.
     """
-    T, B, I, H = shape
-    rng = np.random.default_rng(seed)
-    gh, k = GATES[cell] * H, 1 / np.sqrt(H)
-
-    def uniform(*dims):
-        return rng.uniform(-k, k, dims).astype(np.float32)
-    return dict(x=rng.standard_normal((T, B, I), dtype=np.float32),
-                w_ih=uniform(gh, I), w_hh=uniform(gh, H), b_ih=uniform(gh), b_hh=uniform(gh),
-                dy=rng.standard_normal((T, B, H), dtype=np.float32))
+    args, grads = random_problem(cell, *shape, np.float32, seed)
+    return {**{k: args[k] for k in ("x", "w_ih", "w_hh", "b_ih", "b_hh")}, "dy": grads["dy"]}

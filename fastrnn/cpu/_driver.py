@@ -21,6 +21,15 @@ CELLS = {"rnn": (RNN, 1), "lstm": (LSTM, 4), "gru": (GRU, 3)}
 FUSED_MAX_B = 4     # up to this batch size a step is a matrix-vector product: fused loop
 
 
+def fused_bias(kind, b_ih, b_hh):
+    """Both biases in one (G·H,), except the GRU's n block: b_hn sits inside r ⊙ (·)."""
+    bias = b_ih + b_hh
+    if kind == GRU:
+        H = len(b_ih) // 3
+        bias[2 * H:] = b_ih[2 * H:]
+    return bias
+
+
 def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
     """The kernel contract's ``<cell>_forward``; c0 is None except for the LSTM.
     Returns y (T,B,H), h_T (B,H), c_T (B,H) or None, tape (dict) or None."""
@@ -35,10 +44,7 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
     gates = np.empty((Tt, B, G * H if kind != RNN else 0), dtype)
     cs = np.empty((Tt, B, H if kind == LSTM else 0), dtype)
     ghn = np.empty((Tt, B, H if kind == GRU else 0), dtype)
-    # both biases in one, except the GRU's n block (b_hn sits inside r ⊙ (·))
-    bias = b_ih + b_hh
-    if kind == GRU:
-        bias[2 * H:] = b_ih[2 * H:]
+    bias = fused_bias(kind, b_ih, b_hh)
     relu = activation == "relu"
     if B <= FUSED_MAX_B:
         gi = np.empty((T, B, G * H), dtype)
