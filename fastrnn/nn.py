@@ -4,7 +4,22 @@ and a SequenceClassifier (RNN → output at each sequence's last valid step → 
 Parameters and gradients are dicts of NumPy arrays keyed by name. Optimizers
 update the parameter arrays in place (so a module's ``params`` stay the same
 objects); nothing else here modifies its inputs.
+
+Failure safety: an optimizer step is all or nothing. It first checks the
+gradients and computes every new value (parameters and optimizer state); if a
+new parameter would not be finite it raises FloatingPointError; otherwise it
+assigns them all with SIGINT deferred. So an exception or a KeyboardInterrupt
+leaves the parameters and the optimizer exactly as after the previous step.
+``SequenceClassifier.fit`` checks all its arguments before its first step, and
+stops with ``FloatingPointError`` (before the step) on a non-finite loss or
+gradient norm: a ``fit`` that raises leaves the model as it was after the last
+completed optimizer step.
 """
+import contextlib
+import math
+import numbers
+import signal
+import threading
 import time
 
 import numpy as np
@@ -77,9 +92,13 @@ def clip_grad_norm(grads, max_norm):
     """Scale every gradient by min(1, max_norm / (‖g‖ + 1e-6)), ‖g‖ the global L2 norm
     (as PyTorch's clip_grad_norm_).
 
-    Returns (a new dict of clipped gradients, the norm before clipping).
+    max_norm must be a number > 0 (inf: no clipping). Returns (a new dict of clipped
+    gradients, the norm before clipping).
     """
-    norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
+    max_norm = _check_positive_number("max_norm", max_norm)
+    if not hasattr(grads, "items"):
+        raise TypeError(f"grads must be a dict of name -> array, got {type(grads).__name__}")
+    norm = _global_norm(grads)
     scale = min(1.0, max_norm / (norm + 1e-6))
     return {k: g * g.dtype.type(scale) for k, g in grads.items()}, norm
 
@@ -88,6 +107,8 @@ class SGD:
     """Stochastic gradient descent with momentum (PyTorch's form, dampening 0):
 
         v ← μ v + g   (v = g on the first step),   p ← p − lr v
+
+    ``step`` is all or nothing (see the module docstring).
     """
 
     def __init__(self, params, lr=0.01, momentum=0.0):
@@ -95,13 +116,26 @@ class SGD:
         self.velocity = {}
 
     def step(self, grads):
-        """Update every parameter in place from ``grads`` (same keys)."""
+        """Update every parameter in place from ``grads`` (same keys).
+
+        Checks every gradient and computes every new value first, then assigns them
+        all: an error (or KeyboardInterrupt) leaves the parameters and velocities as
+        they were. A step that would make a parameter non-finite raises
+        FloatingPointError and changes nothing.
+        """
+        grads = _check_step_grads(self.params, grads)
+        lr = _check_lr(self.lr)
+        velocity, new = {}, {}
         for k, p in self.params.items():
             g = grads[k]
             if self.momentum:
                 v = self.velocity.get(k)
-                g = self.velocity[k] = g.copy() if v is None else self.momentum * v + g
-            p -= p.dtype.type(self.lr) * g
+                g = velocity[k] = g.copy() if v is None else self.momentum * v + g
+            new[k] = p - p.dtype.type(lr) * g
+        _check_finite_update(new)
+        with _sigint_deferred():
+            self.velocity.update(velocity)
+            _assign(self.params, new)
 
 
 class Adam:
@@ -109,6 +143,8 @@ class Adam:
 
         m ← β1 m + (1−β1) g,   v ← β2 v + (1−β2) g²
         p ← p − lr / (1−β1ᵗ) · m / (√v / √(1−β2ᵗ) + eps)
+
+    ``step`` is all or nothing (see the module docstring).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
@@ -118,19 +154,92 @@ class Adam:
         self.t = 0
 
     def step(self, grads):
-        """Update every parameter in place from ``grads`` (same keys)."""
-        self.t += 1
+        """Update every parameter in place from ``grads`` (same keys).
+
+        Checks every gradient and computes every new value (m, v, t and the
+        parameters) first, then assigns them all: an error (or KeyboardInterrupt)
+        leaves the parameters and the optimizer's state as they were. A step that
+        would make a parameter non-finite raises FloatingPointError and changes nothing.
+        """
+        grads = _check_step_grads(self.params, grads)
+        lr = _check_lr(self.lr)
+        t = self.t + 1
         b1, b2 = self.betas
-        step = self.lr / (1 - b1 ** self.t)
-        root_bc2 = np.sqrt(1 - b2 ** self.t)
+        step = lr / (1 - b1 ** t)
+        root_bc2 = np.sqrt(1 - b2 ** t)
+        ms, vs, new = {}, {}, {}
         for k, p in self.params.items():
-            g, m, v = grads[k], self.m[k], self.v[k]
-            # moving averages of g and g², in place
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * g * g
-            p -= (step * m / (np.sqrt(v) / root_bc2 + self.eps)).astype(p.dtype)
+            g = grads[k]
+            # moving averages of g and g² (same operations, same rounding, as in place)
+            m = ms[k] = (b1 * self.m[k] + (1 - b1) * g).astype(p.dtype, copy=False)
+            v = vs[k] = (b2 * self.v[k] + (1 - b2) * g * g).astype(p.dtype, copy=False)
+            new[k] = p - (step * m / (np.sqrt(v) / root_bc2 + self.eps)).astype(p.dtype)
+        _check_finite_update(new)
+        with _sigint_deferred():
+            for k in ms:
+                self.m[k][...] = ms[k]
+                self.v[k][...] = vs[k]
+            _assign(self.params, new)
+            self.t = t
+
+
+def _check_step_grads(params, grads):
+    """Every parameter's gradient present, shaped like it, a real array; returns them as arrays."""
+    if not hasattr(grads, "keys"):
+        raise TypeError(f"grads must be a dict of name -> array, got {type(grads).__name__}")
+    missing = [k for k in params if k not in grads]
+    if missing:
+        raise KeyError(f"grads has no entry for the parameters {missing}")
+    out = {}
+    for k, p in params.items():
+        g = np.asarray(grads[k])
+        if g.shape != p.shape:
+            raise ValueError(f"grads[{k!r}] must have the shape of its parameter {p.shape}, "
+                             f"got {g.shape}")
+        if g.dtype.kind not in "fiu":
+            raise TypeError(f"grads[{k!r}] must be a real array, got dtype {g.dtype}")
+        out[k] = g
+    return out
+
+
+def _check_lr(lr):
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr >= 0 \
+            or not math.isfinite(lr):
+        raise ValueError(f"the optimizer's lr must be a finite number ≥ 0, got {lr!r}")
+    return float(lr)
+
+
+def _check_finite_update(new):
+    """Refuse a step whose new parameters would not all be finite (nothing is assigned)."""
+    for k, value in new.items():
+        if not np.isfinite(value).all():
+            raise FloatingPointError(f"this step would make parameter {k!r} non-finite "
+                                     f"(overflow: the learning rate is too large?); no "
+                                     f"parameter was updated")
+
+
+def _assign(params, new):
+    for k, value in new.items():
+        params[k][...] = value
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold back a Ctrl-C (SIGINT) that arrives inside the block until the block has
+    finished, so that a group of assignments happens entirely or not at all. Only in
+    the main thread (where Python delivers signals) with Python's default handler."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def cosine_schedule(lr, epochs):
@@ -208,13 +317,23 @@ class SequenceClassifier:
         self.rnn.backward(rnn_tape, dy)
 
     def train_step(self, x, labels, optimizer, lengths=None, clip=None):
-        """One forward/backward/update on a batch. Returns (loss, number correct)."""
+        """One forward/backward/update on a batch. Returns (loss, number correct).
+
+        Raises FloatingPointError, before the update, when the loss or the gradient
+        norm is not finite; the update itself is all or nothing (see ``fit``).
+        """
         z, tape = self.logits(x, lengths, train=True)
         loss, dz = softmax_cross_entropy(z, labels)
         self.backward(tape, dz)
         grads = self.grads
-        if clip:
-            grads, _ = clip_grad_norm(grads, clip)
+        if clip is not None:
+            grads, norm = clip_grad_norm(grads, clip)
+        else:
+            norm = _global_norm(grads)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            raise FloatingPointError(
+                f"non-finite loss ({loss}) or gradient norm ({norm}); the parameters were not "
+                f"updated by this step (try a smaller learning rate, or clip=)")
         optimizer.step(grads)
         return loss, int((z.argmax(1) == labels).sum())
 
@@ -222,38 +341,82 @@ class SequenceClassifier:
             lr_schedule=None, validation_data=None, seed=0, progress=True):
         """Train with minibatches drawn in a fresh random order each epoch (from ``seed``).
 
-        x (N, T, I); labels (N,); optimizer defaults to Adam(lr=1e-3); clip: max global
-        gradient norm or None; lr_schedule: epoch -> learning rate, set on the optimizer
-        before each epoch, or None; validation_data (x, labels) evaluated after each epoch.
+        x (N, T, I) of the model's dtype, N ≥ 1, finite; labels (N,) integers in
+        [0, num_classes); lengths (N,) in [1, T] or None; epochs an integer ≥ 0 (0 trains
+        nothing); batch_size an integer ≥ 1; optimizer defaults to Adam(lr=1e-3) and must
+        update this model's own parameter arrays; clip: max global gradient norm > 0, or
+        None; lr_schedule: epoch -> learning rate (finite, ≥ 0), set on the optimizer
+        before each epoch, or None; validation_data (x, labels) or (x, labels, lengths),
+        evaluated after each epoch.
         Returns a history dict of per-epoch lists: loss, acc, seconds (and val_loss, val_acc).
+
+        Every argument is checked (TypeError / ValueError naming it) before the first
+        step. If training then stops with an exception — FloatingPointError on a
+        non-finite loss, gradient or updated parameter, any other error, or a
+        KeyboardInterrupt — the
+        parameters and the optimizer's state are exactly those after the last completed
+        optimizer step, never a half-applied one: each step computes all new values
+        first, then assigns them with SIGINT deferred. (``grads`` may then hold a partial
+        backward: they are scratch space.)
         """
-        optimizer = optimizer or Adam(self.params)
+        x, labels, lengths = self._check_data(x, labels, lengths, "fit")
+        epochs = _check_int("epochs", epochs, 0)
+        batch_size = _check_int("batch_size", batch_size, 1)
+        if clip is not None:
+            clip = _check_positive_number("clip", clip)
+        optimizer = Adam(self.params) if optimizer is None else self._check_optimizer(optimizer)
+        lrs = None
+        if lr_schedule is not None:
+            if not callable(lr_schedule):
+                raise TypeError(f"lr_schedule must be a function epoch -> learning rate, or "
+                                f"None, got {type(lr_schedule).__name__}")
+            lrs = [lr_schedule(epoch) for epoch in range(epochs)]
+            for epoch, lr in enumerate(lrs):
+                if isinstance(lr, bool) or not isinstance(lr, numbers.Real) \
+                        or not (math.isfinite(lr) and lr >= 0):
+                    raise ValueError(f"lr_schedule({epoch}) must be a finite number ≥ 0, "
+                                     f"got {lr!r}")
+        if validation_data is not None:
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3)):
+                raise TypeError("validation_data must be a pair (x, labels) or a triple "
+                                "(x, labels, lengths)")
+            vx, vlabels, *vlengths = validation_data
+            validation_data = self._check_data(vx, vlabels, vlengths[0] if vlengths else None,
+                                               "validation_data")
         rng = np.random.default_rng(seed)
-        labels = np.asarray(labels)
         N = len(x)
         history = {"loss": [], "acc": [], "seconds": []}
         for epoch in range(epochs):
-            if lr_schedule is not None:
-                optimizer.lr = lr_schedule(epoch)
+            if lrs is not None:
+                optimizer.lr = lrs[epoch]
             order = rng.permutation(N)
             bar = _progress(N, f"epoch {epoch + 1}/{epochs}", progress)
             total_loss = correct = seen = 0
             t0 = time.perf_counter()
-            for start in range(0, N, batch_size):
-                idx = order[start:start + batch_size]
-                loss, right = self.train_step(x[idx], labels[idx], optimizer,
-                                              None if lengths is None else lengths[idx], clip)
-                total_loss += loss * len(idx)
-                correct += right
-                seen += len(idx)
-                bar.update(len(idx))
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+            try:
+                for start in range(0, N, batch_size):
+                    idx = order[start:start + batch_size]
+                    loss, right = self.train_step(x[idx], labels[idx], optimizer,
+                                                  None if lengths is None else lengths[idx],
+                                                  clip)
+                    total_loss += loss * len(idx)
+                    correct += right
+                    seen += len(idx)
+                    bar.update(len(idx))
+                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+            except FloatingPointError as err:
+                bar.close()
+                raise FloatingPointError(f"fit: epoch {epoch + 1}, batch {start // batch_size + 1}:"
+                                         f" {err}") from err
+            except BaseException:
+                bar.close()
+                raise
             seconds = time.perf_counter() - t0
             history["loss"].append(total_loss / N)
             history["acc"].append(correct / N)
             history["seconds"].append(seconds)
             if validation_data is not None:
-                val_loss, val_acc = self.evaluate(*validation_data)
+                val_loss, val_acc = self._evaluate(*validation_data, 256)
                 history.setdefault("val_loss", []).append(val_loss)
                 history.setdefault("val_acc", []).append(val_acc)
                 bar.set_postfix(loss=f"{total_loss / N:.4f}", acc=f"{correct / N:.4f}",
@@ -261,27 +424,103 @@ class SequenceClassifier:
             bar.close()
         return history
 
+    # ---- argument checks of fit, evaluate and predict ------------------------------
+    def _check_x(self, x, where):
+        """x (N, T, I): a NumPy array of the model's dtype, T ≥ 1, I = input_size, finite."""
+        name = "x" if where in ("fit", "evaluate", "predict") else f"{where} x"
+        if not isinstance(x, np.ndarray) or isinstance(x, np.ma.MaskedArray):
+            raise TypeError(f"{name} must be a NumPy array (N, T, I), got {type(x).__name__}"
+                            + (" (pass lengths= instead of a mask)"
+                               if isinstance(x, np.ma.MaskedArray) else ""))
+        if x.dtype != self.dtype:
+            raise TypeError(f"{name} must have dtype {self.dtype} like the model's parameters, "
+                            f"got {x.dtype}")
+        I = self.rnn.input_size
+        if x.ndim != 3 or x.shape[2] != I:
+            raise ValueError(f"{name} must have shape (N, T, {I}) (batch first, I = input_size "
+                             f"= {I}), got {x.shape}")
+        if x.shape[1] < 1:
+            raise ValueError(f"{name} must have at least one time step, got shape {x.shape}")
+        if not np.isfinite(x).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise ValueError(f"{name} must be finite, got {x[bad]} at index {bad}")
+        return x
+
+    def _check_data(self, x, labels, lengths, where, need_labels=True, allow_empty=False):
+        """Check x, labels and lengths together; returns them as arrays (labels int64)."""
+        x = self._check_x(x, where)
+        N, T = x.shape[:2]
+        prefix = "" if where in ("fit", "evaluate", "predict") else f"{where} "
+        if N == 0 and not allow_empty:
+            raise ValueError(f"{prefix}x is empty (shape {x.shape}): {where} needs at least one "
+                             f"sequence")
+        if need_labels:
+            C = self.fc.out_features
+            if isinstance(labels, (str, bytes)) or labels is None:
+                raise TypeError(f"{prefix}labels must be {N} integers in [0, {C}), got "
+                                f"{type(labels).__name__}")
+            arr = np.asarray(labels)
+            if arr.shape != (N,):
+                raise ValueError(f"{prefix}labels must have shape ({N},), one per sequence of "
+                                 f"x {x.shape}, got {arr.shape}")
+            if arr.dtype.kind not in "iu":
+                raise TypeError(f"{prefix}labels must be integers, got dtype {arr.dtype}")
+            outside = np.flatnonzero((arr < 0) | (arr >= C))
+            if outside.size:
+                n = int(outside[0])
+                raise ValueError(f"{prefix}labels must lie in [0, {C}) (num_classes = {C}), got "
+                                 f"{arr[n]} at index {n} ({outside.size} outside in all)")
+            labels = arr.astype(np.int64)
+        if lengths is not None:
+            try:
+                lengths = self._lengths(x, lengths)
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{prefix}{err}") from None
+        return x, labels, lengths
+
+    def _check_optimizer(self, optimizer):
+        if not callable(getattr(optimizer, "step", None)):
+            raise TypeError(f"optimizer must have a step(grads) method (e.g. nn.Adam(model."
+                            f"params)), got {type(optimizer).__name__}")
+        theirs = getattr(optimizer, "params", None)
+        if hasattr(theirs, "items"):
+            mine = self.params
+            foreign = [k for k, p in theirs.items() if mine.get(k) is not p]
+            if foreign:
+                raise ValueError(f"optimizer must update this model's parameters (build it as "
+                                 f"nn.Adam(model.params)); these are not the model's arrays: "
+                                 f"{foreign[:4]}{' ...' if len(foreign) > 4 else ''}")
+        return optimizer
+
     def _batched_logits(self, x, lengths, batch_size):
         parts = [self.logits(x[s:s + batch_size],
                              None if lengths is None else lengths[s:s + batch_size])
                  for s in range(0, len(x), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, self.fc.out_features), self.dtype)
 
-    def evaluate(self, x, labels, lengths=None, batch_size=256):
-        """Mean loss and accuracy over (x, labels)."""
+    def _evaluate(self, x, labels, lengths, batch_size):
         z = self._batched_logits(x, lengths, batch_size)
         loss, _ = softmax_cross_entropy(z, labels)
         return loss, float((z.argmax(1) == labels).mean())
 
+    def evaluate(self, x, labels, lengths=None, batch_size=256):
+        """Mean loss and accuracy over (x, labels); arguments checked as in ``fit``."""
+        x, labels, lengths = self._check_data(x, labels, lengths, "evaluate")
+        return self._evaluate(x, labels, lengths, _check_int("batch_size", batch_size, 1))
+
     def predict_proba(self, x, lengths=None, batch_size=256):
-        """Class probabilities (N, C): softmax of the scores."""
-        z = self._batched_logits(x, lengths, batch_size)
+        """Class probabilities (N, C): softmax of the scores. N may be 0."""
+        x, _, lengths = self._check_data(x, None, lengths, "predict", need_labels=False,
+                                         allow_empty=True)
+        z = self._batched_logits(x, lengths, _check_int("batch_size", batch_size, 1))
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
     def predict(self, x, lengths=None, batch_size=256):
-        """The most likely class of each sequence (N,)."""
-        return self._batched_logits(x, lengths, batch_size).argmax(1)
+        """The most likely class of each sequence (N,); arguments checked as in ``fit``."""
+        x, _, lengths = self._check_data(x, None, lengths, "predict", need_labels=False,
+                                         allow_empty=True)
+        return self._batched_logits(x, lengths, _check_int("batch_size", batch_size, 1)).argmax(1)
 
     def save(self, path):
         """Write the config and every parameter to an ``.npz`` file."""
@@ -301,6 +540,27 @@ class SequenceClassifier:
     def load_state_dict(self, state_dict):
         """Copy ``state_dict`` into the parameters; errors list every mismatch (see LSTM)."""
         layers.copy_state_dict(self.params, state_dict)
+
+
+def _global_norm(grads):
+    return float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64)))
+                             for g in grads.values())))
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_positive_number(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number > 0, got {value!r}")
+    if not value > 0:      # also refuses NaN
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
 
 
 def _progress(total, desc, enabled):
