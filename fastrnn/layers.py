@@ -20,7 +20,11 @@ G = 1 (RNN), 4 (LSTM, gates i f g o), 3 (GRU, gates r z n). Initialization
 follows PyTorch: every parameter uniform in ±1/√H. States are shaped
 ``(num_layers·D, B, H)``, index l·D + d, as in PyTorch.
 """
+import contextlib
 import json
+import os
+import stat
+import tempfile
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -125,16 +129,26 @@ class _RNNBase:
                     activation=self.activation, dtype=self.dtype.name)
 
     def save(self, path):
-        """Write the config and parameters to an ``.npz`` file (no pickle)."""
-        save_npz(path, type(self).__name__, self.config(), self.params)
+        """Write the config and parameters to an ``.npz`` file (no pickle).
+
+        ``.npz`` is added to the name when missing, as ``load`` does; the write is
+        atomic (a temporary file in the same folder, then renamed). Returns the path.
+        """
+        return save_npz(path, type(self).__name__, self.config(), self.params)
 
     @classmethod
     def load(cls, path, **overrides):
-        """Rebuild a module saved by ``save`` (``overrides``: e.g. backend=)."""
-        config, params = load_npz(path, cls.__name__)
-        module = cls(**{**_from_config(config), **overrides})
-        module.load_state_dict(params)
-        return module
+        """Rebuild a module saved by ``save`` (``overrides``: e.g. backend=).
+
+        A missing file raises FileNotFoundError; a malformed one (not .npz, no or bad
+        header, another kind, a bad config, missing or mis-shaped arrays) one ValueError
+        naming the file and the problem.
+        """
+        def build(config, params):
+            module = cls(**{**_from_config(config), **overrides})
+            module.load_state_dict(params)
+            return module
+        return load_module(path, cls.__name__, build)
 
     # ---- forward and backward ----------------------------------------------------
     def __call__(self, x, state=None, lengths=None):
@@ -361,21 +375,143 @@ def copy_state_dict(params, state_dict):
         p[...] = np.asarray(state_dict[k])
 
 
+def npz_path(path):
+    """The file ``save(path)`` writes and ``load(path)`` reads: ``path`` with ``.npz``
+    added when its name does not already end in ``.npz`` (as ``np.savez`` does)."""
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    return path if path.endswith(".npz") else path + ".npz"
+
+
 def save_npz(path, kind, config, params):
-    """Write ``params`` and a JSON header {kind, config} to ``path`` (.npz, no pickle)."""
+    """Write ``params`` and a JSON header {kind, config} to ``npz_path(path)`` (no pickle).
+
+    Atomic: the file is written to a temporary file in the same folder, flushed to disk,
+    then renamed over ``path`` (``os.replace``), so an interrupted save leaves either the
+    old file or the new one, never a partial one. ``path`` may also be an open binary
+    file, which is written directly. Returns the path written.
+    """
     header = json.dumps({"kind": kind, "config": config})
-    np.savez(path, __header__=np.array(header), **params)
+    if hasattr(path, "write"):
+        np.savez(path, __header__=np.array(header), **params)
+        return path
+    target = npz_path(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, __header__=np.array(header), **params)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode(target))
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def _file_mode(target):
+    """The permissions the saved file gets: the old file's, else 0o666 less the umask."""
+    with contextlib.suppress(OSError):
+        return stat.S_IMODE(os.stat(target).st_mode)
+    umask = None
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+    if umask is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _resolve_for_load(path):
+    """The file ``load(path)`` reads: ``npz_path(path)``, or ``path`` itself when only that
+    exists. Raises FileNotFoundError, or ValueError for a directory."""
+    if hasattr(path, "read"):
+        return path
+    given = os.fspath(path)
+    given = os.fsdecode(given) if isinstance(given, bytes) else given
+    target = npz_path(given)
+    if not os.path.exists(target) and os.path.exists(given):
+        target = given
+    if os.path.isdir(target):
+        raise ValueError(f"{target} is a directory, not a model file (.npz written by save())")
+    if not os.path.exists(target):
+        tried = target if target == given else f"{target} (nor {given})"
+        raise FileNotFoundError(f"no model file {tried}")
+    return target
 
 
 def load_npz(path, kind):
-    """Read a file written by ``save_npz``; returns (config, params). Checks the kind."""
-    with np.load(path, allow_pickle=False) as f:
-        if "__header__" not in f:
-            raise ValueError(f"{path} was not written by fastrnn's save(): no __header__ entry")
-        header = json.loads(str(f["__header__"]))
-        if header["kind"] != kind:
-            raise ValueError(f"{path} holds a {header['kind']}, not a {kind}")
-        return header["config"], {k: f[k] for k in f.files if k != "__header__"}
+    """Read a file written by ``save_npz``; returns (config, params). Checks the kind.
+
+    ``path`` as for ``save_npz`` (``.npz`` added when missing). A file that is missing
+    raises FileNotFoundError; any other problem — not an .npz (zip) file, random or
+    truncated bytes, no header, a header that is not a JSON object with "kind" and
+    "config", another kind, unreadable arrays — one ValueError naming the file.
+    """
+    path = _resolve_for_load(path)
+    name = getattr(path, "name", path)
+    try:
+        f = np.load(path, allow_pickle=False)
+    except OSError as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(f"{name}: cannot read it as a model file (.npz): {err}") from None
+    except Exception as err:       # random bytes: ValueError, UnpicklingError, EOFError, ...
+        raise ValueError(f"{name} is not a model file written by save() (.npz): "
+                         f"{type(err).__name__}: {err}") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise ValueError(f"{name} is not a model file written by save(): it holds a single "
+                         f"array (.npy), not an .npz archive")
+    with f:
+        try:
+            if "__header__" not in f.files:
+                raise ValueError("no __header__ entry")
+            raw = f["__header__"]
+            if raw.shape != () or raw.dtype.kind != "U":
+                raise ValueError(f"__header__ must be a JSON text, got an array {raw.dtype} "
+                                 f"{raw.shape}")
+            try:
+                header = json.loads(str(raw))
+            except ValueError as err:
+                raise ValueError(f"__header__ is not valid JSON ({err})") from None
+            if not isinstance(header, dict):
+                raise ValueError(f"__header__ must be a JSON object, got "
+                                 f"{type(header).__name__}")
+            for key, types in (("kind", str), ("config", dict)):
+                if not isinstance(header.get(key), types):
+                    raise ValueError(f"__header__ has no {key!r} "
+                                     f"({'text' if types is str else 'object'}) entry")
+            if header["kind"] != kind:
+                raise ValueError(f"holds a {header['kind']}, not a {kind}")
+            params = {k: f[k] for k in f.files if k != "__header__"}
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}" if str(err).startswith("holds")
+                             else f"{name} is not a valid model file: {err}") from None
+        except Exception as err:   # a damaged archive member: BadZipFile, zlib.error, EOFError
+            raise ValueError(f"{name} is damaged: {type(err).__name__}: {err}") from None
+    return header["config"], params
+
+
+def load_module(path, kind, build):
+    """``build(config, params)`` from the file at ``path``; every problem with the file,
+    including a config or parameters the model refuses, is one ValueError naming it."""
+    path = _resolve_for_load(path)
+    config, params = load_npz(path, kind)
+    try:
+        return build(config, params)
+    except (TypeError, ValueError, KeyError, OverflowError, MemoryError) as err:
+        what = {KeyError: "its config lacks"}.get(type(err), "")
+        detail = f"{what} {err}".strip()
+        raise ValueError(f"{getattr(path, 'name', path)} does not hold a valid {kind}: "
+                         f"{detail}") from None
 
 
 def seed_sequence(seed):

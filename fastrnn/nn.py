@@ -523,16 +523,26 @@ class SequenceClassifier:
         return self._batched_logits(x, lengths, _check_int("batch_size", batch_size, 1)).argmax(1)
 
     def save(self, path):
-        """Write the config and every parameter to an ``.npz`` file."""
-        layers.save_npz(path, "SequenceClassifier", self._config, self.params)
+        """Write the config and every parameter to an ``.npz`` file.
+
+        ``.npz`` is added to the name when missing, as ``load`` does; the write is
+        atomic (a temporary file in the same folder, then renamed). Returns the path.
+        """
+        return layers.save_npz(path, "SequenceClassifier", self._config, self.params)
 
     @classmethod
     def load(cls, path, backend=None):
-        """Rebuild a classifier saved by ``save``."""
-        config, params = layers.load_npz(path, "SequenceClassifier")
-        model = cls(**config, backend=backend)
-        model.load_state_dict(params)
-        return model
+        """Rebuild a classifier saved by ``save``.
+
+        A missing file raises FileNotFoundError; a malformed one (not .npz, no or bad
+        header, another kind, a bad config, missing or mis-shaped arrays) one ValueError
+        naming the file and the problem.
+        """
+        def build(config, params):
+            model = cls(**config, backend=backend)
+            model.load_state_dict(params)
+            return model
+        return layers.load_module(path, "SequenceClassifier", build)
 
     def state_dict(self):
         return {k: v.copy() for k, v in self.params.items()}
