@@ -12,7 +12,21 @@ and with ``--device cuda`` fastrnn's numba.cuda kernels ("cuda") on device
 arrays against PyTorch with cuDNN. On the CPU each peer runs in a process
 of its own for each shape and thread count, the peers of a shape one after
 the other (on CUDA, one process per peer); each time is the median of the
-repeats after a warm-up.
+repeats after a warm-up, shown with the fastest and slowest run.
+
+A shared machine makes timings lie, so each row also says how busy the
+machine was with OTHER processes' work while it was measured ("load"):
+the parent samples /proc/loadavg's runnable count (its 4th field) every
+0.1 s while a task is timed and subtracts the runnable threads of its own
+processes (itself, the workers with all their threads, the --load busy
+processes), read from /proc/<pid>/task/*/stat. The mean of what remains is
+the row's load; a row above 0.5 is marked "!", not a clean result. The
+1-minute load average is recorded too (JSON: loadavg_before/after), but it
+counts our own workers and decays over a minute, so it flags nothing.
+``--load N`` adds N busy processes of ours for the whole run (timings
+under contention; they are not counted as load), ``--concurrent K`` runs K
+copies of each worker at once (K fastrnn processes sharing the machine),
+and ``--cpu-variants`` times the cpu backend once per FASTRNN_CPU_VARIANT.
 """
 import argparse
 import datetime
@@ -25,6 +39,7 @@ import signal
 import subprocess
 import sys
 
+from . import load
 from . import peers as _peers
 from . import table
 from .workloads import CELLS, PASSES, SHAPES, parse_shape
@@ -42,12 +57,33 @@ environment of each benchmark process:
 
 columns:
   <peer> ms     median milliseconds per call; * = fewer runs than asked (--time-cap)
+  <peer> min–max  the fastest and the slowest timed run (with --concurrent, of all copies)
   GF/s          FLOPs / time; forward ≈ 2·T·B·G·H·(I+H) with G = 4 (LSTM), 3 (GRU);
                 training step ≈ 3× forward
   rival/<ours>  the fastest of torch and ort ÷ fastrnn (> 1: fastrnn is faster)
   ref/<ours>    the reference ÷ fastrnn
   GEMM in, rec, all   GF/s of the float32 GEMMs of a forward: the input projection
                 (T·B × I)·(I × G·H), the T recurrent products (B × H)·(H × G·H), both
+  load          how busy OTHER processes kept the machine while the row was timed: the mean
+                of /proc/loadavg's runnable count (4th field), sampled every 0.1 s by the
+                parent, minus the runnable threads of our own processes (the parent, the
+                workers' threads, the --load processes; /proc/<pid>/task/*/stat), the worst
+                of the row's peers; ! = measured at load > 0.5 from other processes: not a
+                clean result. The JSON also keeps, per result, the 1-minute load average
+                before the worker started and when the task ended (it counts our own
+                workers, decaying over a minute, so it flags nothing), the CPU time others
+                used (cpu_others, in cores) and the hypervisor's steal fraction.
+
+contention:
+  --load N        N pure-Python spin loops of ours run during every timing (started
+                  before the first worker, always killed at the end, Ctrl-C and SIGTERM
+                  included); load and ! count only what is beyond them
+  --concurrent K  K copies of each worker (same peer, shape, threads) at once, each task
+                  started in all copies at the same moment; ms = median of the copies'
+                  medians, min–max over all their runs
+  --cpu-variants  the cpu peer once per variant, each in its own worker with
+                  FASTRNN_CPU_VARIANT=<variant> in its environment; columns cpu (auto) and
+                  cpu:<variant>; the ratios compare with the first
 """
 
 
@@ -70,6 +106,20 @@ def _positive(text):
     value = int(text)
     if value <= 0:
         raise ValueError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _natural(text):
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"expected a non-negative integer, got {text}")
+    return value
+
+
+def _seconds(text):
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(f"expected a non-negative number of seconds, got {text}")
     return value
 
 
@@ -103,10 +153,26 @@ def add_arguments(parser):
                         help="timed runs per measurement; the median is reported (default: 5)")
     parser.add_argument("--ref-repeats", type=_positive, default=3,
                         help="timed runs for the slow reference (default: 3)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (default: 1)")
+    parser.add_argument("--warmup", type=_natural, default=1,
+                        help="at least this many untimed runs first (default: 1)")
+    parser.add_argument("--warmup-time", type=_seconds, default=0.3, metavar="SECONDS",
+                        help="and more untimed runs until they took this long (default: 0.3): "
+                             "a fast call needs tens of calls to settle, not one")
+    parser.add_argument("--min-time", type=_seconds, default=0.2, metavar="SECONDS",
+                        help="more timed runs than --repeats until they took this long "
+                             "(default: 0.2; at most 1000 runs)")
     parser.add_argument("--time-cap", type=float, default=30.0, metavar="SECONDS",
                         help="stop a measurement's repeats (after the first) once they took this "
                              "long; marked * in the table (default: 30)")
+    parser.add_argument("--load", type=_natural, default=0, metavar="N",
+                        help="run N busy processes (pure-Python spin loops) during all timings "
+                             "(default: 0)")
+    parser.add_argument("--concurrent", type=_positive, default=1, metavar="K",
+                        help="run K copies of each worker at once and report the median of their "
+                             "medians (default: 1)")
+    parser.add_argument("--cpu-variants", type=_list(), default=["auto"], metavar="LIST",
+                        help="time the cpu peer once per FASTRNN_CPU_VARIANT value, each in its own "
+                             "worker: columns cpu (auto) and cpu:<variant> (default: auto)")
     parser.add_argument("--json", metavar="PATH", help="also save the results and the table as JSON")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
 
@@ -142,27 +208,48 @@ def _plan(args):
     run, skipped = [], {}
     for name in wanted:
         why = _peers.why_unavailable(name, args.device)
-        if why is None:
-            run.append(name)
-        else:
+        if why is not None:
             skipped[name] = why
+        elif name == "cpu":
+            run += [_variant_column(v) for v in dict.fromkeys(getattr(args, "cpu_variants", ["auto"]))]
+        else:
+            run.append(name)
     return run, skipped
+
+
+def _variant_column(variant):
+    """The column of the cpu peer run with FASTRNN_CPU_VARIANT=variant: cpu (auto), cpu:<variant>."""
+    return "cpu" if variant == "auto" else f"cpu:{variant}"
+
+
+def _variant(column):
+    """The FASTRNN_CPU_VARIANT of a cpu column; None for other peers."""
+    if table.base(column) != "cpu":
+        return None
+    return column.split(":", 1)[1] if ":" in column else "auto"
 
 
 def _progress(row):
     shape = ",".join(map(str, row["shape"]))
-    what = row.get("error") or f"{row['ms']:.3f} ms ({row['runs']} runs)"
-    print(f"  {row['peer']:<5} {row['threads'] or '-'} thr  {row['cell']:<4} {row['kind']:<5} "
-          f"{shape:<16} {what}",
+    what = row.get("error") or (f"{row['ms']:.3f} ms ({min(row['ms_all']):.3f}–{max(row['ms_all']):.3f}, "
+                                f"{row['runs']} runs)")
+    where = "" if row.get("load") is None else (f"  load {row['load']:.2f}"
+                                                + (load.FLAG if row.get("flagged") else ""))
+    print(f"  {row['peer']:<9} {row['threads'] or '-'} thr  {row['cell']:<4} {row['kind']:<5} "
+          f"{shape:<16} {what}{where}",
           file=sys.stderr, flush=True)
 
 
 def _job(args, name, threads, shapes):
-    """What one worker process does: every (cell, kind, shape) of peer ``name`` at ``threads``."""
-    peer = _peers.PEERS[name]
-    kinds = [k for k in peer.kinds if k in args.passes or name == "gemm"]
-    return dict(peer=name, device=args.device, threads=threads, warmup=args.warmup,
-                repeats=args.ref_repeats if name == "ref" else args.repeats, time_cap=args.time_cap,
+    """What one worker process does: every (cell, kind, shape) of column ``name`` at ``threads``."""
+    peer_name = table.base(name)
+    peer = _peers.PEERS[peer_name]
+    kinds = [k for k in peer.kinds if k in args.passes or peer_name == "gemm"]
+    variant = _variant(name)
+    return dict(peer=peer_name, name=name, device=args.device, threads=threads, warmup=args.warmup,
+                warmup_time=args.warmup_time, min_time=args.min_time,
+                repeats=args.ref_repeats if peer_name == "ref" else args.repeats, time_cap=args.time_cap,
+                env={} if variant is None else {"FASTRNN_CPU_VARIANT": variant},
                 tasks=[(c, k, list(s)) for s in shapes for c in args.cells for k in kinds])
 
 
@@ -173,13 +260,16 @@ def run(args):
             print(f"fastrnn bench --device cuda: {problem}", file=sys.stderr)
             return 2
     header = dict(command=_command(), date=_now(), machine=_machine(), device=args.device,
-                  source=_source())
+                  source=_source(), busy=args.load, concurrent=args.concurrent,
+                  cpu_variants=args.cpu_variants)
     names, skipped = _plan(args)
     threads = [None] if args.device == "cuda" else args.threads
     results, infos, processes, errors = [], {}, {}, {}
     # SIGTERM (from `timeout`, say) ends the run like Ctrl-C: the table shows what was measured
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    busy = load.Busy(args.load)
     try:
+        busy.__enter__()
         # on the CPU the peers of one shape run one after the other: a shared machine's load
         # changes over minutes, so a row's ratios compare times taken close together; a GPU
         # is not shared, and one process per peer pays for its CUDA context and JIT once
@@ -188,12 +278,15 @@ def run(args):
             job = _job(args, name, thr, shapes)
 
             def collect(row, job=job):
-                row.update(peer=job["peer"], threads=job["threads"], repeats=job["repeats"])
+                row.update(peer=job["name"], threads=job["threads"], repeats=job["repeats"],
+                           busy=args.load, concurrent=args.concurrent, flagged=load.flagged(row))
+                if _variant(job["name"]):
+                    row["variant"] = _variant(job["name"])
                 results.append(row)
                 _progress(row)
                 if "error" in row:
                     errors[f"{row['peer']} {row['cell']} {row['kind']} {row['shape']}"] = row["error"]
-            outcome = _peers.run(job, collect)
+            outcome = _peers.run(job, collect, copies=args.concurrent, busy=busy.pids)
             where = f"{name} at {thr or '-'} threads, {' '.join(','.join(map(str, s)) for s in shapes)}"
             infos[name], processes[where] = outcome.info, outcome.process
             if outcome.error:
@@ -201,7 +294,10 @@ def run(args):
     except KeyboardInterrupt:
         errors["the run"] = "interrupted before the end; the table holds what was measured"
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        try:
+            busy.stop()          # the --load processes never outlive the run
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     body = table.rows(results, names, args.cells, args.passes, args.shapes, threads)
     text = _report(args, header, table.render(body, args.markdown), names, infos, skipped, errors)
     print(text)
@@ -244,11 +340,28 @@ def _report(args, header, table_text, names, infos, skipped, errors):
     for info in infos.values():
         versions.update({k: v for k, v in info.items() if k != "gpu"})
     gpu = next((info["gpu"] for info in infos.values() if "gpu" in info), None)
-    ours = next((p for p in _peers.OURS if p in names), "fastrnn")
-    legend = [f"float32 · ms: median of {args.repeats} runs after {args.warmup} warm-up"
+    ours = table.columns(names)[2] or "fastrnn"
+    legend = [f"float32 · ms: median of ≥ {args.repeats} runs"
               + (f" (ref: {args.ref_repeats})" if "ref" in names else "")
-              + f"; * = cut short by --time-cap {args.time_cap:g} s · — = not run "
-              "(ORT has no training step)"]
+              + (f" and ≥ {args.min_time:g} s" if args.min_time else "")
+              + f" after ≥ {args.warmup} warm-up runs"
+              + (f" and ≥ {args.warmup_time:g} s" if args.warmup_time and args.warmup else "")
+              + f"; min–max = fastest–slowest run; * = cut short by --time-cap {args.time_cap:g} s"
+              " · — = not run (ORT has no training step)"]
+    variants = [n for n in names if table.base(n) == "cpu"]
+    if variants != ["cpu"] and variants:
+        legend.append("cpu variants (FASTRNN_CPU_VARIANT, one worker each): "
+                      + ", ".join(f"{n} = {_variant(n)}" for n in variants))
+    legend.append("load = mean runnable tasks of other processes while the row was timed "
+                  "(sampled from /proc/loadavg every 0.1 s, our own processes and threads not "
+                  "counted; the worst of the row's peers); " + load.LEGEND)
+    if args.load:
+        legend.append(f"--load {args.load}: {args.load} busy processes of ours (pure-Python spin loops) "
+                      "ran during all timings; load counts only what is beyond them")
+    if args.concurrent > 1:
+        legend.append(f"--concurrent {args.concurrent}: {args.concurrent} copies of each worker ran at "
+                      "once, each task started in all at the same moment; ms = median of the copies' "
+                      "medians, min–max over all their runs")
     if set(_peers.RIVALS) & set(names):
         legend.append(f"rival/{ours} = fastest of torch, ort ÷ {ours} (> 1: fastrnn is faster)")
     if "gemm" in names:

@@ -1,11 +1,19 @@
 """The comparison table: one row per (cell, pass, shape, threads), one column group per measure.
 
-Columns: the milliseconds of each peer; GFLOP/s of fastrnn and of the best
+Columns: the milliseconds of each peer (the median) and their spread (the
+fastest and slowest run, "min–max"); GFLOP/s of fastrnn and of the best
 rival; the ratios best rival ÷ fastrnn and reference ÷ fastrnn (> 1: fastrnn
-is faster); and the GEMM ceiling in GFLOP/s: the input projection ("in"),
-the per-step recurrent products ("rec"), and both together ("all", the
-rate a forward would reach if it were nothing but these GEMMs).
+is faster); the GEMM ceiling in GFLOP/s: the input projection ("in"), the
+per-step recurrent products ("rec"), and both together ("all", the rate a
+forward would reach if it were nothing but these GEMMs); and "load", the
+most runnable tasks of other processes any of the row's measurements saw on
+average (load.py), marked ``!`` above load.THRESHOLD.
+
+fastrnn's cpu peer can appear once per cpu variant (``--cpu-variants``):
+"cpu" for auto, "cpu:<variant>" otherwise; the first of them is the one the
+ratios compare with.
 """
+from . import load
 from .peers import OURS, RIVALS
 from .workloads import flops
 
@@ -29,12 +37,18 @@ def gflops(row):
     return flops(row["cell"], row["kind"], row["shape"]) / row["ms"] / 1e6
 
 
+def base(peer):
+    """A column's peer: "cpu" for "cpu:units"."""
+    return peer.split(":", 1)[0]
+
+
 def columns(peers):
     """The column names for the peers that ran, and (ours, rivals): whom the ratios compare."""
-    timed = [p for p in OURS + RIVALS if p in peers]
-    ours = next((p for p in OURS if p in timed), None)
+    timed = [p for family in OURS + RIVALS for p in peers if base(p) == family]
+    ours = next((p for p in timed if base(p) in OURS), None)
     rivals = [p for p in RIVALS if p in timed]
-    names = ["cell", "pass", "T,B,I,H", "thr"] + [f"{p} ms" for p in timed]
+    names = ["cell", "pass", "T,B,I,H", "thr"] + [f"{p} {what}" for p in timed
+                                                  for what in ("ms", "min–max")]
     if ours:
         names.append(f"{ours} GF/s")
     if rivals:
@@ -45,6 +59,7 @@ def columns(peers):
         names.append(f"ref/{ours}")
     if "gemm" in peers:
         names += ["GEMM in", "rec", "all"]
+    names.append("load")
     return names, timed, ours, rivals
 
 
@@ -60,8 +75,10 @@ def rows(results, peers, cells, passes, shapes, threads):
                     def get(peer, what=kind):
                         return found.get((peer, cell, what, tuple(shape), thr))
                     line = [cell, kind, ",".join(map(str, shape)), str(thr or "-")]
-                    line += [_cell(get(peer)) for peer in timed]
+                    line += [text for peer in timed for text in (_cell(get(peer)), _spread(get(peer)))]
                     line += _measures(names, ours, rivals, get, cell, shape)
+                    line.append(_load([get(peer) for peer in timed]
+                                      + [get("gemm", product) for product in ("in", "rec")]))
                     body.append(line)
     return body
 
@@ -73,6 +90,22 @@ def _cell(row):
     if "error" in row:
         return "err"
     return _ms(row["ms"]) + ("*" if row["runs"] < row["repeats"] else "")
+
+
+def _spread(row):
+    """One peer's fastest and slowest run, "min–max"."""
+    if row is None or not row.get("ms_all"):
+        return MISSING
+    return f"{_ms(min(row['ms_all']))}–{_ms(max(row['ms_all']))}"
+
+
+def _load(found):
+    """The most load from other processes any of a line's results saw; ! when above the threshold."""
+    loads = [row["load"] for row in found if row and row.get("load") is not None]
+    if not loads:
+        return MISSING
+    worst = max(loads)
+    return f"{worst:.2f}" + (load.FLAG if worst > load.THRESHOLD else "")
 
 
 def _measures(names, ours, rivals, get, cell, shape):
