@@ -5,13 +5,18 @@ every peer present produces a number in the right cell and that the ratios
 and rates are computed from them correctly.
 """
 import argparse
+import glob
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from fastrnn import bench, cli
-from fastrnn.bench import peers, table
+from fastrnn.bench import load, peers, table
 from fastrnn.bench.workloads import SHAPES, Shape, flops, make_inputs
 
 
@@ -177,3 +182,197 @@ def test_cuda_device_without_a_gpu_fails_with_a_clear_message(capsys):
         pytest.skip("a CUDA GPU is present")
     assert cli.main(["bench", "--device", "cuda"]) == 2
     assert "fastrnn bench --device cuda:" in capsys.readouterr().err
+
+
+# --- contention options, load figures, busy processes, copies and cpu variants -------------------
+
+def test_contention_and_variant_options():
+    args = parse()
+    assert (args.load, args.concurrent, args.cpu_variants) == (0, 1, ["auto"])
+    assert args.warmup >= 1 and args.warmup_time > 0 and args.min_time > 0
+    args = parse("--load", "2", "--concurrent", "3", "--cpu-variants", "auto, units,nosuch",
+                 "--warmup", "0", "--warmup-time", "0", "--min-time", "0.5")
+    assert (args.load, args.concurrent, args.cpu_variants) == (2, 3, ["auto", "units", "nosuch"])
+    assert (args.warmup, args.warmup_time, args.min_time) == (0, 0.0, 0.5)
+
+
+@pytest.mark.parametrize("argv", [["--load", "-1"], ["--concurrent", "0"], ["--cpu-variants", ","],
+                                  ["--warmup", "-1"], ["--min-time", "-1"], ["--warmup-time", "nan"]])
+def test_bad_contention_options_are_refused(capsys, argv):
+    with pytest.raises(SystemExit):
+        parse(*argv)
+    assert argv[0] in capsys.readouterr().err
+
+
+def test_help_documents_load_flags_and_contention():
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    out = " ".join(parser.format_help().split())
+    for words in ("/proc/loadavg", "runnable", "! = measured at load > 0.5 from other processes",
+                  "--load N", "--concurrent K", "FASTRNN_CPU_VARIANT", "min–max"):
+        assert words in out
+
+
+def test_cpu_variants_are_columns_and_worker_environments(monkeypatch):
+    monkeypatch.setattr(peers, "why_unavailable", lambda name, device: None)
+    args = parse("--peers", "cpu,torch", "--cpu-variants", "units,auto,units,nosuch")
+    names, skipped = bench._plan(args)
+    assert names == ["cpu:units", "cpu", "cpu:nosuch", "torch"] and skipped == {}
+    job = bench._job(args, "cpu:nosuch", 2, [Shape(3, 2, 4, 5)])
+    assert job["peer"] == "cpu" and job["name"] == "cpu:nosuch"
+    assert job["env"] == {"FASTRNN_CPU_VARIANT": "nosuch"}
+    assert bench._job(args, "cpu", 2, [Shape(3, 2, 4, 5)])["env"] == {"FASTRNN_CPU_VARIANT": "auto"}
+    assert bench._job(args, "torch", 2, [Shape(3, 2, 4, 5)])["env"] == {}
+    env = peers.child_env(2, job["env"])
+    assert env["FASTRNN_CPU_VARIANT"] == "nosuch" and env["NUMBA_NUM_THREADS"] == "2"
+
+
+def test_proc_parsers():
+    assert load.parse_loadavg("0.52 0.31 0.14 3/83 3454\n") == dict(load1=0.52, running=3, total=83)
+    assert load.parse_loadavg("") is None and load.parse_loadavg(None) is None
+    cpu = load.parse_cpu_times("cpu  100 5 20 800 10 1 2 30 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
+    assert cpu == dict(busy=128, total=968, steal=30)
+    # a command name may hold spaces and parentheses: the fields after the last ")" count
+    stat = "42 (a (b) c) R 1 42 42 0 -1 4194304 0 0 0 0 250 50 0 0 20 0 1 0"
+    assert load.parse_task_stat(stat) == ("R", 300)
+    assert load.parse_task_stat("garbage") is None
+
+
+def test_segment_figures():
+    before, after = dict(busy=1000, total=2000, steal=10), dict(busy=1300, total=2400, steal=30)
+    out = load.segment([0, 1, 2, 1], before, after, 500, 700)
+    assert out == dict(load=1.0, load_max=2, load_samples=4, steal=0.05,
+                       cpu_others=round(100 / 400 * (os.cpu_count() or 1), 2))
+    assert load.segment([], None, None, None, None) == dict(
+        load=None, load_max=None, load_samples=0, cpu_others=None, steal=None)
+    assert load.flagged(dict(load=0.6)) and not load.flagged(dict(load=0.5))
+    assert not load.flagged(dict(load=None)) and not load.flagged({})
+
+
+def test_sampler_counts_only_other_processes(monkeypatch):
+    """The machine's runnable count minus ours: with --load N the N busy processes are ours."""
+    sampler = load.Sampler(lambda: [1, 2, 3])
+    sampler.available, sampler.others = True, []
+    readings = iter([dict(load1=3.0, running=5, total=90), dict(load1=3.0, running=3, total=90)])
+    monkeypatch.setattr(load, "loadavg", lambda: next(readings))
+    # ours: the reader, 2 busy processes and a worker thread running, then just the busy ones + reader
+    ours = iter([(4, 0), (3, 0)])
+    monkeypatch.setattr(load, "ours_now", lambda pids: next(ours))
+    sampler.sample(force=True)
+    sampler.sample(force=True)
+    assert sampler.others == [1, 0]
+
+
+def _spinners_of(parent):
+    """The pids of live --load spin processes started by ``parent`` (their argument is its pid)."""
+    found = []
+    for path in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(path, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if load.SPIN.encode() in argv and str(parent).encode() in argv:
+            try:
+                with open(os.path.join(os.path.dirname(path), "stat")) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        found.append(int(path.split("/")[2]))
+            except (OSError, IndexError):
+                pass
+    return found
+
+
+def _wait_for(condition, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
+
+
+@needs_proc
+def test_busy_processes_spin_and_always_stop():
+    with load.Busy(2) as busy:
+        assert len(busy.pids) == 2 and sorted(_spinners_of(os.getpid())) == sorted(busy.pids)
+        # a spin loop is always runnable once it runs: the sampler counts it as ours
+        assert _wait_for(lambda: load.ours_now(busy.pids)[0] == 2)
+    assert _spinners_of(os.getpid()) == []
+    with pytest.raises(KeyboardInterrupt):
+        with load.Busy(1) as busy:
+            raise KeyboardInterrupt
+    assert busy.processes[0].returncode is not None and _spinners_of(os.getpid()) == []
+
+
+@needs_proc
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_busy_processes_do_not_survive_the_bench(signum):
+    """SIGTERM: the bench stops them before it exits; SIGKILL: they notice their parent is gone."""
+    child = subprocess.Popen([sys.executable, "-m", "fastrnn.cli", "bench", "--peers", "ref", "--load", "2",
+                              "--shapes", "3,2,4,5", "--threads", "1", "--cells", "lstm", "--passes", "fwd",
+                              "--warmup-time", "60", "--time-cap", "60"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _wait_for(lambda: len(_spinners_of(child.pid)) == 2)
+        child.send_signal(signum)
+        child.wait(timeout=30)
+        assert _wait_for(lambda: _spinners_of(child.pid) == [], timeout=10), _spinners_of(child.pid)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        for pid in _spinners_of(child.pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_copies_combine_median_of_medians_and_all_runs():
+    rows = [dict(task=0, cell="gru", kind="fwd", shape=[3, 2, 4, 5], ms=m, runs=r, ms_all=a, warmup_runs=3)
+            for m, r, a in ((2.0, 3, [1.5, 2.0, 2.5]), (4.0, 2, [3.0, 5.0]), (3.0, 3, [3.0, 3.0, 3.0]))]
+    row = peers.combine(rows)
+    assert (row["ms"], row["runs"], min(row["ms_all"]), max(row["ms_all"])) == (3.0, 2, 1.5, 5.0)
+    assert [c["ms"] for c in row["copies"]] == [2.0, 4.0, 3.0] and row["cell"] == "gru"
+    assert peers.combine(rows[:1]) == rows[0]
+    failed = peers.combine([rows[0], dict(rows[1], error="ValueError: no")])
+    assert failed["error"] == "1 of 2 copies failed: ValueError: no" and "ms" not in failed
+
+
+@needs_proc
+def test_tiny_concurrent_run_of_the_reference(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    code = cli.main(["bench", "--peers", "ref", "--shapes", "3,2,4,5", "--cells", "lstm,gru",
+                     "--passes", "fwd", "--threads", "1", "--ref-repeats", "2", "--concurrent", "2",
+                     "--warmup-time", "0", "--min-time", "0", "--json", str(path)])
+    out = capsys.readouterr().out
+    saved = json.loads(path.read_text())
+    assert code == 0, saved["errors"]
+    assert "--concurrent 2: 2 copies of each worker ran at once" in out and saved["concurrent"] == 2
+    (process,) = saved["processes"].values()
+    assert len(set(process["pids"])) == 2 and os.getpid() not in process["pids"]
+    assert [r["cell"] for r in saved["results"]] == ["lstm", "gru"]
+    for result in saved["results"]:
+        assert len(result["copies"]) == 2 and result["copies_timed"] == 2 and result["concurrent"] == 2
+        assert all(c["runs"] == 2 for c in result["copies"]) and len(result["ms_all"]) == 4
+        assert result["load"] is not None and result["flagged"] == (result["load"] > load.THRESHOLD)
+    for row in saved["rows"]:
+        cells = dict(zip(saved["columns"], row))
+        assert float(cells["ref ms"]) > 0 and cells["ref min–max"].count("–") == 1
+        assert cells["load"] != "—"
+
+
+def test_unknown_cpu_variant_is_an_error_per_row(tmp_path, capsys):
+    if peers.why_unavailable("cpu", "cpu"):
+        pytest.skip(peers.why_unavailable("cpu", "cpu"))
+    path = tmp_path / "bench.json"
+    code = cli.main(["bench", "--peers", "cpu", "--cpu-variants", "no-such-variant", "--shapes", "3,2,4,5",
+                     "--cells", "gru", "--passes", "fwd", "--threads", "1", "--repeats", "1",
+                     "--warmup-time", "0", "--min-time", "0", "--json", str(path)])
+    capsys.readouterr()
+    saved = json.loads(path.read_text())
+    assert code == 1 and saved["columns"][4] == "cpu:no-such-variant ms"
+    assert saved["rows"][0][4] == "err"
+    (result,) = saved["results"]
+    assert result["peer"] == "cpu:no-such-variant" and result["variant"] == "no-such-variant"
+    assert "no-such-variant" in result["error"]
