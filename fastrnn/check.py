@@ -8,9 +8,25 @@ CELLS = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def add_arguments(parser):
-    parser.add_argument("--shape", default="12,5,7,9", help="T,B,I,H (default 12,5,7,9)")
+    from .cli import int_at_least
+    parser.add_argument("--shape", type=parse_shape, default=parse_shape("12,5,7,9"),
+                        help="T,B,I,H, four integers ≥ 1 (default 12,5,7,9)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float64")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
+
+
+def parse_shape(text):
+    """"T,B,I,H" -> (T, B, I, H), four integers ≥ 1."""
+    import argparse
+    parts = text.split(",")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 4 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected T,B,I,H: four integers ≥ 1 separated by "
+                                         f"commas, e.g. 12,5,7,9; got {text!r}")
+    return shape
 
 
 def random_problem(cell, T, B, I, H, dtype, seed=0):
@@ -43,7 +59,7 @@ def run_cell(cell, backend, args, grads):
 
 def run(args):
     import fastrnn
-    T, B, I, H = (int(v) for v in args.shape.split(","))
+    T, B, I, H = args.shape if isinstance(args.shape, tuple) else parse_shape(args.shape)
     print(f"T,B,I,H = {T},{B},{I},{H}  dtype {args.dtype}  lengths {T}..0  "
           f"(max |backend - reference| over outputs and every gradient)")
     print(f"{'cell':<6}{'backend':<9}{'max abs diff':>14}{'ms':>10}")

@@ -14,6 +14,7 @@ Every loader returns ``(x_train, y_train), (x_test, y_test)``: images uint8
 """
 import gzip
 import importlib.util
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +40,14 @@ def default_path():
 def read_csv(path):
     """Rows of 784 pixels then the label -> images uint8 (N, 28, 28), labels int64 (N,)."""
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
+    try:
+        with opener(path, "rt") as f:
+            table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, zlib.error, ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: cannot read it as a CSV of pixels and labels "
+                         f"({type(err).__name__}: {' '.join(str(err).split())})") from None
     if table.shape[1] != SIDE * SIDE + 1:
         raise ValueError(f"{path}: expected {SIDE * SIDE + 1} columns (pixels, label), "
                          f"got {table.shape[1]}")
@@ -65,11 +72,18 @@ def load_default():
 def read_idx(path):
     """An IDX file (optionally .gz): magic 0x00 0x00 0x08 ndim, big-endian int32 dims, uint8 data."""
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, zlib.error) as err:     # a truncated or damaged .gz
+        raise ValueError(f"{path}: cannot read it ({type(err).__name__}: {err})") from None
     if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
         raise ValueError(f"{path} is not an IDX file of unsigned bytes (magic 0x00000803/0x00000801)")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes)")
     dims = tuple(int(d) for d in np.frombuffer(raw, ">i4", ndim, 4))
     data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
@@ -86,27 +100,61 @@ def _find_idx(directory, name):
 
 
 def load_path(path):
-    """Full MNIST from Keras's ``mnist.npz`` or a directory of the four IDX files."""
+    """Full MNIST from Keras's ``mnist.npz`` or a directory of the four IDX files.
+
+    A missing path raises FileNotFoundError; a file that cannot be read (truncated,
+    garbage, wrong contents) one ValueError naming it.
+    """
     path = Path(path)
-    if path.is_dir():
-        arrays = {k: read_idx(_find_idx(path, name)) for k, name in IDX_NAMES.items()}
-    elif path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in IDX_NAMES if k not in f]
-            if missing:
-                raise ValueError(f"{path} lacks {missing}: expected Keras's mnist.npz "
-                                 f"with {list(IDX_NAMES)}")
-            arrays = {k: f[k] for k in IDX_NAMES}
-    else:
-        raise ValueError(f"--data must be Keras's mnist.npz or a directory holding the four "
-                         f"MNIST IDX files, got {path}")
+    if not path.exists():
+        raise FileNotFoundError(f"--data {path}: no such file or directory (expected Keras's "
+                                f"mnist.npz or a directory holding the four MNIST IDX files)")
+    try:
+        arrays = _read_arrays(path)
+    except FileNotFoundError:
+        raise
+    except ValueError as err:
+        if str(path) in str(err):
+            raise
+        raise ValueError(f"{path}: {err}") from None
+    except Exception as err:        # truncated or garbage: BadZipFile, EOFError, zlib.error, ...
+        raise ValueError(f"{path}: cannot read it as MNIST data ({type(err).__name__}: {err})") \
+            from None
     for part in ("train", "test"):
         x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
-        if x.ndim != 3 or x.shape[1:] != (SIDE, SIDE) or len(x) != len(y):
+        if x.ndim != 3 or x.shape[1:] != (SIDE, SIDE) or y.ndim != 1 or len(x) != len(y):
             raise ValueError(f"{path}: x_{part} {x.shape} and y_{part} {y.shape} are not "
                              f"N images of {SIDE}×{SIDE} with N labels")
+        if len(x) == 0:
+            raise ValueError(f"{path}: x_{part} holds no images")
+        if x.dtype.kind not in "iu" or x.min() < 0 or x.max() > 255:
+            raise ValueError(f"{path}: x_{part} must hold pixels 0-255 (uint8), got {x.dtype}")
+        if y.dtype.kind not in "iu" or y.min() < 0 or y.max() > 9:
+            raise ValueError(f"{path}: y_{part} must hold digits 0-9, got {y.dtype} "
+                             f"in [{y.min()}, {y.max()}]")
     return ((arrays["x_train"].astype(np.uint8), arrays["y_train"].astype(np.int64)),
             (arrays["x_test"].astype(np.uint8), arrays["y_test"].astype(np.int64)))
+
+
+def _read_arrays(path):
+    if path.is_dir():
+        return {k: read_idx(_find_idx(path, name)) for k, name in IDX_NAMES.items()}
+    if path.suffix != ".npz":
+        raise ValueError(f"--data must be Keras's mnist.npz or a directory holding the four "
+                         f"MNIST IDX files, got {path}")
+    with open(path, "rb") as raw:
+        if not raw.read(4).startswith(b"PK"):
+            raise ValueError(f"{path}: cannot read it as Keras's mnist.npz: not an .npz (zip) "
+                             f"archive")
+    f = np.load(path, allow_pickle=False)
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} holds one array, not Keras's mnist.npz with {list(IDX_NAMES)}")
+    with f:
+        missing = [k for k in IDX_NAMES if k not in f.files]
+        if missing:
+            raise ValueError(f"{path} lacks {missing}: expected Keras's mnist.npz "
+                             f"with {list(IDX_NAMES)}")
+        return {k: f[k] for k in IDX_NAMES}
 
 
 def load(path=None):

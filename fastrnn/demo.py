@@ -27,25 +27,28 @@ KERAS_REFERENCE = "Keras LSTM(128, relu), full MNIST (60,000 train), 10 epochs: 
 
 
 def add_arguments(parser):
+    from .cli import int_at_least, positive_float
     d = DEFAULTS
-    parser.add_argument("--epochs", type=int, default=d["epochs"], help=f"default {d['epochs']}")
-    parser.add_argument("--hidden", type=int, default=d["hidden"],
+    parser.add_argument("--epochs", type=int_at_least(1), default=d["epochs"],
+                        help=f"default {d['epochs']}")
+    parser.add_argument("--hidden", type=int_at_least(1), default=d["hidden"],
                         help=f"hidden size, default {d['hidden']}")
     parser.add_argument("--cell", choices=("lstm", "gru", "rnn"), default=d["cell"])
     parser.add_argument("--activation", choices=("tanh", "relu"), default=d["activation"],
                         help="relu reproduces the Keras reference model (default tanh)")
-    parser.add_argument("--lr", type=float, default=d["lr"],
+    parser.add_argument("--lr", type=positive_float, default=d["lr"],
                         help=f"Adam's initial learning rate, decayed by a cosine to 0 "
                              f"(default {d['lr']})")
-    parser.add_argument("--batch-size", type=int, default=d["batch_size"])
-    parser.add_argument("--clip", type=float, default=d["clip"],
+    parser.add_argument("--batch-size", type=int_at_least(1), default=d["batch_size"])
+    parser.add_argument("--clip", type=positive_float, default=d["clip"],
                         help="max gradient norm (default: none)")
-    parser.add_argument("--seed", type=int, default=d["seed"], help="initial weights and batch order")
+    parser.add_argument("--seed", type=int_at_least(0), default=d["seed"],
+                        help="initial weights and batch order")
     parser.add_argument("--backend", choices=("auto", "numpy", "cpu", "cuda"), default=None,
                         help="default: FASTRNN_BACKEND, else auto")
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="full MNIST: Keras's mnist.npz or a directory of the four IDX files")
-    parser.add_argument("--limit", type=int, default=None, metavar="N",
+    parser.add_argument("--limit", type=int_at_least(1), default=None, metavar="N",
                         help="use only N training and N test images (a quick run)")
     parser.add_argument("--out", default="demo_out", metavar="DIR",
                         help="where model.npz and curves.png go (default demo_out)")
@@ -141,23 +144,24 @@ def summary_row(name, h):
             f"{h['val_loss'][-1]:>11.4f}{seconds:>11.2f}{sum(h['seconds']):>10.1f}")
 
 
+PLOT_HINT = "pip install 'fastrnn[examples]'"
+
+
 def run(args):
     import fastrnn
     from ._dispatch import resolve
+    from .cli import UsageError
     if args.compare == "torch":
         import importlib.util
         if importlib.util.find_spec("torch") is None:
-            print("--compare torch needs PyTorch: pip install torch", file=sys.stderr)
-            return 2
-    try:
-        x_train, y_train, x_test, y_test = prepare(args)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"fastrnn demo: {err}", file=sys.stderr)
-        return 2
+            raise UsageError("--compare torch needs PyTorch: pip install torch")
+    backend = resolve(args.backend)      # an unknown or unavailable backend stops here
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory")
+    x_train, y_train, x_test, y_test = prepare(args)
     out.mkdir(parents=True, exist_ok=True)
     model = build(args)
-    backend = resolve(args.backend)
     print(describe_data(args, len(x_train), len(x_test)))
     print(f"model: {args.cell.upper()}(28 → {args.hidden}, {args.activation}) → Dense(10), "
           f"softmax cross-entropy; Adam lr {args.lr:g} (cosine decay), batch {args.batch_size}, "
@@ -169,14 +173,23 @@ def run(args):
     model.save(out / "model.npz")
     if args.compare:
         print("PyTorch, same initial weights and batches (separate process):")
-        histories["torch"] = run_torch(args, initial, x_train, y_train, x_test, y_test)
-        initial.unlink()
-    plot(histories, out / "curves.png")
+        try:
+            histories["torch"] = run_torch(args, initial, x_train, y_train, x_test, y_test)
+        finally:
+            initial.unlink()
+    try:
+        plot(histories, out / "curves.png")
+        plotted = True
+    except ImportError:
+        plotted = False
     print(f"\n{'':<10}{'test acc':>10}{'best':>10}{'test loss':>11}{'s/epoch':>11}{'total s':>10}"
           "   (s/epoch: median over epochs, training only)")
     for name, h in histories.items():
         print(summary_row(name, h))
     print(f"reference: {KERAS_REFERENCE}")
-    print(f"saved {out / 'model.npz'} (try: fastrnn predict --model {out / 'model.npz'}) "
-          f"and {out / 'curves.png'}")
+    print(f"saved {out / 'model.npz'} (try: fastrnn predict --model {out / 'model.npz'})"
+          + (f" and {out / 'curves.png'}" if plotted else ""))
+    if not plotted:
+        print(f"fastrnn demo: no curves.png: matplotlib is not installed; for the plot: "
+              f"{PLOT_HINT}", file=sys.stderr)
     return 0

@@ -23,7 +23,10 @@ def collect():
     for name in _dispatch.BACKENDS:
         why = _dispatch._why_unavailable(name)
         rows.append((f"backend {name}", "available" if why is None else f"unavailable: {why}"))
-    rows.append(("default backend", _dispatch.current_backend()))
+    try:
+        rows.append(("default backend", _dispatch.current_backend()))
+    except ValueError as err:
+        rows.append(("default backend", f"error: {err}"))
     try:
         import numba
         rows.append(("numba threads", f"{numba.get_num_threads()} of {numba.config.NUMBA_NUM_THREADS}"))
@@ -32,7 +35,11 @@ def collect():
         rows.append(("cuda simulator", str(bool(numba.config.ENABLE_CUDASIM))))
     except ImportError:
         pass
-    from threadpoolctl import threadpool_info
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        rows.append(("threadpoolctl", "not installed (pip install threadpoolctl): no BLAS details"))
+        threadpool_info = list
     for pool in threadpool_info():
         detail = " ".join(str(pool[k]) for k in ("internal_api", "version", "architecture")
                           if pool.get(k))
@@ -55,8 +62,12 @@ def _threading_layer_in_use():
 
 
 def run(args):
+    """Print every row; a bad FASTRNN_BACKEND is shown in its row, then reported as the
+    one-line error (exit status 2)."""
     rows = collect()
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
+    from . import _dispatch
+    _dispatch.current_backend()     # raises ValueError for a bad FASTRNN_BACKEND
     return 0

@@ -458,6 +458,10 @@ def load_npz(path, kind):
     """
     path = _resolve_for_load(path)
     name = getattr(path, "name", path)
+    magic = _magic(path)
+    if magic is not None and not magic.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+        raise ValueError(f"{name} is not a model file written by save(): not an .npz (zip) "
+                         f"archive" + (" (the file is empty)" if not magic else ""))
     try:
         f = np.load(path, allow_pickle=False)
     except OSError as err:
@@ -498,6 +502,14 @@ def load_npz(path, kind):
         except Exception as err:   # a damaged archive member: BadZipFile, zlib.error, EOFError
             raise ValueError(f"{name} is damaged: {type(err).__name__}: {err}") from None
     return header["config"], params
+
+
+def _magic(path, size=6):
+    """The first bytes of the file at ``path`` (None for an open file object)."""
+    if hasattr(path, "read"):
+        return None
+    with open(path, "rb") as f:
+        return f.read(size)
 
 
 def load_module(path, kind, build):

@@ -4,46 +4,77 @@ Images come from an ``.npy`` file — (N, 28, 28) or one (28, 28) image; uint8
 pixels 0-255 or floats already in [0, 1] — or, by default, from the demo's
 test split (``--data`` as in the demo), whose true labels are then shown too.
 """
-import sys
+from pathlib import Path
 
 import numpy as np
 
 
 def add_arguments(parser):
+    from .cli import int_at_least
     parser.add_argument("--model", default="demo_out/model.npz", help="default demo_out/model.npz")
     parser.add_argument("--images", default=None, metavar="FILE.npy",
                         help="images to classify (default: the demo's test split)")
     parser.add_argument("--data", default=None, metavar="PATH", help="as in `fastrnn demo`")
-    parser.add_argument("--count", type=int, default=10,
+    parser.add_argument("--count", type=int_at_least(1), default=10,
                         help="how many images to list, spread over the set (default 10)")
     parser.add_argument("--backend", choices=("auto", "numpy", "cpu", "cuda"), default=None,
                         help="default: FASTRNN_BACKEND, else auto")
 
 
 def load_images(path):
-    """An .npy file of (N, 28, 28) or (28, 28) images -> (N, 28, 28) float32 in [0, 1]."""
-    images = np.load(path, allow_pickle=False)
+    """An .npy file of (N, 28, 28) or (28, 28) images -> (N, 28, 28) float32 in [0, 1].
+
+    Pixels are integers 0-255 (uint8 or any integer dtype) or finite floats in [0, 1].
+    A missing file raises FileNotFoundError; anything else wrong one ValueError naming it.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"--images {path}: no such file")
+    if p.is_dir():
+        raise ValueError(f"--images {path} is a directory, not an .npy file of images")
+    with open(p, "rb") as f:
+        magic = f.read(6)
+    if not magic.startswith((b"\x93NUMPY", b"PK")):
+        raise ValueError(f"{path} is not an .npy file of images (np.save): no NumPy header"
+                         + (" (the file is empty)" if not magic else ""))
+    try:
+        images = np.load(p, allow_pickle=False)
+    except Exception as err:        # random bytes, a truncated file, pickled objects
+        raise ValueError(f"{path} is not an .npy file of images (np.save): "
+                         f"{type(err).__name__}: {' '.join(str(err).split())}") from None
+    if not isinstance(images, np.ndarray):
+        images.close()
+        raise ValueError(f"{path} is an .npz archive; expected an .npy file of images (np.save)")
     images = images[None] if images.ndim == 2 else images
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise ValueError(f"{path}: expected images shaped (N, 28, 28) or (28, 28), "
                          f"got {images.shape}")
-    if images.dtype == np.uint8:
+    if len(images) == 0:
+        raise ValueError(f"{path} holds no images (shape {images.shape})")
+    if images.dtype.kind in "iu" and images.min() >= 0 and images.max() <= 255:
         return (images / 255).astype(np.float32)
-    if images.dtype.kind != "f" or images.min() < 0 or images.max() > 1:
-        raise ValueError(f"{path}: expected uint8 pixels or floats in [0, 1], got {images.dtype} "
-                         f"in [{images.min()}, {images.max()}]")
+    if images.dtype.kind != "f" or not np.isfinite(images).all() \
+            or images.min() < 0 or images.max() > 1:
+        low, high = (images.min(), images.max()) if images.dtype.kind in "iufb" else ("?", "?")
+        raise ValueError(f"{path}: expected uint8 pixels or finite floats in [0, 1], got "
+                         f"{images.dtype} in [{low}, {high}]")
     return images.astype(np.float32)
 
 
 def run(args):
     from . import data
+    from ._dispatch import resolve
+    from .cli import UsageError
     from .nn import SequenceClassifier
+    resolve(args.backend)       # an unknown or unavailable backend stops here
     try:
         model = SequenceClassifier.load(args.model, backend=args.backend)
     except FileNotFoundError:
-        print(f"no model at {args.model}: run `fastrnn demo` first (or pass --model)",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"no model at {args.model}: run `fastrnn demo` first "
+                         f"(or pass --model)") from None
+    if model.rnn.input_size != 28:
+        raise UsageError(f"{args.model} reads {model.rnn.input_size} pixels per step; "
+                         f"fastrnn predict needs a model of 28×28 digits (fastrnn demo's)")
     if args.images:
         x, labels = load_images(args.images), None
     else:
