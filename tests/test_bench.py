@@ -376,3 +376,11 @@ def test_unknown_cpu_variant_is_an_error_per_row(tmp_path, capsys):
     (result,) = saved["results"]
     assert result["peer"] == "cpu:no-such-variant" and result["variant"] == "no-such-variant"
     assert "no-such-variant" in result["error"]
+
+
+def test_header_names_inherited_tuning_variables(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    code = cli.main(["bench", "--peers", "gemm", "--shapes", "3,2,4,5", "--threads", "1", "--repeats", "1",
+                     "--cells", "lstm", "--warmup-time", "0", "--min-time", "0"])
+    assert code == 0
+    assert "environment: OMP_WAIT_POLICY=PASSIVE (inherited by every worker)" in capsys.readouterr().out

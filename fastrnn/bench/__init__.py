@@ -44,6 +44,11 @@ from . import peers as _peers
 from . import table
 from .workloads import CELLS, PASSES, SHAPES, parse_shape
 
+#: variables inherited by the workers that change how a runtime waits or splits work: named in the header
+TUNING_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_PROC_BIND", "OMP_PLACES",
+                    "NUMBA_THREADING_LAYER", "OMP_DYNAMIC")
+
+
 EPILOG = f"""\
 peers:
 {chr(10).join(f"  {name:<6} {peer.label}" for name, peer in _peers.PEERS.items())}
@@ -54,6 +59,9 @@ environment of each benchmark process:
   (and torch.set_num_threads, ORT's intra_op_num_threads, fastrnn.set_num_threads);
   {' and '.join(_peers.OPENBLAS_OVERRIDES)} are removed (they slow NumPy's
   OpenBLAS on this kind of machine). Only these processes: nothing else changes.
+  Everything else is inherited; {', '.join(TUNING_VARIABLES[:3])} and the like,
+  when set, are named in the header (OMP_WAIT_POLICY=PASSIVE changes PyTorch's
+  timings under contention by two orders of magnitude).
 
 columns:
   <peer> ms     median milliseconds per call; * = fewer runs than asked (--time-cap)
@@ -77,10 +85,12 @@ columns:
 contention:
   --load N        N pure-Python spin loops of ours run during every timing (started
                   before the first worker, always killed at the end, Ctrl-C and SIGTERM
-                  included); load and ! count only what is beyond them
+                  included); load and ! count only what is beyond them. They run in a
+                  session of their own, like another user's work: under Linux's autogroup
+                  scheduling that competes harder than a process of the bench's session
   --concurrent K  K copies of each worker (same peer, shape, threads) at once, each task
                   started in all copies at the same moment; ms = median of the copies'
-                  medians, min–max over all their runs
+                  medians, min–max over all their runs (the copies share the bench's session)
   --cpu-variants  the cpu peer once per variant, each in its own worker with
                   FASTRNN_CPU_VARIANT=<variant> in its environment; columns cpu (auto) and
                   cpu:<variant>; the ratios compare with the first
@@ -154,7 +164,7 @@ def add_arguments(parser):
     parser.add_argument("--ref-repeats", type=_positive, default=3,
                         help="timed runs for the slow reference (default: 3)")
     parser.add_argument("--warmup", type=_natural, default=1,
-                        help="at least this many untimed runs first (default: 1)")
+                        help="at least this many untimed runs first (default: 1; 0: no warm-up)")
     parser.add_argument("--warmup-time", type=_seconds, default=0.3, metavar="SECONDS",
                         help="and more untimed runs until they took this long (default: 0.3): "
                              "a fast call needs tens of calls to settle, not one")
@@ -367,6 +377,10 @@ def _report(args, header, table_text, names, infos, skipped, errors):
     if "gemm" in names:
         legend.append("GEMM = GF/s of the float32 input projection (in), T recurrent products (rec), "
                       "both (all)")
+    tuned = {k: v for k, v in sorted(os.environ.items()) if k in TUNING_VARIABLES}
+    if tuned:
+        legend.append("environment: " + " ".join(f"{k}={v}" for k, v in tuned.items())
+                      + " (inherited by every worker)")
     lines = [f"$ {header['command']}",
              f"{header['date']} · {header['machine']}" + (f" · GPU {gpu}" if gpu else ""),
              " · ".join(f"{k} {v}" + (header["source"] if k == "fastrnn" else "")

@@ -3,6 +3,17 @@
 The training step is the forward then ``y.backward(dy)`` with autograd,
 which computes the same gradients as fastrnn's backward (weights, biases and
 x). On CUDA each timed call ends with ``torch.cuda.synchronize()``.
+
+The inference forward runs under ``torch.inference_mode()`` on an input that
+needs no gradient; the training step's input needs one (autograd computes dx
+as fastrnn does). On the CPU, PyTorch's thread pool is GNU OpenMP, whose
+threads spin at each barrier (OMP_WAIT_POLICY unset, as a user has it): at
+as many threads as cores, one runnable process of another session makes a
+forward of a few milliseconds take hundreds (the spinning thread waits for
+a descheduled one, several times per step). The bench measures that
+default, and the load column says when a row was measured in such a state;
+``OMP_WAIT_POLICY=PASSIVE`` in the environment trades about 2× at rest for
+no cliff under contention (the header names it when it is set).
 """
 from .timing import no_sync
 
