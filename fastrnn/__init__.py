@@ -5,7 +5,7 @@ from .functional import (GRUGrads, GRUOutput, LSTMGrads, LSTMOutput, RNNGrads, R
                          Tape, gru_backward, gru_forward, lstm_backward, lstm_forward,
                          rnn_backward, rnn_forward)
 from .layers import GRU, LSTM, RNN
-from . import nn
+from . import config, nn
 
 __version__ = "0.1.0"
 
@@ -15,5 +15,5 @@ __all__ = [
     "RNNOutput", "LSTMOutput", "GRUOutput", "RNNGrads", "LSTMGrads", "GRUGrads", "Tape",
     "use_backend", "current_backend", "available_backends",
     "set_num_threads", "get_num_threads",
-    "RNN", "LSTM", "GRU", "nn",
+    "RNN", "LSTM", "GRU", "nn", "config",
 ]

@@ -1,35 +1,45 @@
-"""One knob for every thread pool fastrnn uses: Numba's (parallel loops) and BLAS's (GEMMs).
+"""One knob for the threads fastrnn uses: the cpu backend's own threads, and NumPy's BLAS.
 
-The CPU backend runs one pool at a time: BLAS threads during GEMMs, Numba
-threads in the fused small-batch loop. Both get the same count. The maximum
-is Numba's ``NUMBA_NUM_THREADS`` (an environment variable read when Numba is
-imported; default: the number of CPUs). When that variable is set, the CPU
-backend starts with BLAS limited to it as well.
+The cpu backend runs its kernels on ``get_num_threads()`` threads of its own
+(``fastrnn.cpu._pool``), each calling a single-threaded BLAS on its share.
+``set_num_threads`` also limits NumPy's BLAS to the same count, for the
+GEMMs of the code around ours. The maximum, and the default, is
+``NUMBA_NUM_THREADS`` (an environment variable; default: the number of CPUs).
+When that variable is set, the CPU backend starts with NumPy's BLAS limited
+to it as well.
 """
 import numbers
+import os
+
+_count = None
+
+
+def _limit():
+    try:
+        return max(1, int(os.environ.get("NUMBA_NUM_THREADS", "")))
+    except ValueError:
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1)
 
 
 def set_num_threads(n):
-    """Use ``n`` threads (1 ≤ n ≤ NUMBA_NUM_THREADS) in Numba kernels and in BLAS (NumPy's and
-    the SciPy BLAS that Numba's ``np.dot`` calls)."""
-    import numba
+    """Use ``n`` threads (1 ≤ n ≤ NUMBA_NUM_THREADS) in the cpu backend and in NumPy's BLAS."""
+    global _count
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an integer number of threads, got {n!r}")
-    limit = numba.config.NUMBA_NUM_THREADS
+    limit = _limit()
     if not 1 <= n <= limit:
         raise ValueError(f"n must lie in [1, NUMBA_NUM_THREADS={limit}], got {n}")
-    numba.set_num_threads(int(n))
-    limit_blas(int(n))
+    _count = int(n)
+    limit_blas(_count)
 
 
 def get_num_threads():
-    """The number of threads fastrnn's Numba kernels use now."""
-    import numba
-    return numba.get_num_threads()
+    """The number of threads the cpu backend uses now."""
+    return _limit() if _count is None else _count
 
 
 def limit_blas(n):
-    """Limit every loaded BLAS to ``n`` threads (loading SciPy's first: Numba's np.dot uses it)."""
-    import scipy.linalg.cython_blas  # noqa: F401
+    """Limit NumPy's BLAS to ``n`` threads (the cpu backend's own BLAS runs one per thread)."""
     import threadpoolctl
     threadpoolctl.threadpool_limits(n, user_api="blas")

@@ -1,19 +1,19 @@
 """Backend "cpu": Numba kernels for the kernel contract (DESIGN §3).
 
-The input projection and the weight gradients are large GEMMs (NumPy's BLAS);
-the time loops are Numba kernels (``_loops``) with fused, vectorised gate
-kernels (``_cells``, ``_math``). Same signatures and results as
-``fastrnn.reference``, within the float tolerance of the dtype.
+Serial, GIL-free Numba kernels (``_loops``), one share of the work each, run
+on our own threads (``_pool``); each calls a single-threaded BLAS on its
+share (``_blas``) and the fused, vectorised gate kernels (``_cells``,
+``_math``). Two forward variants, "batch" and "units" (``fastrnn.config``).
+Same signatures and results as ``fastrnn.reference``, within the float
+tolerance of the dtype.
 """
 import os
 
-import numba
+from .._threads import get_num_threads, limit_blas
+from ._driver import VARIANTS, backward, forward
 
-from .._threads import limit_blas
-from ._driver import backward, forward
-
-if "NUMBA_NUM_THREADS" in os.environ:    # one thread count for Numba and BLAS
-    limit_blas(numba.config.NUMBA_NUM_THREADS)
+if "NUMBA_NUM_THREADS" in os.environ:    # one thread count for ours and NumPy's BLAS
+    limit_blas(get_num_threads())
 
 
 def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, activation, train):
@@ -52,5 +52,5 @@ def gru_backward(tape, dy, dh_T):
     return (dx, dh0, *rest)
 
 
-__all__ = ["rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
+__all__ = ["VARIANTS", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
            "gru_forward", "gru_backward"]

@@ -1,100 +1,223 @@
-"""The time loops: forward (two flavours) and backprop through time.
+"""The time loops of the cpu backend: serial, GIL-free kernels, one share of the work each.
 
-Both forward loops use the hoisted input projection ``gi = x W_ihᵀ`` (T, B, G·H)
-and walk t = 0..T−1; the hidden state lives in ``y`` itself (h_{t−1} = y[t−1],
-h0 at t = 0: a finished sequence never needs its state again, and its final
-state is gathered afterwards from y[lengths−1]). Finished rows get y = 0.
+``_pool.run(kernel, parts, p-independent args...)`` calls ``kernel(p, parts, ...)`` on
+``parts`` threads at once; every GEMM is a single-threaded BLAS call
+(``_blas.gemm``) made by one thread on its own share.
 
-- ``step_units`` with matvec=False: one step of the gate kernels, row by row,
-  after the caller's BLAS GEMM gh = h_{t−1} W_hhᵀ (NumPy's BLAS and its threads;
-  the time loop is in Python: a few µs per step). For B large enough for a GEMM.
-- ``forward_fused``: Numba threads each own a slice of the hidden units: they
-  compute their own rows of h_{t−1} W_hhᵀ (dot products, their slice of W_hh
-  stays in their cache) and the gates of those units; one fork/join per step.
-  It also computes its own rows of gi (no BLAS call whose spinning threads would
-  fight Numba's). For small B, where a step is a matrix-vector product.
+Forward variants (``fastrnn.config.CPU_VARIANT``):
 
-Only one thread pool works at a time: ``step_units`` is serial, the fused loop
-never calls BLAS. ``backward_step`` is BPTT's step, serial, around the caller's
-GEMM dgh[t] W_hh.
+- ``forward_batch`` ("batch"): share p is batch rows [p·B/parts, (p+1)·B/parts). It
+  runs all T steps of its rows: the input projection x W_ihᵀ in chunks of
+  steps, then per step one GEMM gh = h W_hhᵀ and the fused gate kernel of each
+  row. No synchronisation between steps: a descheduled thread delays only its
+  own rows.
+- ``forward_units`` ("units"): share p is hidden units [p·H/parts, (p+1)·H/parts) of
+  every gate block. Per chunk of steps it projects its own gate columns; per
+  step it computes its rows of h W_hhᵀ as dot products (its slice of W_hh stays
+  in its core's cache) and the gates of its units, writes its slice of h_t,
+  and meets the others at a barrier (``_sync.arrive``). For small B, where a
+  step is a matrix-vector product.
 
-Arguments: gi (T,B,G·H); w_hh (G·H,H); bias, b_hh (G·H,) (see ``_cells``); h0 (B,H);
-c (B,H) LSTM state, updated in place (B,0 otherwise); lengths (B,) int64; y (T,B,H)
-out; tape arrays gates (T',B,G·H), cs (T',B,H), ghn (T',B,H), T' = T when training,
-1 (a scratch row) in inference; the ones a cell does not use have a last axis of 0.
+Backward: ``backward_batch`` splits the reverse walk by batch rows (per step
+the gate gradients of each row, then dh += dgh W_hh as one GEMM);
+``weight_grads`` then gives each thread a share of dx = da W_ih (rows of T·B),
+dW_ih = daᵀ x, dW_hh = dghᵀ h_prev and db = Σ da (rows of G·H).
+
+Arrays (C-contiguous unless said; G gate blocks; T' = T when training, else 1):
+
+    x2 (T·B,I) x as rows    w_ih_t (I,G·H) = W_ihᵀ    w_hh_t (H,G·H) = W_hhᵀ    w_hh (G·H,H)
+    bias, b_hh (G·H,) as in ``_cells``    h0 (B,H)    c0 (B,H) LSTM, else (B,0)
+    lengths (B,) int64     y (T,B,H) out     h_T, c_T like h0, c0: out
+    tape: written when training; otherwise hs, cs have T + 1 = 0 rows and the others
+    are one step of scratch:
+      hs (T+1,B,H) the state entering each step, hs[T] the final one; cs likewise (LSTM)
+      gates (T',B,G·H) the gates after their nonlinearity (RNN: last axis 0)
+      ghn (T',B,H) GRU h W_hnᵀ + b_hn, else last axis 0
+    chunk_rows: rows of the input projection computed at once (``fastrnn.config``)
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._cells import JIT, backward_row, forward_units
+from ._blas import gemm
+from ._cells import JIT, backward_row, forward_units as cell_units
+from ._math import one
+from ._sync import arrive
+
+
+@njit(**JIT)
+def share(p, parts, n):
+    """[start, stop) of share p of n items split in ``parts``."""
+    return p * n // parts, (p + 1) * n // parts
+
+
+@njit(**JIT)
+def copy(dst, src):
+    """dst[...] = src for 2-D arrays of one shape (an explicit loop: slice assignment would
+    compile Numba's shape-mismatch error formatting, seconds of cold start)."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = src[i, j]
+
+
+@njit(**JIT)
+def copy_row(dst, src):
+    """dst[:] = src for 1-D arrays of one length (see ``copy``)."""
+    for j in range(src.shape[0]):
+        dst[j] = src[j]
 
 
 @njit(**{**JIT, "fastmath": {"reassoc", "contract"}})
 def _matvec_rows(w, v, r0, r1, out):
     """out[r] = w[r] · v for rows r in [r0, r1) (reassociated sums: SIMD dot products)."""
     for r in range(r0, r1):
-        s = v[0] - v[0]
+        s = one(v[0]) - one(v[0])    # 0, whatever v holds (v[0] − v[0] is NaN for inf)
         for k in range(v.shape[0]):
             s += w[r, k] * v[k]
         out[r] = s
 
 
 @njit(**JIT)
-def step_units(cell, relu, t, j0, j1, matvec, gi, gh, w_hh, bias, b_hh, hprev, lengths, y, c,
-               gates, cs, ghn):
-    """Units [j0, j1) of step t for every row. With ``matvec``, first this slice's rows of
-    gh = h_{t−1} W_hhᵀ (dot products); otherwise gh comes from the caller's GEMM."""
-    B, H = hprev.shape
-    for b in range(B):
-        if t < lengths[b]:
-            if matvec:
-                for g in range(w_hh.shape[0] // H):
-                    _matvec_rows(w_hh, hprev[b], g * H + j0, g * H + j1, gh[b])
-            tt = min(t, gates.shape[0] - 1)    # inference: one scratch row
-            forward_units(cell, relu, j0, j1, gi[t, b], gh[b], bias, b_hh, hprev[b], y[t, b],
-                          c[b], gates[tt, b], cs[tt, b], ghn[tt, b])
-        else:
-            # a finished sequence outputs zeros
-            y[t, b, j0:j1] = 0
-
-
-@njit(parallel=True, **JIT)
-def forward_fused(cell, relu, x, w_ih, gi, w_hh, bias, b_hh, h0, c, lengths, y, gates, cs, ghn,
-                  parts):
-    """The whole forward, input projection included (no BLAS: one thread pool only);
-    ``parts`` slices of the hidden units, one per thread. gi (T,B,G·H) is workspace."""
+def forward_batch(p, parts, cell, relu, x2, w_ih_t, w_hh_t, bias, b_hh, h0, c0, lengths, y, h_T,
+                  c_T, hs, cs, gates, ghn, chunk_rows):
+    """Share p of the "batch" forward: every step of batch rows [b0, b1)."""
     T, B, H = y.shape
-    G = w_hh.shape[0] // H
-    gh = np.empty((B, G * H), y.dtype)
-    parts = min(parts, H)
-    # gi = x W_ihᵀ: each thread its own rows (the rows its units need later)
-    for p in prange(parts):
-        j0, j1 = p * H // parts, (p + 1) * H // parts
-        for t in range(T):
-            for b in range(B):
-                for g in range(G):
-                    _matvec_rows(w_ih, x[t, b], g * H + j0, g * H + j1, gi[t, b])
-    for t in range(T):
-        hprev = h0 if t == 0 else y[t - 1]
-        for p in prange(parts):
-            step_units(cell, relu, t, p * H // parts, (p + 1) * H // parts, True, gi, gh, w_hh,
-                       bias, b_hh, hprev, lengths, y, c, gates, cs, ghn)
+    I = x2.shape[1]
+    b0, b1 = share(p, parts, B)
+    n = b1 - b0
+    if n == 0:
+        return
+    train = hs.shape[0] > 0
+    h, c = h0[b0:b1].copy(), c0[b0:b1].copy()
+    hn = np.empty_like(h)
+    ct = np.empty(H, y.dtype)
+    gh = np.empty((n, w_hh_t.shape[1]), y.dtype)
+    steps = max(1, chunk_rows // n)
+    gi = np.empty((min(steps, T) * n, w_hh_t.shape[1]), y.dtype)
+    xb = np.empty((0 if n == B else gi.shape[0], I), y.dtype)
+    for t0 in range(0, T, steps):
+        t1 = min(T, t0 + steps)
+        rows = (t1 - t0) * n
+        # gi = x W_ihᵀ for steps [t0, t1) of these rows: one GEMM (all rows: x as it lies)
+        if n == B:
+            gemm(False, False, x2[t0 * B:t1 * B], w_ih_t, gi[:rows], 0)
+        else:
+            for t in range(t0, t1):
+                copy(xb[(t - t0) * n:(t - t0 + 1) * n], x2[t * B + b0:t * B + b1])
+            gemm(False, False, xb[:rows], w_ih_t, gi[:rows], 0)
+        for t in range(t0, t1):
+            if train:
+                copy(hs[t, b0:b1], h)
+                copy(cs[t, b0:b1], c)
+            # gh = h_{t-1} W_hhᵀ: one GEMM, then the fused gate kernel of every row
+            gemm(False, False, h, w_hh_t, gh, 0)
+            tt = min(t, gates.shape[0] - 1)
+            for b in range(n):
+                if t < lengths[b0 + b]:
+                    cell_units(cell, relu, 0, H, gi[(t - t0) * n + b], gh[b], bias, b_hh, h[b],
+                               hn[b], c[b], gates[tt, b0 + b], ct, ghn[tt, b0 + b])
+                    copy_row(h[b], hn[b])
+                    copy_row(y[t, b0 + b], hn[b])
+                else:
+                    # a finished sequence outputs zeros and keeps its state
+                    y[t, b0 + b] = 0
+    if train:
+        copy(hs[T, b0:b1], h)
+        copy(cs[T, b0:b1], c)
+    copy(h_T[b0:b1], h)
+    copy(c_T[b0:b1], c)
 
 
 @njit(**JIT)
-def backward_step(cell, relu, t, h0, c0, y, gates, cs, ghn, lengths, dy, dh, dr, dc, da, dgh):
-    """BPTT step t: first dh += dr (dr = dgh[t+1] W_hh from the caller's GEMM, zeros at the start),
-    then fill da[t], dgh[t] (zeros on finished rows) and leave in dh, dc the parts of dL/dh_{t−1},
-    dL/dc_{t−1} that bypass W_hh. Finished rows keep dh, dc. For RNN and LSTM dgh is da."""
-    B, H = dh.shape
-    for b in range(B):
-        for j in range(H):
-            dh[b, j] += dr[b, j]
-        if t < lengths[b]:
-            hp = h0[b] if t == 0 else y[t - 1, b]
-            cp = c0[b] if t == 0 else cs[t - 1, b]
-            backward_row(cell, relu, gates[t, b], cs[t, b], cp, ghn[t, b], hp, y[t, b],
-                         dy[t, b], dh[b], dc[b], da[t, b], dgh[t, b])
-        else:
-            da[t, b] = 0
-            dgh[t, b] = 0
+def forward_units(p, parts, cell, relu, x2, w_ih_t, w_hh, bias, b_hh, h0, c0, lengths, y, h_T,
+                  c_T, hs, cs, gates, ghn, chunk_rows, hbuf, c, ct, gh, gi, counter):
+    """Share p of the "units" forward: hidden units [j0, j1) of every step.
+
+    Shared workspace (every share reads or writes only its units' columns, but h):
+    hbuf (2,B,H) h_{t-1} and h_t by the parity of t; c, ct (B,H or 0) the LSTM state and
+    c_t; gh (B,G·H); gi (rows,G·H) with rows ≥ min(T, chunk_rows // B)·B; counter int64 (1,)
+    zero at the start: the barrier's."""
+    T, B, H = y.shape
+    G = w_hh.shape[0] // H
+    j0, j1 = share(p, parts, H)
+    train = hs.shape[0] > 0
+    copy(hbuf[0, :, j0:j1], h0[:, j0:j1])
+    copy(c[:, j0:j1], c0[:, j0:j1])
+    steps = max(1, gi.shape[0] // B)
+    k = 1
+    arrive(counter, parts * k)    # h0 is whole before anyone reads it
+    for t0 in range(0, T, steps):
+        t1 = min(T, t0 + steps)
+        rows = (t1 - t0) * B
+        # this share's gate columns of gi = x W_ihᵀ for steps [t0, t1): one GEMM per gate
+        for g in range(G):
+            gemm(False, False, x2[t0 * B:t1 * B], w_ih_t[:, g * H + j0:g * H + j1],
+                 gi[:rows, g * H + j0:g * H + j1], 0)
+        for t in range(t0, t1):
+            h, hn = hbuf[t % 2], hbuf[(t + 1) % 2]
+            if train:
+                copy(hs[t, :, j0:j1], h[:, j0:j1])
+                copy(cs[t, :, j0:j1], c[:, j0:j1])
+            tt = min(t, gates.shape[0] - 1)
+            for b in range(B):
+                if t < lengths[b]:
+                    # this share's rows of h_{t-1} W_hhᵀ, then the gates of its units
+                    for g in range(G):
+                        _matvec_rows(w_hh, h[b], g * H + j0, g * H + j1, gh[b])
+                    cell_units(cell, relu, j0, j1, gi[(t - t0) * B + b], gh[b], bias, b_hh, h[b],
+                               hn[b], c[b], gates[tt, b], ct[b], ghn[tt, b])
+                    copy_row(y[t, b, j0:j1], hn[b, j0:j1])
+                else:
+                    copy_row(hn[b, j0:j1], h[b, j0:j1])
+                    y[t, b, j0:j1] = 0
+            k += 1
+            arrive(counter, parts * k)    # h_t is whole before step t + 1 reads it
+    h = hbuf[T % 2]
+    if train:
+        copy(hs[T, :, j0:j1], h[:, j0:j1])
+        copy(cs[T, :, j0:j1], c[:, j0:j1])
+    copy(h_T[:, j0:j1], h[:, j0:j1])
+    copy(c_T[:, j0:j1], c[:, j0:j1])
+
+
+@njit(**JIT)
+def backward_batch(p, parts, cell, relu, w_hh, hs, cs, gates, ghn, lengths, dy, dh_T, dc_T, dh0,
+                   dc0, da, dgh):
+    """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their rows of da, dgh
+    (T,B,G·H) (dgh is da except for the GRU), dh0 and dc0."""
+    T, B, H = dy.shape
+    b0, b1 = share(p, parts, B)
+    if b1 == b0:
+        return
+    dh, dc = dh_T[b0:b1].copy(), dc_T[b0:b1].copy()
+    for t in range(T - 1, -1, -1):
+        for b in range(b1 - b0):
+            bb = b0 + b
+            if t < lengths[bb]:
+                backward_row(cell, relu, gates[t, bb], cs[t + 1, bb], cs[t, bb], ghn[t, bb],
+                             hs[t, bb], hs[t + 1, bb], dy[t, bb], dh[b], dc[b], da[t, bb],
+                             dgh[t, bb])
+            else:
+                # a finished step passes dh, dc through
+                da[t, bb] = 0
+                dgh[t, bb] = 0
+        # dL/dh_{t-1} += dgh_t W_hh: one GEMM
+        gemm(False, False, dgh[t, b0:b1], w_hh, dh, 1)
+    copy(dh0[b0:b1], dh)
+    copy(dc0[b0:b1], dc)
+
+
+@njit(**JIT)
+def weight_grads(p, parts, x2, hp2, da2, dgh2, w_ih, dx2, dw_ih, dw_hh, db_ih, db_hh):
+    """Share p of dx2 = da2 W_ih (rows of T·B) and of dW_ih = da2ᵀ x2, dW_hh = dgh2ᵀ hp2,
+    db_ih = Σ da2, db_hh = Σ dgh2 (rows of G·H). x2 (T·B,I); hp2 (T·B,H) the state entering
+    each step; da2, dgh2 (T·B,G·H)."""
+    r0, r1 = share(p, parts, x2.shape[0])
+    g0, g1 = share(p, parts, w_ih.shape[0])
+    gemm(False, False, da2[r0:r1], w_ih, dx2[r0:r1], 0)
+    gemm(True, False, da2[:, g0:g1], x2, dw_ih[g0:g1], 0)
+    gemm(True, False, dgh2[:, g0:g1], hp2, dw_hh[g0:g1], 0)
+    db_ih[g0:g1], db_hh[g0:g1] = 0, 0
+    for r in range(x2.shape[0]):
+        for g in range(g0, g1):
+            db_ih[g] += da2[r, g]
+            db_hh[g] += dgh2[r, g]

@@ -1,0 +1,26 @@
+"""Tunables of the cpu backend, in one place, read at every call.
+
+Set them as attributes (``fastrnn.config.CPU_CHUNK_ROWS = 512``) or, for the
+variant, with the ``FASTRNN_CPU_VARIANT`` environment variable; both are read
+when a call starts, so a change applies to the next call.
+
+CPU_VARIANT
+    ``None``: the ``FASTRNN_CPU_VARIANT`` environment variable, else ``"auto"``.
+    Otherwise one of ``fastrnn.cpu.VARIANTS``: ``"batch"`` (threads split the
+    batch, each runs every step of its rows with no synchronisation between
+    steps), ``"units"`` (threads split the hidden units; one fork/join per step)
+    or ``"auto"`` (``"units"`` for B ≤ CPU_UNITS_MAX_B when more than one thread
+    runs, else ``"batch"``).
+CPU_UNITS_MAX_B
+    The largest batch that ``"auto"`` gives to the unit-split loop. Below it a
+    step is a matrix-vector product: split by units, each thread reads only its
+    slice of W_hh (it stays in its core's L2); split by batch, every thread
+    would stream all of W_hh on every step. The crossover is measured in the
+    README's Performance section.
+CPU_CHUNK_ROWS
+    Rows (steps × batch rows) of the input projection x W_ihᵀ computed at once.
+    Inference keeps O(CPU_CHUNK_ROWS · G·H) of it per thread, never O(T·B·G·H).
+"""
+CPU_VARIANT = None
+CPU_UNITS_MAX_B = 4
+CPU_CHUNK_ROWS = 256

@@ -1,0 +1,67 @@
+"""A barrier for our own threads inside Numba code: one atomic counter, spin then yield.
+
+The "units" loop needs every thread's slice of h_t before any thread starts
+step t + 1. An OpenMP fork/join per step makes the waiting threads spin
+while a descheduled thread holds everyone up (on a shared machine: a whole
+scheduler slice per step). Here a thread that has waited ``SPINS`` checks
+calls ``sched_yield``, handing its core to whoever is runnable, our late
+thread included.
+
+    arrive(counter, target)   counter[0] += 1, then wait until counter[0] ≥ target
+
+Thread p's k-th barrier of a run waits for ``target = parts · k``, so one
+counter serves a whole run without being reset. The increment is a
+sequentially consistent atomic add, the wait an acquire load: everything a
+thread wrote before it arrived is visible to every thread after it passes.
+"""
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+#: loads of the counter before a waiting thread starts yielding its core
+SPINS = 2000
+
+
+def _item_pointer(context, builder, sig, args):
+    ary = context.make_array(sig.args[0])(context, builder, args[0])
+    return cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]])
+
+
+@intrinsic
+def atomic_add(typingctx, array, index, value):
+    """array[index] += value atomically (int64 array); returns the old value."""
+    def codegen(context, builder, sig, args):
+        return builder.atomic_rmw("add", _item_pointer(context, builder, sig, args), args[2],
+                                  "seq_cst")
+    return types.int64(array, index, value), codegen
+
+
+@intrinsic
+def atomic_load(typingctx, array, index):
+    """array[index] (int64 array), read with acquire ordering."""
+    def codegen(context, builder, sig, args):
+        return builder.load_atomic(_item_pointer(context, builder, sig, args), "acquire", 8)
+    return types.int64(array, index), codegen
+
+
+@intrinsic
+def sched_yield(typingctx):
+    """The C library's sched_yield(): let another runnable thread have this core."""
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []),
+                                            "sched_yield")
+        builder.call(fn, [])
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+@njit(cache=True, nogil=True)
+def arrive(counter, target):
+    """Count this thread in, then wait until ``target`` threads (over the run) have arrived."""
+    atomic_add(counter, 0, 1)
+    spins = 0
+    while atomic_load(counter, 0) < target:
+        spins += 1
+        if spins >= SPINS:
+            sched_yield()
