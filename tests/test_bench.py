@@ -344,11 +344,13 @@ def test_tiny_concurrent_run_of_the_reference(tmp_path, capsys):
     path = tmp_path / "bench.json"
     code = cli.main(["bench", "--peers", "ref", "--shapes", "3,2,4,5", "--cells", "lstm,gru",
                      "--passes", "fwd", "--threads", "1", "--ref-repeats", "2", "--concurrent", "2",
-                     "--warmup-time", "0", "--min-time", "0", "--json", str(path)])
+                     "--load", "1", "--warmup-time", "0", "--min-time", "0", "--json", str(path)])
     out = capsys.readouterr().out
     saved = json.loads(path.read_text())
     assert code == 0, saved["errors"]
+    assert _spinners_of(os.getpid()) == []
     assert "--concurrent 2: 2 copies of each worker ran at once" in out and saved["concurrent"] == 2
+    assert "--load 1: 1 busy process of ours" in out and saved["busy"] == 1
     (process,) = saved["processes"].values()
     assert len(set(process["pids"])) == 2 and os.getpid() not in process["pids"]
     assert [r["cell"] for r in saved["results"]] == ["lstm", "gru"]

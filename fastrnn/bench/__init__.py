@@ -366,8 +366,9 @@ def _report(args, header, table_text, names, infos, skipped, errors):
                   "(sampled from /proc/loadavg every 0.1 s, our own processes and threads not "
                   "counted; the worst of the row's peers); " + load.LEGEND)
     if args.load:
-        legend.append(f"--load {args.load}: {args.load} busy processes of ours (pure-Python spin loops) "
-                      "ran during all timings; load counts only what is beyond them")
+        legend.append(f"--load {args.load}: {args.load} busy process{'es' * (args.load > 1)} of ours "
+                      "(pure-Python spin loops, in a session of their own) ran during all timings; "
+                      "load counts only what is beyond them")
     if args.concurrent > 1:
         legend.append(f"--concurrent {args.concurrent}: {args.concurrent} copies of each worker ran at "
                       "once, each task started in all at the same moment; ms = median of the copies' "
