@@ -58,9 +58,9 @@ environment of each benchmark process:
   {', '.join(_peers.THREAD_VARIABLES)} are set to the thread count
   (and torch.set_num_threads, ORT's intra_op_num_threads, fastrnn.set_num_threads);
   {' and '.join(_peers.OPENBLAS_OVERRIDES)} are removed (they slow NumPy's
-  OpenBLAS on this kind of machine). Only these processes: nothing else changes.
-  Everything else is inherited; {', '.join(TUNING_VARIABLES[:3])} and the like,
-  when set, are named in the header (OMP_WAIT_POLICY=PASSIVE changes PyTorch's
+  OpenBLAS on this kind of machine). These changes apply to those processes only;
+  the rest of the environment is inherited, and {', '.join(TUNING_VARIABLES[:3])}
+  and the like, when set, are named in the header (OMP_WAIT_POLICY=PASSIVE changes PyTorch's
   timings under contention by two orders of magnitude).
 
 columns:
