@@ -1,4 +1,4 @@
-"""The ``fastrnn`` command: demo, predict, bench, check, info.
+"""The ``fastrnn`` command: demo, predict, bench, check, info, warmup.
 
 Each subcommand lives in its own module with ``add_arguments(parser)`` and
 ``run(args) -> int``; this file only wires them together and imports a
@@ -23,6 +23,7 @@ COMMANDS = {
     "bench": ("fastrnn.bench", "time fastrnn against its peers, side by side"),
     "check": ("fastrnn.check", "run every cell on every backend and compare with the reference"),
     "info": ("fastrnn.info", "versions, backends, threading layer, threads and BLAS"),
+    "warmup": ("fastrnn.warmup", "compile the cpu kernels into Numba's cache (deployments, CI)"),
 }
 
 #: errors that mean "bad input" (an argument, a file, the environment): exit status 2

@@ -67,13 +67,42 @@ def copy_row(dst, src):
 
 
 @njit(**{**JIT, "fastmath": {"reassoc", "contract"}})
-def _matvec_rows(w, v, r0, r1, out):
-    """out[r] = w[r] · v for rows r in [r0, r1) (reassociated sums: SIMD dot products)."""
-    for r in range(r0, r1):
-        s = one(v[0]) - one(v[0])    # 0, whatever v holds (v[0] − v[0] is NaN for inf)
-        for k in range(v.shape[0]):
-            s += w[r, k] * v[k]
-        out[r] = s
+def _dots(h, w, r0, r1, out):
+    """out[m, r] = h[m] · w[r] for every row m of h and rows r in [r0, r1) of w.
+
+    Dot products with reassociated (SIMD) sums, two rows of w against four rows of h at a
+    time: each w row is loaded once per four h rows, and h (B ≤ a few rows) stays in L1.
+    For the small batches of the "units" loop, where BLAS spends more on packing w than on
+    the product."""
+    M, K = h.shape
+    z = one(w[r0, 0]) - one(w[r0, 0])      # 0, whatever w holds (w − w is NaN for inf)
+    for r in range(r0, r1, 2):
+        wa, wb = w[r], w[min(r + 1, r1 - 1)]
+        for m in range(0, M - 3, 4):
+            h0, h1, h2, h3 = h[m], h[m + 1], h[m + 2], h[m + 3]
+            a0, a1, a2, a3, b0, b1, b2, b3 = z, z, z, z, z, z, z, z
+            for k in range(K):
+                a0 += wa[k] * h0[k]
+                a1 += wa[k] * h1[k]
+                a2 += wa[k] * h2[k]
+                a3 += wa[k] * h3[k]
+                b0 += wb[k] * h0[k]
+                b1 += wb[k] * h1[k]
+                b2 += wb[k] * h2[k]
+                b3 += wb[k] * h3[k]
+            out[m, r], out[m + 1, r], out[m + 2, r], out[m + 3, r] = a0, a1, a2, a3
+            if r + 1 < r1:
+                out[m, r + 1], out[m + 1, r + 1], out[m + 2, r + 1], out[m + 3, r + 1] = (
+                    b0, b1, b2, b3)
+        for m in range(M - M % 4, M):
+            hm = h[m]
+            a0, b0 = z, z
+            for k in range(K):
+                a0 += wa[k] * hm[k]
+                b0 += wb[k] * hm[k]
+            out[m, r] = a0
+            if r + 1 < r1:
+                out[m, r + 1] = b0
 
 
 @njit(**JIT)
@@ -158,11 +187,13 @@ def forward_units(p, parts, cell, relu, x2, w_ih_t, w_hh, bias, b_hh, h0, c0, le
                 copy(hs[t, :, j0:j1], h[:, j0:j1])
                 copy(cs[t, :, j0:j1], c[:, j0:j1])
             tt = min(t, gates.shape[0] - 1)
+            # this share's columns of gh = h_{t-1} W_hhᵀ (every row: finished ones are unused)
+            if j1 > j0:
+                for g in range(G):
+                    _dots(h, w_hh, g * H + j0, g * H + j1, gh)
             for b in range(B):
                 if t < lengths[b]:
-                    # this share's rows of h_{t-1} W_hhᵀ, then the gates of its units
-                    for g in range(G):
-                        _matvec_rows(w_hh, h[b], g * H + j0, g * H + j1, gh[b])
+                    # the gates of this share's units
                     cell_units(cell, relu, j0, j1, gi[(t - t0) * B + b], gh[b], bias, b_hh, h[b],
                                hn[b], c[b], gates[tt, b], ct[b], ghn[tt, b])
                     copy_row(y[t, b, j0:j1], hn[b, j0:j1])
