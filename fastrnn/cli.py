@@ -22,7 +22,7 @@ COMMANDS = {
     "predict": ("fastrnn.predict", "classify digit images with the model `fastrnn demo` saved"),
     "bench": ("fastrnn.bench", "time fastrnn against its peers, side by side"),
     "check": ("fastrnn.check", "run every cell on every backend and compare with the reference"),
-    "info": ("fastrnn.info", "versions, backends, threading layer, threads and BLAS"),
+    "info": ("fastrnn.info", "versions, backends, threads and BLAS"),
     "warmup": ("fastrnn.warmup", "compile the cpu kernels into Numba's cache (deployments, CI)"),
 }
 

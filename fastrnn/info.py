@@ -29,9 +29,11 @@ def collect():
         rows.append(("default backend", f"error: {err}"))
     try:
         import numba
-        rows.append(("numba threads", f"{numba.get_num_threads()} of {numba.config.NUMBA_NUM_THREADS}"))
-        rows.append(("numba threading layer", numba.config.THREADING_LAYER
-                     + _threading_layer_in_use()))
+        from fastrnn import _threads, config
+        rows.append(("cpu threads", f"{_threads.get_num_threads()} of {_threads._limit()} "
+                     "(fastrnn's own; no Numba threading layer)"))
+        rows.append(("cpu variant", config.CPU_VARIANT or os.environ.get("FASTRNN_CPU_VARIANT")
+                     or "auto"))
         rows.append(("cuda simulator", str(bool(numba.config.ENABLE_CUDASIM))))
     except ImportError:
         pass
@@ -50,15 +52,6 @@ def collect():
         if var in os.environ:
             rows.append((var, os.environ[var]))
     return rows
-
-
-def _threading_layer_in_use():
-    """The layer Numba actually picked, known only after a parallel function has run."""
-    import numba
-    try:
-        return f" (in use: {numba.threading_layer()})"
-    except ValueError:
-        return ""
 
 
 def run(args):
