@@ -23,6 +23,9 @@ test: test-cpu test-cuda
 
 test-cpu: $(STAMP)
 	$(PY) -m pytest tests -m "not cuda"
+	@echo "cpu backend again: bounds-checked kernels (own cache), 3 threads on uneven shares"
+	NUMBA_BOUNDSCHECK=1 NUMBA_NUM_THREADS=3 NUMBA_CACHE_DIR=$$(mktemp -d) \
+		$(PY) -m pytest tests/test_cpu.py -q -p no:cacheprovider
 
 test-cuda: $(STAMP)
 	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest tests -m cuda
