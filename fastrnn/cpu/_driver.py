@@ -76,7 +76,7 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
             _pool.run(forward_units, parts, parts, *common, w_hh, *tail, *scratch)
         else:
             parts = max(1, min(threads, B))
-            _pool.run(forward_batch, parts, parts, *common, np.ascontiguousarray(w_hh.T), *tail)
+            _pool.run(forward_batch, parts, parts, *common, w_hh, *tail)
     tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, activation=activation,
                 hs=hs, cs=cs, gates=gates, ghn=ghn) if train else None
     return y, h_T, (c_T if kind == LSTM else None), tape
@@ -99,7 +99,7 @@ def backward(tape, dy, dh_T, dc_T):
     db_ih, db_hh = np.empty(G * H, dtype), np.empty(G * H, dtype)
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         _pool.run(backward_batch, max(1, min(threads, B)), max(1, min(threads, B)), kind,
-                  tape["activation"] == "relu", w_hh, hs, cs, tape["gates"], tape["ghn"],
+                  tape["activation"] == "relu", np.ascontiguousarray(w_hh.T), hs, cs, tape["gates"], tape["ghn"],
                   tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh)
         _pool.run(weight_grads, threads, threads, x.reshape(T * B, I), hs[:T].reshape(T * B, H),
                   da.reshape(T * B, G * H), dgh.reshape(T * B, G * H), w_ih,

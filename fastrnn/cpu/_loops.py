@@ -1,31 +1,33 @@
 """The time loops of the cpu backend: serial, GIL-free kernels, one share of the work each.
 
-``_pool.run(kernel, parts, p-independent args...)`` calls ``kernel(p, parts, ...)`` on
-``parts`` threads at once; every GEMM is a single-threaded BLAS call
-(``_blas.gemm``) made by one thread on its own share.
+``_pool.run(kernel, parts, parts, ...)`` calls ``kernel(p, parts, ...)`` on
+``parts`` threads at once. The per-step products are ``dots`` (register-tiled
+dot products on the weights as they lie); the big ones (the input projection,
+the weight gradients) are single-threaded BLAS calls (``_blas.gemm``), each
+made by one thread on its own share.
 
 Forward variants (``fastrnn.config.CPU_VARIANT``):
 
 - ``forward_batch`` ("batch"): share p is batch rows [p·B/parts, (p+1)·B/parts). It
   runs all T steps of its rows: the input projection x W_ihᵀ in chunks of
-  steps, then per step one GEMM gh = h W_hhᵀ and the fused gate kernel of each
-  row. No synchronisation between steps: a descheduled thread delays only its
+  steps (BLAS), then per step gh = h W_hhᵀ (``dots``) and the fused gate kernel
+  of each row. No synchronisation between steps: a descheduled thread delays only its
   own rows.
 - ``forward_units`` ("units"): share p is hidden units [p·H/parts, (p+1)·H/parts) of
   every gate block. Per chunk of steps it projects its own gate columns; per
-  step it computes its rows of h W_hhᵀ as dot products (its slice of W_hh stays
+  step it computes its columns of h W_hhᵀ (``dots``; its slice of W_hh stays
   in its core's cache) and the gates of its units, writes its slice of h_t,
   and meets the others at a barrier (``_sync.arrive``). For small B, where a
   step is a matrix-vector product.
 
 Backward: ``backward_batch`` splits the reverse walk by batch rows (per step
-the gate gradients of each row, then dh += dgh W_hh as one GEMM);
+the gate gradients of each row, then dh += dgh W_hh with ``dots``);
 ``weight_grads`` then gives each thread a share of dx = da W_ih (rows of T·B),
 dW_ih = daᵀ x, dW_hh = dghᵀ h_prev and db = Σ da (rows of G·H).
 
 Arrays (C-contiguous unless said; G gate blocks; T' = T when training, else 1):
 
-    x2 (T·B,I) x as rows    w_ih_t (I,G·H) = W_ihᵀ    w_hh_t (H,G·H) = W_hhᵀ    w_hh (G·H,H)
+    x2 (T·B,I) x as rows    w_ih_t (I,G·H) = W_ihᵀ    w_hh (G·H,H)    w_hh_t (H,G·H) = W_hhᵀ
     bias, b_hh (G·H,) as in ``_cells``    h0 (B,H)    c0 (B,H) LSTM, else (B,0)
     lengths (B,) int64     y (T,B,H) out     h_T, c_T like h0, c0: out
     tape: written when training; otherwise hs, cs have T + 1 = 0 rows and the others
@@ -67,46 +69,64 @@ def copy_row(dst, src):
 
 
 @njit(**{**JIT, "fastmath": {"reassoc", "contract"}})
-def _dots(h, w, r0, r1, out):
-    """out[m, r] = h[m] · w[r] for every row m of h and rows r in [r0, r1) of w.
+def dots(h, w, r0, r1, out, acc):
+    """out[m, r] (+)= h[m] · w[r] for every row m of h and rows r in [r0, r1) of w: out = h wᵀ.
 
-    Dot products with reassociated (SIMD) sums, two rows of w against four rows of h at a
-    time: each w row is loaded once per four h rows, and h (B ≤ a few rows) stays in L1.
-    For the small batches of the "units" loop, where BLAS spends more on packing w than on
-    the product."""
+    Sixteen dot products at a time, four rows of w against four rows of h, their sums
+    reassociated (each becomes a SIMD accumulator): every w and h element loaded feeds four
+    multiply-adds, and w needs no packing, unlike BLAS, which packs it on every call (most
+    of a small-batch step). The last M mod 4 rows of h take four rows of w at a time; an
+    edge tile of w repeats its last row (those results are not stored). ``acc``: add to
+    out instead of overwriting it."""
     M, K = h.shape
+    if M == 0 or r1 <= r0:
+        return
     z = one(w[r0, 0]) - one(w[r0, 0])      # 0, whatever w holds (w − w is NaN for inf)
-    for r in range(r0, r1, 2):
-        wa, wb = w[r], w[min(r + 1, r1 - 1)]
-        for m in range(0, M - 3, 4):
+    M4 = M - M % 4
+    for r in range(r0, r1, 4):
+        w0, w1, w2, w3 = w[r], w[min(r + 1, r1 - 1)], w[min(r + 2, r1 - 1)], w[min(r + 3, r1 - 1)]
+        for m in range(0, M4, 4):
             h0, h1, h2, h3 = h[m], h[m + 1], h[m + 2], h[m + 3]
             a0, a1, a2, a3, b0, b1, b2, b3 = z, z, z, z, z, z, z, z
+            c0, c1, c2, c3, d0, d1, d2, d3 = z, z, z, z, z, z, z, z
             for k in range(K):
-                a0 += wa[k] * h0[k]
-                a1 += wa[k] * h1[k]
-                a2 += wa[k] * h2[k]
-                a3 += wa[k] * h3[k]
-                b0 += wb[k] * h0[k]
-                b1 += wb[k] * h1[k]
-                b2 += wb[k] * h2[k]
-                b3 += wb[k] * h3[k]
-            out[m, r], out[m + 1, r], out[m + 2, r], out[m + 3, r] = a0, a1, a2, a3
-            if r + 1 < r1:
-                out[m, r + 1], out[m + 1, r + 1], out[m + 2, r + 1], out[m + 3, r + 1] = (
-                    b0, b1, b2, b3)
-        for m in range(M - M % 4, M):
+                x0, x1, x2, x3 = h0[k], h1[k], h2[k], h3[k]
+                a0 += w0[k] * x0
+                a1 += w0[k] * x1
+                a2 += w0[k] * x2
+                a3 += w0[k] * x3
+                b0 += w1[k] * x0
+                b1 += w1[k] * x1
+                b2 += w1[k] * x2
+                b3 += w1[k] * x3
+                c0 += w2[k] * x0
+                c1 += w2[k] * x1
+                c2 += w2[k] * x2
+                c3 += w2[k] * x3
+                d0 += w3[k] * x0
+                d1 += w3[k] * x1
+                d2 += w3[k] * x2
+                d3 += w3[k] * x3
+            tile = ((a0, a1, a2, a3), (b0, b1, b2, b3), (c0, c1, c2, c3), (d0, d1, d2, d3))
+            for j in range(min(4, r1 - r)):
+                for i in range(4):
+                    out[m + i, r + j] = tile[j][i] + (out[m + i, r + j] if acc else z)
+        # the last M mod 4 rows of h: four rows of w against one
+        for m in range(M4, M):
             hm = h[m]
-            a0, b0 = z, z
+            a0, b0, c0, d0 = z, z, z, z
             for k in range(K):
-                a0 += wa[k] * hm[k]
-                b0 += wb[k] * hm[k]
-            out[m, r] = a0
-            if r + 1 < r1:
-                out[m, r + 1] = b0
+                a0 += w0[k] * hm[k]
+                b0 += w1[k] * hm[k]
+                c0 += w2[k] * hm[k]
+                d0 += w3[k] * hm[k]
+            col = (a0, b0, c0, d0)
+            for j in range(min(4, r1 - r)):
+                out[m, r + j] = col[j] + (out[m, r + j] if acc else z)
 
 
 @njit(**JIT)
-def forward_batch(p, parts, cell, relu, x2, w_ih_t, w_hh_t, bias, b_hh, h0, c0, lengths, y, h_T,
+def forward_batch(p, parts, cell, relu, x2, w_ih_t, w_hh, bias, b_hh, h0, c0, lengths, y, h_T,
                   c_T, hs, cs, gates, ghn, chunk_rows):
     """Share p of the "batch" forward: every step of batch rows [b0, b1)."""
     T, B, H = y.shape
@@ -119,9 +139,9 @@ def forward_batch(p, parts, cell, relu, x2, w_ih_t, w_hh_t, bias, b_hh, h0, c0, 
     h, c = h0[b0:b1].copy(), c0[b0:b1].copy()
     hn = np.empty_like(h)
     ct = np.empty(H, y.dtype)
-    gh = np.empty((n, w_hh_t.shape[1]), y.dtype)
+    gh = np.empty((n, w_hh.shape[0]), y.dtype)
     steps = max(1, chunk_rows // n)
-    gi = np.empty((min(steps, T) * n, w_hh_t.shape[1]), y.dtype)
+    gi = np.empty((min(steps, T) * n, w_hh.shape[0]), y.dtype)
     xb = np.empty((0 if n == B else gi.shape[0], I), y.dtype)
     for t0 in range(0, T, steps):
         t1 = min(T, t0 + steps)
@@ -137,8 +157,8 @@ def forward_batch(p, parts, cell, relu, x2, w_ih_t, w_hh_t, bias, b_hh, h0, c0, 
             if train:
                 copy(hs[t, b0:b1], h)
                 copy(cs[t, b0:b1], c)
-            # gh = h_{t-1} W_hhᵀ: one GEMM, then the fused gate kernel of every row
-            gemm(False, False, h, w_hh_t, gh, 0)
+            # gh = h_{t-1} W_hhᵀ, then the fused gate kernel of every row
+            dots(h, w_hh, 0, w_hh.shape[0], gh, False)
             tt = min(t, gates.shape[0] - 1)
             for b in range(n):
                 if t < lengths[b0 + b]:
@@ -190,7 +210,7 @@ def forward_units(p, parts, cell, relu, x2, w_ih_t, w_hh, bias, b_hh, h0, c0, le
             # this share's columns of gh = h_{t-1} W_hhᵀ (every row: finished ones are unused)
             if j1 > j0:
                 for g in range(G):
-                    _dots(h, w_hh, g * H + j0, g * H + j1, gh)
+                    dots(h, w_hh, g * H + j0, g * H + j1, gh, False)
             for b in range(B):
                 if t < lengths[b]:
                     # the gates of this share's units
@@ -211,8 +231,8 @@ def forward_units(p, parts, cell, relu, x2, w_ih_t, w_hh, bias, b_hh, h0, c0, le
 
 
 @njit(**JIT)
-def backward_batch(p, parts, cell, relu, w_hh, hs, cs, gates, ghn, lengths, dy, dh_T, dc_T, dh0,
-                   dc0, da, dgh):
+def backward_batch(p, parts, cell, relu, w_hh_t, hs, cs, gates, ghn, lengths, dy, dh_T, dc_T,
+                   dh0, dc0, da, dgh):
     """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their rows of da, dgh
     (T,B,G·H) (dgh is da except for the GRU), dh0 and dc0."""
     T, B, H = dy.shape
@@ -231,8 +251,8 @@ def backward_batch(p, parts, cell, relu, w_hh, hs, cs, gates, ghn, lengths, dy, 
                 # a finished step passes dh, dc through
                 da[t, bb] = 0
                 dgh[t, bb] = 0
-        # dL/dh_{t-1} += dgh_t W_hh: one GEMM
-        gemm(False, False, dgh[t, b0:b1], w_hh, dh, 1)
+        # dL/dh_{t-1} += dgh_t W_hh
+        dots(dgh[t, b0:b1], w_hh_t, 0, w_hh_t.shape[0], dh, True)
     copy(dh0[b0:b1], dh)
     copy(dc0[b0:b1], dc)
 
