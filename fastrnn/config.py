@@ -10,17 +10,24 @@ CPU_VARIANT
     batch, each runs every step of its rows with no synchronisation between
     steps), ``"units"`` (threads split the hidden units; one fork/join per step)
     or ``"auto"`` (``"units"`` for B ≤ CPU_UNITS_MAX_B when more than one thread
-    runs, else ``"batch"``).
+    runs and, with CPU_AVOID_BUSY_CORES, every thread can have a core of its own
+    now; else ``"batch"``).
 CPU_UNITS_MAX_B
     The largest batch that ``"auto"`` gives to the unit-split loop. Below it a
     step is a matrix-vector product: split by units, each thread reads only its
     slice of W_hh (it stays in its core's L2); split by batch, every thread
     would stream all of W_hh on every step. The crossover is measured in the
     README's Performance section.
+CPU_AVOID_BUSY_CORES
+    When True, "auto" reads the system's runnable-thread count (``/proc/loadavg``,
+    about 6 µs) before it picks "units": on a machine whose cores are taken by
+    other work, a barrier per step would wait a scheduler slice each time one of
+    our threads is descheduled, so "batch" runs instead.
 CPU_CHUNK_ROWS
     Rows (steps × batch rows) of the input projection x W_ihᵀ computed at once.
     Inference keeps O(CPU_CHUNK_ROWS · G·H) of it per thread, never O(T·B·G·H).
 """
 CPU_VARIANT = None
 CPU_UNITS_MAX_B = 4
+CPU_AVOID_BUSY_CORES = True
 CPU_CHUNK_ROWS = 256

@@ -6,6 +6,8 @@ T down to 0, non-zero initial states (``random_problem``), a batch split into
 uneven shares, more threads than rows or units, and chunked input projections
 (``CPU_CHUNK_ROWS`` smaller than T·B). The tolerances live in conftest.py.
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -171,11 +173,19 @@ def test_calls_from_several_threads_at_once(variant):
 
 
 def test_variant_choice_and_unknown_names(monkeypatch):
+    from fastrnn.cpu import _driver
     from fastrnn.cpu._driver import variant
     monkeypatch.setattr(fastrnn.config, "CPU_VARIANT", None)
     monkeypatch.delenv("FASTRNN_CPU_VARIANT", raising=False)
+    monkeypatch.setattr(_driver, "busy_cores", lambda: 0)
+    monkeypatch.setattr(_driver.os, "cpu_count", lambda: 2)
     small = fastrnn.config.CPU_UNITS_MAX_B
     assert (variant(small, 2), variant(small + 1, 2), variant(1, 1)) == ("units", "batch", "batch")
+    # another process keeps a core busy: no barrier per step
+    monkeypatch.setattr(_driver, "busy_cores", lambda: 1)
+    assert variant(1, 2) == "batch"
+    monkeypatch.setattr(fastrnn.config, "CPU_AVOID_BUSY_CORES", False)
+    assert variant(1, 2) == "units"
     monkeypatch.setenv("FASTRNN_CPU_VARIANT", "units")
     assert variant(64, 2) == "units"
     monkeypatch.setattr(fastrnn.config, "CPU_VARIANT", "batch")     # the attribute wins
@@ -184,6 +194,22 @@ def test_variant_choice_and_unknown_names(monkeypatch):
     args, _ = problem("rnn", "tanh", (2, 2, 3, 4), np.float32)
     with pytest.raises(ValueError, match="unknown cpu variant 'fastest'.*FASTRNN_CPU_VARIANT"):
         fastrnn.rnn_forward(**args, backend="cpu")
+
+
+def test_busy_cores_counts_a_spinning_process():
+    import subprocess
+    import sys
+    import time
+    from fastrnn.cpu._driver import busy_cores
+    if not os.path.exists("/proc/loadavg"):
+        pytest.skip("no /proc/loadavg here")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert max(busy_cores() for _ in range(20)) >= 1
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def test_set_num_threads_sets_ours_and_numpys_blas():

@@ -35,14 +35,36 @@ def fused_bias(kind, b_ih, b_hh):
     return bias
 
 
+def busy_cores():
+    """How many cores other work keeps busy now: the system's runnable threads (the 4th
+    field of /proc/loadavg), less the calling thread; 0 where that file does not exist.
+    Our pool's threads wait on a lock between calls, so they are not counted."""
+    try:
+        fd = os.open("/proc/loadavg", os.O_RDONLY)
+        try:
+            text = os.read(fd, 128)
+        finally:
+            os.close(fd)
+        return max(0, int(text.split()[3].split(b"/")[0]) - 1)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def variant(B, threads):
-    """The forward variant a call with batch B runs on ``threads`` threads (config read now)."""
+    """The forward variant a call with batch B runs on ``threads`` threads (config read now).
+
+    "auto": "units" for B ≤ CPU_UNITS_MAX_B when every one of the threads can have a core
+    of its own now (its barrier per step waits a whole scheduler slice whenever one of
+    them is descheduled), else "batch", which never waits for another thread."""
     name = config.CPU_VARIANT or os.environ.get("FASTRNN_CPU_VARIANT") or "auto"
     if name not in VARIANTS:
         raise ValueError(f"unknown cpu variant {name!r} (fastrnn.config.CPU_VARIANT or the "
                          f"FASTRNN_CPU_VARIANT environment variable); expected one of {VARIANTS}")
     if name == "auto":
-        return "units" if threads > 1 and B <= config.CPU_UNITS_MAX_B else "batch"
+        small = threads > 1 and B <= config.CPU_UNITS_MAX_B
+        if small and config.CPU_AVOID_BUSY_CORES:
+            small = busy_cores() + threads <= (os.cpu_count() or 1)
+        return "units" if small else "batch"
     return name
 
 
