@@ -14,6 +14,32 @@ with ``train=True`` the opaque record that the matching ``*_backward``
 needs. Backward calls take the tape and the gradients of the loss with
 respect to the outputs (None means zeros) and return the ``d``-prefixed
 gradients of every input. Outputs have the dtype of x.
+
+The tape's rule: what ``*_backward`` returns depends only on the forward call
+that made the tape and on backward's own arguments. Changing ``y``, ``x``, the
+weights, biases, states or lengths in place after the forward never changes
+the gradients, on every backend. The tape owns everything its backward reads,
+by copying (not by detecting changes, as PyTorch's version counters do):
+
+- what the forward computes (the states entering every step, the gates, for
+  the GRU h W_hnᵀ + b_hn) is written into the tape's own arrays by every
+  backend; the returned ``y`` and final states are separate arrays.
+- the inputs its backward reads again, ``x``, ``w_ih`` and ``w_hh``, are
+  copied here when ``train=True``, unless validation already made a private
+  copy (e.g. of a non-contiguous array). That is T·B·I + G·H·(I + H) elements,
+  against the T·B·G·H (and more) of the tape's own arrays, and one memory pass
+  against the forward's T·B·G·H·(I + H) multiply-adds. The biases, h0 and c0
+  are not read by any backward (the tape holds the states and gates made from
+  them); lengths are always a private int64 copy after validation.
+- device (CUDA) inputs are copied on the device the same way (one
+  device-to-device copy each); NumPy inputs to the cuda backend are already
+  copied by their transfer to the device.
+
+Copying rather than detecting: NumPy arrays have no version counter, so
+detecting a change would mean hashing or comparing the arrays at backward,
+a pass over the same memory that costs as much as the copy and turns a
+legitimate use (reusing the x buffer for the next batch, an optimizer step
+before backward) into an error instead of the right answer.
 """
 from typing import Any, NamedTuple
 
@@ -74,10 +100,31 @@ GRUGrads = type("GRUGrads", (RNNGrads,), {"__doc__": "Gradients of gru_forward's
                                           "__slots__": ()})
 
 
+#: the validated arguments (positions in ``check_forward``'s result) that a backward reads
+#: again and the tape must therefore own: x, w_ih, w_hh
+_READ_BY_BACKWARD = {0: "x", 1: "w_ih", 2: "w_hh"}
+
+
+def _own(name, validated, given, backend):
+    """A private copy of an input that the tape keeps, unless ``validated`` already is one."""
+    if isinstance(validated, np.ndarray):
+        if backend == "cuda" or not np.may_share_memory(validated, given):
+            return validated     # the cuda backend copies it to the device; or a copy already
+        return validated.copy()
+    from .cuda.arrays import as_device, copy     # device inputs: a device-to-device copy
+    return copy(as_device(name, validated))
+
+
 def _forward(cell, backend, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
+    given = (x, w_ih, w_hh)
     args = _validate.check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths,
                                    activation, train)
     name = _dispatch.resolve(backend, args[0])
+    if args[9]:     # train: the tape owns what its backward reads (module docstring)
+        args = list(args)
+        for i, arg in _READ_BY_BACKWARD.items():
+            args[i] = _own(arg, args[i], given[i], name)
+        args = tuple(args)
     kernel = getattr(_dispatch.get_module(name), f"{cell}_forward")
     if cell != "lstm":
         args = args[:6] + args[7:]    # no c0
@@ -107,6 +154,9 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
     x (T, B, I); w_ih (H, I); w_hh (H, H); b_ih, b_hh (H,) or None; h0 (B, H) or None;
     lengths (B,) or None; activation "tanh" | "relu"; backend None (the current
     default, see ``fastrnn.use_backend``) | "auto" | "numpy" | "cpu" | "cuda".
+    With train=True the tape owns copies of what
+    backward reads: changing y, x or the weights afterwards does not change the
+    gradients (module docstring).
     Returns ``RNNOutput(y (T, B, H), h_T (B, H), tape)``.
     """
     return RNNOutput(*_forward("rnn", backend, x, w_ih, w_hh, b_ih, b_hh, h0, None,
@@ -129,7 +179,8 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, lengths=
         c_t = f ⊙ c_{t-1} + i ⊙ g,   h_t = o ⊙ act(c_t)
 
     x (T, B, I); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,) or None;
-    h0, c0 (B, H) or None; lengths (B,) or None; activation "tanh" | "relu".
+    h0, c0 (B, H) or None; lengths (B,) or None; activation "tanh" | "relu";
+    backend as for ``rnn_forward``; the tape owns what backward reads.
     Returns ``LSTMOutput(y (T, B, H), h_T (B, H), c_T (B, H), tape)``.
     """
     return LSTMOutput(*_forward("lstm", backend, x, w_ih, w_hh, b_ih, b_hh, h0, c0,
@@ -151,7 +202,9 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
         r, z = σ(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh),  n = act(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn))
         h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
 
-    x (T, B, I); w_ih (3H, I); w_hh (3H, H); b_ih, b_hh (3H,) or None; h0 (B, H) or None.
+    x (T, B, I); w_ih (3H, I); w_hh (3H, H); b_ih, b_hh (3H,) or None; h0 (B, H) or None;
+    lengths, activation and backend as for ``rnn_forward``; the tape owns what backward
+    reads.
     Returns ``GRUOutput(y (T, B, H), h_T (B, H), tape)``.
     """
     return GRUOutput(*_forward("gru", backend, x, w_ih, w_hh, b_ih, b_hh, h0, None,

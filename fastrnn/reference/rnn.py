@@ -8,6 +8,10 @@ lengths (B,) int64 in [0, T]. Arguments arrive validated and filled in
 
 Steps t ≥ lengths[b] give y[t, b] = 0 and leave h[b] unchanged (PyTorch
 PackedSequence semantics).
+
+The tape holds its own arrays (hs), never the returned y: changing y in place
+before the backward does not change the gradients (act' is read from
+hs[t + 1], which is h_t on every valid step).
 """
 import numpy as np
 
@@ -30,14 +34,14 @@ def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, activation, train):
         y[t] = np.where(m, h_new, 0)
         h = np.where(m, h_new, h)
     hs[T] = h
-    tape = dict(x=x, w_ih=w_ih, w_hh=w_hh, hs=hs, y=y, lengths=lengths,
+    tape = dict(x=x, w_ih=w_ih, w_hh=w_hh, hs=hs, lengths=lengths,
                 activation=activation) if train else None
     return y, h, tape
 
 
 def rnn_backward(tape, dy, dh_T):
     """Returns dx (T,B,I), dh0 (B,H), dw_ih (H,I), dw_hh (H,H), db_ih (H,), db_hh (H,)."""
-    x, w_ih, w_hh, hs, y = tape["x"], tape["w_ih"], tape["w_hh"], tape["hs"], tape["y"]
+    x, w_ih, w_hh, hs = tape["x"], tape["w_ih"], tape["w_hh"], tape["hs"]
     lengths, activation = tape["lengths"], tape["activation"]
     T = x.shape[0]
     dx = np.zeros_like(x)
@@ -48,8 +52,8 @@ def rnn_backward(tape, dy, dh_T):
         m = valid_mask(t, lengths)
         # y[t] = h_t on valid steps: dL/dh_t = carried + dy[t]
         dh_t = dh + dy[t]
-        # da = dh ⊙ act'(a), zero on finished steps
-        da = np.where(m, dh_t * activation_grad(y[t], activation), 0)
+        # da = dh ⊙ act'(a) with h_t = hs[t + 1] = act(a), zero on finished steps
+        da = np.where(m, dh_t * activation_grad(hs[t + 1], activation), 0)
         dx[t] = da @ w_ih
         dw_ih += da.T @ x[t]
         dw_hh += da.T @ hs[t]
