@@ -8,9 +8,31 @@ polynomial of degree 13 over an even one of degree 6, input clamped to
 so a gate loop becomes SIMD code. In float64 we keep ``math.tanh`` and
 ``1 / (1 + exp(-a))`` (exactly what the reference computes).
 
-    tanh(a) ≈ a·p(a²) / q(a²)              (float32)
-    σ(a)    = ½ + ½·tanh(a/2)              (float32)   = 1 / (1 + e^−a)   (float64)
+    tanh(a) ≈ a·p(a²) / q(a²)              (float32, |a| < TANH_ONE; ±1 beyond)
+    σ(a)    = ½ + ½·tanh(a/2)              (float32, a < SIGMOID_ONE; 1 beyond)
+            = 1 / (1 + e^−a)               (float64)
     tanh'   = 1 − y²,  relu' = [y > 0],  σ' = s (1 − s)   written with the outputs y, s
+
+Saturation (float32). The rational alone never reaches ±1: at its clamp it is
+1 − 4 ulp (0.99999976, 0.99999988 for σ), so a saturated unit kept a
+derivative of ~5e-7 where the reference's (float32 ``np.tanh`` and
+``1 / (1 + exp(-a))``) is exactly 0, and inputs near ±1e30 gave gradients of
+1e23 and more. So both are made exact with one select each, where the
+reference's float32 results are exact:
+
+- tanh(a) = ±1 (copysign) for |a| ≥ TANH_ONE = 9.010914, the smallest float32
+  whose tanh rounds to 1 in float32 (NumPy's own float32 tanh returns ±1 from
+  there or a little later: from 10.0 with NumPy 2.4 on x86-64; in between it
+  says 1 − 1 ulp). Below, the rational is within 4 ulp of tanh.
+- σ(a) = 1 for a ≥ SIGMOID_ONE = 16.635532, the smallest float32 for which
+  1 / (1 + exp(−a)) rounds to 1 in float32. For a ≤ −18.02, σ(a) = 0 exactly
+  (tanh(a/2) = −1), where the reference gives e^a ≤ 1.5e-8 (0 below −88.72):
+  σ' is 0 against the reference's e^a, an absolute difference below
+  1.5e-8 per unit of upstream gradient.
+
+Non-finite values propagate as in the reference: tanh(±inf) = ±1,
+σ(+inf) = 1, σ(−inf) = 0, and NaN stays NaN (``min``/``max`` keep a NaN
+first argument, and NaN fails both saturation tests).
 
 All constants are typed to the argument's dtype, so float32 stays float32.
 """
@@ -28,6 +50,10 @@ _ALPHA = tuple(_F(v) for v in (-2.76076847742355e-16, 2.00018790482477e-13, -8.6
 _BETA = tuple(_F(v) for v in (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
                               4.89352518554385e-03))
 _HALF32, _ONE32 = _F(0.5), _F(1.0)
+#: the smallest float32 whose tanh rounds to 1 in float32 (from here on tanh returns ±1)
+TANH_ONE = _F(9.010914)
+#: the smallest float32 for which float32 1 / (1 + exp(−a)) is 1 (from here on σ returns 1)
+SIGMOID_ONE = _F(16.635532)
 A13, A11, A9, A7, A5, A3, A1 = _ALPHA
 B6, B4, B2, B0 = _BETA
 
@@ -38,7 +64,15 @@ def _tanh32(a):
     x2 = x * x
     p = ((((((A13 * x2 + A11) * x2 + A9) * x2 + A7) * x2 + A5) * x2 + A3) * x2 + A1) * x
     q = ((B6 * x2 + B4) * x2 + B2) * x2 + B0
-    return p / q
+    # exactly ±1 where float32 tanh rounds to it (a select: the loop still vectorises)
+    return math.copysign(_ONE32, a) if abs(a) >= TANH_ONE else p / q
+
+
+@register_jitable
+def _sigmoid32(a):
+    s = _HALF32 + _HALF32 * _tanh32(_HALF32 * a)
+    # exactly 1 where float32 1 / (1 + exp(−a)) is; 0 below −18.02 comes from tanh's −1
+    return _ONE32 if a >= SIGMOID_ONE else s
 
 
 def tanh(a):
@@ -61,7 +95,7 @@ def _tanh(a):
 @overload(sigmoid)
 def _sigmoid(a):
     if a == types.float32:
-        return lambda a: _HALF32 + _HALF32 * _tanh32(_HALF32 * a)
+        return lambda a: _sigmoid32(a)
     return lambda a: 1.0 / (1.0 + math.exp(-a))
 
 
