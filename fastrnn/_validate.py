@@ -7,6 +7,16 @@ biases and initial states default to zeros, ``lengths`` becomes int64 (B,),
 host arrays become C-contiguous (copied only when they are not already).
 Inputs are never modified.
 
+NumPy masked arrays are refused (a ``TypeError`` naming the argument): the
+kernels would read the data under the mask as if it were valid. Variable
+sequence lengths are what ``lengths=`` is for.
+
+Non-finite values (NaN, ±inf) are not checked by default: they propagate as in
+the NumPy reference (docs/design.md, "Non-finite values"). With
+``check_finite=True`` a forward raises a ``ValueError`` naming the first input
+that holds one (as SciPy's ``check_finite``), at the cost of one pass over
+every input (for device arrays, a copy to the host).
+
 Device arrays (``__cuda_array_interface__``, numba device arrays) are checked
 by shape and dtype only; the cuda backend owns their transfer.
 """
@@ -35,8 +45,16 @@ def _dtype_of(a):
         return np.dtype(str(a.dtype).rsplit(".", 1)[-1])
 
 
+def _not_masked(name, a):
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a NumPy masked array: fastrnn does not read masks (the "
+                        f"masked entries would be used as data); pass lengths= for sequences "
+                        f"of different lengths, or {name}.filled(0) for the plain data")
+
+
 def _array(name, a, ndim, dtype=None):
     """Check that ``a`` is an ndarray (or device array) of ``ndim`` dims and a float dtype."""
+    _not_masked(name, a)
     if not (isinstance(a, np.ndarray) or is_device_array(a)):
         raise TypeError(f"{name} must be a NumPy array (or a CUDA device array), "
                         f"got {type(a).__name__}")
@@ -74,6 +92,7 @@ def check_lengths(lengths, T, B):
     """lengths: None (every sequence has length T) or B integers in [0, T] -> int64 (B,)."""
     if lengths is None:
         return np.full(B, T, np.int64)
+    _not_masked("lengths", lengths)
     if is_device_array(lengths):
         lengths = lengths.copy_to_host() if hasattr(lengths, "copy_to_host") else np.asarray(lengths)
     if isinstance(lengths, (str, bytes)) or not isinstance(
@@ -92,11 +111,29 @@ def check_lengths(lengths, T, B):
         raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
     if B and (arr.min() < 0 or arr.max() > T):
         raise ValueError(f"lengths must lie in [0, T={T}], got min {arr.min()} max {arr.max()}")
-    return arr.astype(np.int64)
+    return arr.astype(np.int64)    # always a copy: the tape owns its lengths
 
 
-def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
-    """Validate a forward call. Returns the filled-in arguments in the same order."""
+def check_finite(names, arrays):
+    """Raise ValueError naming the first of ``arrays`` that holds NaN or ±inf."""
+    for name, a in zip(names, arrays):
+        if a is None:
+            continue
+        host = a if isinstance(a, np.ndarray) else (
+            a.copy_to_host() if hasattr(a, "copy_to_host") else np.asarray(a))
+        if not np.isfinite(host).all():
+            bad = np.argwhere(~np.isfinite(host))
+            raise ValueError(f"{name} holds NaN or inf ({len(bad)} entr"
+                             f"{'y' if len(bad) == 1 else 'ies'}, the first at index "
+                             f"{tuple(int(i) for i in bad[0])}: {host[tuple(bad[0])]}); "
+                             f"check_finite=False lets them propagate as the reference does")
+
+
+def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train,
+                  finite=False):
+    """Validate a forward call. Returns the filled-in arguments in the same order.
+
+    ``finite``: the ``check_finite`` flag; True raises ValueError for NaN or inf in an input."""
     x = _array("x", x, 3)
     T, B, I = x.shape
     dtype = _dtype_of(x)
@@ -135,7 +172,12 @@ def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, 
     activation = check_activation(activation)
     if not isinstance(train, (bool, np.bool_)):
         raise TypeError(f"train must be True or False, got {train!r}")
+    if not isinstance(finite, (bool, np.bool_)):
+        raise TypeError(f"check_finite must be True or False, got {finite!r}")
     c0 = states[1] if cell == "lstm" else None
+    if finite:
+        check_finite(("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0"),
+                     (x, w_ih, w_hh, *biases, states[0], c0))
     return x, w_ih, w_hh, biases[0], biases[1], states[0], c0, lengths, activation, bool(train)
 
 

@@ -40,6 +40,13 @@ detecting a change would mean hashing or comparing the arrays at backward,
 a pass over the same memory that costs as much as the copy and turns a
 legitimate use (reusing the x buffer for the next batch, an optimizer step
 before backward) into an error instead of the right answer.
+
+Non-finite values: NaN and ±inf in any input propagate as in the NumPy
+reference (tanh(±inf) = ±1, σ(+inf) = 1, σ(−inf) = 0, NaN stays NaN, and
+0·inf = NaN in the products) on every backend. ``check_finite=True`` makes a
+forward raise a ``ValueError`` naming the first input that holds NaN or inf
+(as SciPy's ``check_finite``); it costs one pass over every input.
+NumPy masked arrays are refused with a ``TypeError``: use ``lengths``.
 """
 from typing import Any, NamedTuple
 
@@ -115,10 +122,11 @@ def _own(name, validated, given, backend):
     return copy(as_device(name, validated))
 
 
-def _forward(cell, backend, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
+def _forward(cell, backend, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train,
+             check_finite=False):
     given = (x, w_ih, w_hh)
     args = _validate.check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths,
-                                   activation, train)
+                                   activation, train, check_finite)
     name = _dispatch.resolve(backend, args[0])
     if args[9]:     # train: the tape owns what its backward reads (module docstring)
         args = list(args)
@@ -148,19 +156,20 @@ def _backward(cell, backend, tape, **grads):
 
 
 def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
-                activation="tanh", train=False, backend=None):
+                activation="tanh", train=False, backend=None, check_finite=False):
     """Elman RNN over a sequence: h_t = act(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh).
 
     x (T, B, I); w_ih (H, I); w_hh (H, H); b_ih, b_hh (H,) or None; h0 (B, H) or None;
     lengths (B,) or None; activation "tanh" | "relu"; backend None (the current
-    default, see ``fastrnn.use_backend``) | "auto" | "numpy" | "cpu" | "cuda".
-    With train=True the tape owns copies of what
+    default, see ``fastrnn.use_backend``) | "auto" | "numpy" | "cpu" | "cuda";
+    check_finite True raises ValueError for NaN or inf in an input (default: they
+    propagate as in the reference). With train=True the tape owns copies of what
     backward reads: changing y, x or the weights afterwards does not change the
     gradients (module docstring).
     Returns ``RNNOutput(y (T, B, H), h_T (B, H), tape)``.
     """
     return RNNOutput(*_forward("rnn", backend, x, w_ih, w_hh, b_ih, b_hh, h0, None,
-                               lengths, activation, train))
+                               lengths, activation, train, check_finite))
 
 
 def rnn_backward(tape, dy=None, dh_T=None, backend=None):
@@ -172,7 +181,7 @@ def rnn_backward(tape, dy=None, dh_T=None, backend=None):
 
 
 def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, lengths=None,
-                 activation="tanh", train=False, backend=None):
+                 activation="tanh", train=False, backend=None, check_finite=False):
     """LSTM over a sequence (gates i, f, g, o):
 
         i, f, o = σ(·), g = act(·) of x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh
@@ -180,11 +189,11 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, lengths=
 
     x (T, B, I); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,) or None;
     h0, c0 (B, H) or None; lengths (B,) or None; activation "tanh" | "relu";
-    backend as for ``rnn_forward``; the tape owns what backward reads.
+    backend and check_finite as for ``rnn_forward``; the tape owns what backward reads.
     Returns ``LSTMOutput(y (T, B, H), h_T (B, H), c_T (B, H), tape)``.
     """
     return LSTMOutput(*_forward("lstm", backend, x, w_ih, w_hh, b_ih, b_hh, h0, c0,
-                                lengths, activation, train))
+                                lengths, activation, train, check_finite))
 
 
 def lstm_backward(tape, dy=None, dh_T=None, dc_T=None, backend=None):
@@ -196,19 +205,19 @@ def lstm_backward(tape, dy=None, dh_T=None, dc_T=None, backend=None):
 
 
 def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
-                activation="tanh", train=False, backend=None):
+                activation="tanh", train=False, backend=None, check_finite=False):
     """GRU over a sequence (gates r, z, n; PyTorch/cuDNN "reset after" variant):
 
         r, z = σ(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh),  n = act(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn))
         h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
 
     x (T, B, I); w_ih (3H, I); w_hh (3H, H); b_ih, b_hh (3H,) or None; h0 (B, H) or None;
-    lengths, activation and backend as for ``rnn_forward``; the tape owns what backward
-    reads.
+    lengths, activation, backend and check_finite as for ``rnn_forward``; the tape owns
+    what backward reads.
     Returns ``GRUOutput(y (T, B, H), h_T (B, H), tape)``.
     """
     return GRUOutput(*_forward("gru", backend, x, w_ih, w_hh, b_ih, b_hh, h0, None,
-                               lengths, activation, train))
+                               lengths, activation, train, check_finite))
 
 
 def gru_backward(tape, dy=None, dh_T=None, backend=None):

@@ -5,7 +5,8 @@
   unit's derivative is exactly 0, as in the reference;
 - huge finite inputs and states (±1e30, float32's maximum) give the reference's
   gradients, not 1e23 and more;
-- ±inf and NaN propagate as in the reference (same values, NaN where it has NaN).
+- ±inf and NaN propagate as in the reference (same values, NaN where it has NaN);
+- masked arrays are refused, ``check_finite=True`` refuses NaN and inf.
 """
 import contextlib
 
@@ -213,3 +214,58 @@ def test_inf_with_relu_propagates_as_in_the_reference(cell, name):
         got = run_cell(cell, backend, args, grads)
     for i, (g, r) in enumerate(zip(got, ref)):
         _nan_aware_equal(g, r, f"{cell} relu inf output/gradient #{i}")
+
+
+# ---- refused inputs -------------------------------------------------------------------
+ARGS = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0")
+
+
+@pytest.mark.parametrize("name", ARGS + ("lengths",))
+@pytest.mark.parametrize("cell", CELLS)
+def test_masked_arrays_are_refused(cell, name):
+    if name == "c0" and cell != "lstm":
+        pytest.skip("only the LSTM has c0")
+    args, _ = random_problem(cell, 3, 2, 2, 3, np.float64)
+    a = args[name]
+    args[name] = np.ma.masked_array(a, mask=np.zeros(a.shape, bool))
+    with pytest.raises(TypeError, match=f"^{name} .*masked array.*lengths="):
+        getattr(fastrnn, f"{cell}_forward")(**args, backend="numpy")
+
+
+def test_masked_output_gradients_are_refused():
+    args, grads = random_problem("lstm", 3, 2, 2, 3, np.float64)
+    tape = fastrnn.lstm_forward(**args, train=True, backend="numpy").tape
+    dy = np.ma.masked_array(grads["dy"], mask=np.zeros(grads["dy"].shape, bool))
+    with pytest.raises(TypeError, match="^dy .*masked array"):
+        fastrnn.lstm_backward(tape, dy=dy)
+
+
+def test_masked_input_to_a_layer_is_refused():
+    lstm = fastrnn.LSTM(2, 3, dtype=np.float64, backend="numpy", seed=0)
+    x = np.ma.masked_array(np.zeros((4, 2, 2)), mask=np.zeros((4, 2, 2), bool))
+    with pytest.raises(TypeError, match="^x .*masked array.*lengths="):
+        lstm(x)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("name", ARGS)
+@pytest.mark.parametrize("cell", CELLS)
+def test_check_finite_names_the_argument(cell, name, value):
+    if name == "c0" and cell != "lstm":
+        pytest.skip("only the LSTM has c0")
+    args, _ = random_problem(cell, 3, 2, 2, 3, np.float64)
+    a = args[name].copy()
+    a.flat[a.size // 2] = value
+    args[name] = a
+    forward = getattr(fastrnn, f"{cell}_forward")
+    with pytest.raises(ValueError, match=f"^{name} holds NaN or inf"):
+        forward(**args, check_finite=True, backend="numpy")
+    with np.errstate(over="ignore", invalid="ignore"):
+        forward(**args, backend="numpy")               # the default propagates
+        forward(**args, check_finite=False, backend="numpy")
+
+
+def test_check_finite_must_be_a_bool():
+    args, _ = random_problem("rnn", 3, 2, 2, 3, np.float64)
+    with pytest.raises(TypeError, match="check_finite"):
+        fastrnn.rnn_forward(**args, check_finite="yes")
