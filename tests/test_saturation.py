@@ -30,7 +30,7 @@ F32 = np.float32
 
 @contextlib.contextmanager
 def variant(name):
-    """The backend of ``name`` ("numpy", "cpu-batch", "cpu-units"), the cpu variant set meanwhile."""
+    """The backend of ``name`` ("numpy", "cpu-batch", "cpu-units"), with that cpu variant set."""
     backend, _, cpu_variant = name.partition("-")
     old = fastrnn.config.CPU_VARIANT
     fastrnn.config.CPU_VARIANT = cpu_variant or old
@@ -50,7 +50,7 @@ def _apply(a, t, s, dt, ds):
 
 
 def activations(a):
-    """The cpu kernels' tanh, σ, tanh' and σ' of a float32 array, as the gate loops compute them."""
+    """The cpu kernels' tanh, σ, tanh' and σ' of a float32 array, as the gate loops do."""
     out = [np.empty_like(a) for _ in range(4)]
     _apply(a, *out)
     return out
@@ -202,18 +202,21 @@ def test_one_non_finite_input_propagates_as_in_the_reference(cell, dtype, value,
 
 
 @pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("value", [np.inf, np.nan], ids=["inf", "nan"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cell", CELLS)
-def test_inf_with_relu_propagates_as_in_the_reference(cell, name):
-    args, grads = random_problem(cell, 4, 3, 2, 3, np.float64, seed=2)
+def test_non_finite_with_relu_propagates_as_in_the_reference(cell, dtype, value, name):
+    """relu(inf) = inf, relu(NaN) = NaN (np.maximum), relu'(NaN) = 0, as in the reference."""
+    args, grads = random_problem(cell, 4, 3, 2, 3, dtype, seed=2)
     args["activation"] = "relu"
     x = args["x"].copy()
-    x[0, 1, 0] = np.inf
+    x[0, 1, 0] = value
     args["x"] = x
     with np.errstate(over="ignore", invalid="ignore"), variant(name) as backend:
         ref = run_cell(cell, "numpy", args, grads)
         got = run_cell(cell, backend, args, grads)
     for i, (g, r) in enumerate(zip(got, ref)):
-        _nan_aware_equal(g, r, f"{cell} relu inf output/gradient #{i}")
+        _nan_aware_equal(g, r, f"{cell} relu x[0,1,0]={value} output/gradient #{i}")
 
 
 # ---- refused inputs -------------------------------------------------------------------

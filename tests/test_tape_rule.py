@@ -25,7 +25,7 @@ MODULES = {"rnn": fastrnn.RNN, "lstm": fastrnn.LSTM, "gru": fastrnn.GRU}
 
 @contextlib.contextmanager
 def variant(name):
-    """The backend of ``name`` ("numpy", "cpu-batch", "cpu-units"), the cpu variant set meanwhile."""
+    """The backend of ``name`` ("numpy", "cpu-batch", "cpu-units"), with that cpu variant set."""
     backend, _, cpu_variant = name.partition("-")
     old = fastrnn.config.CPU_VARIANT
     fastrnn.config.CPU_VARIANT = cpu_variant or old
@@ -81,7 +81,7 @@ def test_functional_backward_ignores_in_place_changes(cell, name, dtype):
 @pytest.mark.parametrize("name", VARIANTS)
 @pytest.mark.parametrize("cell", CELLS)
 def test_non_contiguous_inputs_are_owned_too(cell, name):
-    """A strided x (validation copies it) and a Fortran-ordered weight: the tape is still its own."""
+    """A strided x (validation copies it) and a Fortran-ordered weight: still the tape's own."""
     args, grads = random_problem(cell, 4, 3, 2, 5, np.float64, seed=2)
     wide = np.zeros((4, 3, 2 * 2))
     wide[..., ::2] = args["x"]

@@ -69,10 +69,10 @@ def sigmoid(a):
 
 @cuda.jit(device=True, cache=True)
 def activate(a, act):
-    """tanh(a) or relu(a)."""
+    """tanh(a) or relu(a); relu(NaN) is NaN, as the reference's np.maximum(a, 0)."""
     if act == ACT_TANH:
         return math.tanh(a)
-    return a if a > ZERO else ZERO
+    return ZERO if a <= ZERO else a
 
 
 @cuda.jit(device=True, cache=True)
