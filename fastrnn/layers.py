@@ -151,6 +151,16 @@ class _RNNBase:
         return load_module(path, cls.__name__, build)
 
     # ---- forward and backward ----------------------------------------------------
+    def stream(self, batch_size=1, state=None):
+        """A ``fastrnn.stream.Stream``: these layers run one frame at a time, the state kept.
+
+        ``stream.step(x_t)`` takes x_t (batch_size, input_size) and returns the top
+        layer's h_t (batch_size, hidden_size); ``state`` (None: zeros) is shaped as
+        this module's. Unidirectional modules only.
+        """
+        from .stream import Stream
+        return Stream(self, batch_size, state)
+
     def __call__(self, x, state=None, lengths=None):
         """Inference: ``y, state = module(x, state, lengths)``; see ``forward``."""
         y, state, _ = self.forward(x, state, lengths, train=False)

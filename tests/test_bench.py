@@ -297,7 +297,9 @@ needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="n
 @needs_proc
 def test_busy_processes_spin_and_always_stop():
     with load.Busy(2) as busy:
-        assert len(busy.pids) == 2 and sorted(_spinners_of(os.getpid())) == sorted(busy.pids)
+        # right after the fork a child's /proc cmdline is still ours until it has exec'd
+        assert len(busy.pids) == 2
+        assert _wait_for(lambda: sorted(_spinners_of(os.getpid())) == sorted(busy.pids))
         # a spin loop is always runnable once it runs: the sampler counts it as ours
         assert _wait_for(lambda: load.ours_now(busy.pids)[0] == 2)
     assert _spinners_of(os.getpid()) == []

@@ -42,7 +42,7 @@ import sys
 from . import load
 from . import peers as _peers
 from . import table
-from .workloads import CELLS, PASSES, SHAPES, parse_shape
+from .workloads import CELLS, PASSES, SHAPES, STEP, STREAM_SHAPES, parse_shape
 
 #: variables inherited by the workers that change how a runtime waits or splits work: named in the header
 TUNING_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_PROC_BIND", "OMP_PLACES",
@@ -154,6 +154,12 @@ def add_arguments(parser):
                         help="comma-separated cells (default: lstm,gru)")
     parser.add_argument("--passes", type=_list(PASSES), default=list(PASSES), metavar="LIST",
                         help="fwd (inference), train (forward + backward); default: fwd,train")
+    parser.add_argument("--stream", action="store_true",
+                        help="time one streaming step (T = 1, the state carried) instead of the "
+                             "passes: fastrnn's module.stream().step, ORT's LSTM/GRU node with "
+                             "initial_h/initial_c fed back, torch's module on one frame; default "
+                             "shapes " + " ".join(",".join(map(str, s)) for s in STREAM_SHAPES)
+                             + ", peers cpu,torch,ort")
     parser.add_argument("--threads", type=_list(convert=_positive), default=[1, 2], metavar="LIST",
                         help="thread counts (default: 1,2)")
     parser.add_argument("--peers", type=_list(tuple(_peers.PEERS)), default=None, metavar="LIST",
@@ -263,7 +269,22 @@ def _job(args, name, threads, shapes):
                 tasks=[(c, k, list(s)) for s in shapes for c in args.cells for k in kinds])
 
 
+def _stream_defaults(args, argv):
+    """--stream: the step pass, its shapes and peers, unless given."""
+    if not args.stream:
+        return
+    args.passes = [STEP]
+    if "--shapes" not in argv:
+        args.shapes = list(STREAM_SHAPES)
+    if args.peers is None:
+        args.peers = [p for p in ("cpu", "torch", "ort") if p in _peers.PEERS]
+
+
 def run(args):
+    _stream_defaults(args, sys.argv)
+    if args.stream and args.device == "cuda":
+        print("fastrnn bench --stream: streaming is timed on the CPU only", file=sys.stderr)
+        return 2
     if args.device == "cuda":
         problem = _gpu_problem()
         if problem:

@@ -34,8 +34,12 @@ def setup(job):
 
 
 def make(job, cell, kind, inputs):
-    """A no-argument callable that runs one ``kind`` ("fwd" or "train") of ``cell`` on ``inputs``."""
+    """A no-argument callable that runs one ``kind`` ("fwd", "train" or "step") of ``cell`` on
+    ``inputs``. "step": one ``stream.step(x_t)`` of a one-layer module holding the weights,
+    its state carried from call to call."""
     import fastrnn
+    if kind == "step":
+        return _stream_step(cell, inputs)
     backend = BACKENDS[job["peer"]]
     forward = getattr(fastrnn, f"{cell}_forward")
     backward = getattr(fastrnn, f"{cell}_backward")
@@ -53,3 +57,13 @@ def make(job, cell, kind, inputs):
         backward(forward(*args, train=True, backend=backend).tape, dy=dy)
         sync()
     return inference if kind == "fwd" else training_step
+
+
+def _stream_step(cell, inputs):
+    import fastrnn
+    T, B, I = inputs["x"].shape
+    module = {"lstm": fastrnn.LSTM, "gru": fastrnn.GRU}[cell](I, inputs["w_hh"].shape[1])
+    module.load_state_dict({"weight_ih_l0": inputs["w_ih"], "weight_hh_l0": inputs["w_hh"],
+                            "bias_ih_l0": inputs["b_ih"], "bias_hh_l0": inputs["b_hh"]})
+    stream, x_t = module.stream(batch_size=B), inputs["x"][0]
+    return lambda: stream.step(x_t)

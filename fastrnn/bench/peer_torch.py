@@ -36,7 +36,8 @@ def setup(job):
 
 
 def make(job, cell, kind, inputs):
-    """A no-argument callable that runs one ``kind`` ("fwd" or "train") of ``cell`` on ``inputs``."""
+    """A no-argument callable that runs one ``kind`` ("fwd", "train" or "step": the module
+    called on one frame (1, B, I) with the state fed back, under inference_mode) of ``cell``."""
     import torch
     device = job["device"]
     T, B, I = inputs["x"].shape
@@ -53,6 +54,15 @@ def make(job, cell, kind, inputs):
             layer(x)
         sync()
 
+    state = None
+
+    def stream_step():
+        # one frame (1, B, I) with the state passed in and taken back, as a streaming caller does
+        nonlocal state
+        with torch.inference_mode():
+            _, state = layer(x[:1], state)
+        sync()
+
     def training_step():
         layer.zero_grad(set_to_none=True)
         x.grad = None
@@ -61,4 +71,4 @@ def make(job, cell, kind, inputs):
         sync()
     if kind == "train":
         x.requires_grad_(True)
-    return inference if kind == "fwd" else training_step
+    return {"fwd": inference, "train": training_step, "step": stream_step}[kind]

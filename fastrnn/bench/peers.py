@@ -20,7 +20,7 @@ import threading
 from typing import NamedTuple
 
 from . import load
-from .workloads import GEMMS, PASSES
+from .workloads import GEMMS, PASSES, STEP
 
 
 class Peer(NamedTuple):
@@ -31,14 +31,15 @@ class Peer(NamedTuple):
 
 
 PEERS = {
-    "cpu": Peer("fastrnn.bench.peer_fastrnn", ("cpu",), PASSES, "fastrnn backend 'cpu' (Numba kernels)"),
+    "cpu": Peer("fastrnn.bench.peer_fastrnn", ("cpu",), PASSES + (STEP,),
+                "fastrnn backend 'cpu' (Numba kernels); --stream: module.stream().step"),
     "cuda": Peer("fastrnn.bench.peer_fastrnn", ("cuda",), PASSES,
                  "fastrnn backend 'cuda' (numba.cuda kernels), on device arrays"),
     "ref": Peer("fastrnn.bench.peer_fastrnn", ("cpu",), PASSES,
                 "fastrnn backend 'numpy', the reference (slow at big shapes)"),
-    "torch": Peer("fastrnn.bench.peer_torch", ("cpu", "cuda"), PASSES,
+    "torch": Peer("fastrnn.bench.peer_torch", ("cpu", "cuda"), PASSES + (STEP,),
                   "PyTorch nn.LSTM/nn.GRU (oneDNN on the CPU, cuDNN on CUDA), autograd"),
-    "ort": Peer("fastrnn.bench.peer_ort", ("cpu",), PASSES[:1],
+    "ort": Peer("fastrnn.bench.peer_ort", ("cpu",), PASSES[:1] + (STEP,),
                 "ONNX Runtime, one LSTM/GRU node (inference only)"),
     "gemm": Peer("fastrnn.bench.gemm", ("cpu", "cuda"), GEMMS,
                  "float32 GEMM at the same sizes (NumPy's BLAS; cuBLAS via torch on CUDA)"),

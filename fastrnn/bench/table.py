@@ -21,6 +21,8 @@ MISSING = "—"
 
 
 def _ms(value):
+    if value < 1:
+        return f"{value:.3g}"      # a streaming step: tens of µs
     return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 

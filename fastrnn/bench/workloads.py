@@ -30,6 +30,9 @@ SHAPES = (
 )
 CELLS = ("lstm", "gru")         # the cells every peer has
 PASSES = ("fwd", "train")        # inference forward; forward(train=True) + backward
+STEP = "step"                    # one streaming step (``--stream``): T = 1, the state carried
+#: the default shapes of ``--stream``: one frame, B = 1 (T is 1: one step per call)
+STREAM_SHAPES = (Shape(1, 1, 128, 128), Shape(1, 1, 256, 256))
 GEMMS = ("in", "rec")            # the GEMM ceiling's two products (see the module doc)
 
 
@@ -42,7 +45,8 @@ def parse_shape(text):
 
 
 def flops(cell, kind, shape):
-    """FLOPs of one call of ``kind`` ("fwd", "train", "in" or "rec") for ``cell`` at ``shape``."""
+    """FLOPs of one call of ``kind`` ("fwd", "step", "train", "in" or "rec") for ``cell`` at
+    ``shape`` (a step is a forward of its T = 1 steps)."""
     T, B, I, H = shape
     gh = GATES[cell] * H
     if kind == "in":
@@ -50,7 +54,7 @@ def flops(cell, kind, shape):
     if kind == "rec":
         return 2 * T * B * gh * H
     forward = 2 * T * B * gh * (I + H)
-    return {"fwd": forward, "train": 3 * forward}[kind]
+    return {"fwd": forward, STEP: forward, "train": 3 * forward}[kind]
 
 
 def make_inputs(cell, shape, seed=0):
