@@ -23,7 +23,8 @@ SHAPES = [(7, 1, 5, 9),                   # B=1, length T
           (6, 7, 3, 10),                  # uneven shares, lengths 6..0
           (1, 3, 4, 4),                   # T=1, lengths 1, 0, 0 (rounded linspace)
           (0, 2, 3, 4),                   # T=0: outputs are the initial states
-          (9, 3, 0, 5)]                   # I=0: no input at all
+          (9, 3, 0, 5),                   # I=0: no input at all
+          (4, 17, 3, 6)]                  # shares of ≥ 8 rows: per-step products through BLAS
 DTYPES = [np.float32, np.float64]
 FORWARD_VARIANTS = [v for v in VARIANTS if v != "auto"]
 NAMES = {"rnn": "y h_T dx dh0 dw_ih dw_hh db_ih db_hh",

@@ -35,10 +35,9 @@ def fused_bias(kind, b_ih, b_hh):
     return bias
 
 
-def busy_cores():
-    """How many cores other work keeps busy now: the system's runnable threads (the 4th
-    field of /proc/loadavg), less the calling thread; 0 where that file does not exist.
-    Our pool's threads wait on a lock between calls, so they are not counted."""
+def _runnable_others():
+    """The system's runnable threads (the 4th field of /proc/loadavg) less the calling one;
+    0 where that file does not exist."""
     try:
         fd = os.open("/proc/loadavg", os.O_RDONLY)
         try:
@@ -48,6 +47,17 @@ def busy_cores():
         return max(0, int(text.split()[3].split(b"/")[0]) - 1)
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def busy_cores():
+    """How many cores other work keeps busy now. A count above 0 is read again after
+    yielding the core once: a thread that was only passing through (our pool's, just
+    back from the last call, or any short task) has blocked by then; a busy one has not."""
+    busy = _runnable_others()
+    if busy:
+        os.sched_yield()
+        busy = min(busy, _runnable_others())
+    return busy
 
 
 def variant(B, threads):
@@ -85,9 +95,9 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
     cs = np.empty((T + 1 if train else 0, B, Hc), dtype)
     gates = np.empty((Tt, B, G * H if kind != RNN else 0), dtype)
     ghn = np.empty((Tt, B, H if kind == GRU else 0), dtype)
-    common = (kind, activation == "relu", x.reshape(T * B, I), np.ascontiguousarray(w_ih.T))
+    common = (kind, activation == "relu", x.reshape(T * B, I), w_ih, w_hh)
     tail = (fused_bias(kind, b_ih, b_hh), b_hh, h0, c0, lengths, y, h_T, c_T, hs, cs, gates, ghn,
-            config.CPU_CHUNK_ROWS)
+            config.CPU_CHUNK_ROWS, config.CPU_DOTS_MIN_K)
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         if name == "units":
             parts = max(1, min(threads, H))
@@ -95,10 +105,10 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
             scratch = (np.empty((2, B, H), dtype), np.empty((B, Hc), dtype),
                        np.empty((B, Hc), dtype), np.empty((B, G * H), dtype),
                        np.empty((rows, G * H), dtype), np.zeros(1, np.int64))
-            _pool.run(forward_units, parts, parts, *common, w_hh, *tail, *scratch)
+            _pool.run(forward_units, parts, parts, *common, *tail, *scratch)
         else:
             parts = max(1, min(threads, B))
-            _pool.run(forward_batch, parts, parts, *common, w_hh, *tail)
+            _pool.run(forward_batch, parts, parts, *common, *tail)
     tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, activation=activation,
                 hs=hs, cs=cs, gates=gates, ghn=ghn) if train else None
     return y, h_T, (c_T if kind == LSTM else None), tape
@@ -120,9 +130,10 @@ def backward(tape, dy, dh_T, dc_T):
     dw_ih, dw_hh = np.empty_like(w_ih), np.empty_like(w_hh)
     db_ih, db_hh = np.empty(G * H, dtype), np.empty(G * H, dtype)
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
-        _pool.run(backward_batch, max(1, min(threads, B)), max(1, min(threads, B)), kind,
-                  tape["activation"] == "relu", np.ascontiguousarray(w_hh.T), hs, cs, tape["gates"], tape["ghn"],
-                  tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh)
+        rows = max(1, min(threads, B))
+        _pool.run(backward_batch, rows, rows, kind, tape["activation"] == "relu",
+                  np.ascontiguousarray(w_hh.T), hs, cs, tape["gates"], tape["ghn"],
+                  tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh, config.CPU_DOTS_MIN_K)
         _pool.run(weight_grads, threads, threads, x.reshape(T * B, I), hs[:T].reshape(T * B, H),
                   da.reshape(T * B, G * H), dgh.reshape(T * B, G * H), w_ih,
                   dx.reshape(T * B, I), dw_ih, dw_hh, db_ih, db_hh)

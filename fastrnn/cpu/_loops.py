@@ -27,7 +27,7 @@ dW_ih = daᵀ x, dW_hh = dghᵀ h_prev and db = Σ da (rows of G·H).
 
 Arrays (C-contiguous unless said; G gate blocks; T' = T when training, else 1):
 
-    x2 (T·B,I) x as rows    w_ih_t (I,G·H) = W_ihᵀ    w_hh (G·H,H)    w_hh_t (H,G·H) = W_hhᵀ
+    x2 (T·B,I) x as rows    w_ih (G·H,I)    w_hh (G·H,H)    w_hh_t (H,G·H) = W_hhᵀ (backward)
     bias, b_hh (G·H,) as in ``_cells``    h0 (B,H)    c0 (B,H) LSTM, else (B,0)
     lengths (B,) int64     y (T,B,H) out     h_T, c_T like h0, c0: out
     tape: written when training; otherwise hs, cs have T + 1 = 0 rows and the others
@@ -35,7 +35,7 @@ Arrays (C-contiguous unless said; G gate blocks; T' = T when training, else 1):
       hs (T+1,B,H) the state entering each step, hs[T] the final one; cs likewise (LSTM)
       gates (T',B,G·H) the gates after their nonlinearity (RNN: last axis 0)
       ghn (T',B,H) GRU h W_hnᵀ + b_hn, else last axis 0
-    chunk_rows: rows of the input projection computed at once (``fastrnn.config``)
+    chunk_rows, dots_min_k: ``fastrnn.config.CPU_CHUNK_ROWS``, ``CPU_DOTS_MIN_K``
 """
 import numpy as np
 from numba import njit
@@ -75,7 +75,7 @@ def dots(h, w, r0, r1, out, acc):
     Sixteen dot products at a time, four rows of w against four rows of h, their sums
     reassociated (each becomes a SIMD accumulator): every w and h element loaded feeds four
     multiply-adds, and w needs no packing, unlike BLAS, which packs it on every call (most
-    of a small-batch step). The last M mod 4 rows of h take four rows of w at a time; an
+    of a small-batch step). The last M mod 4 rows of h take eight rows of w at a time; an
     edge tile of w repeats its last row (those results are not stored). ``acc``: add to
     out instead of overwriting it."""
     M, K = h.shape
@@ -111,23 +111,45 @@ def dots(h, w, r0, r1, out, acc):
             for j in range(min(4, r1 - r)):
                 for i in range(4):
                     out[m + i, r + j] = tile[j][i] + (out[m + i, r + j] if acc else z)
-        # the last M mod 4 rows of h: four rows of w against one
-        for m in range(M4, M):
-            hm = h[m]
-            a0, b0, c0, d0 = z, z, z, z
+    # the last M mod 4 rows of h (all of a matrix-vector product): eight rows of w against
+    # one, eight independent sums (four would leave the multiply-adds waiting on each other)
+    for m in range(M4, M):
+        hm = h[m]
+        for r in range(r0, r1, 8):
+            w0, w1, w2, w3 = (w[r], w[min(r + 1, r1 - 1)], w[min(r + 2, r1 - 1)],
+                              w[min(r + 3, r1 - 1)])
+            w4, w5, w6, w7 = (w[min(r + 4, r1 - 1)], w[min(r + 5, r1 - 1)],
+                              w[min(r + 6, r1 - 1)], w[min(r + 7, r1 - 1)])
+            a0, a1, a2, a3, a4, a5, a6, a7 = z, z, z, z, z, z, z, z
             for k in range(K):
-                a0 += w0[k] * hm[k]
-                b0 += w1[k] * hm[k]
-                c0 += w2[k] * hm[k]
-                d0 += w3[k] * hm[k]
-            col = (a0, b0, c0, d0)
-            for j in range(min(4, r1 - r)):
+                x = hm[k]
+                a0 += w0[k] * x
+                a1 += w1[k] * x
+                a2 += w2[k] * x
+                a3 += w3[k] * x
+                a4 += w4[k] * x
+                a5 += w5[k] * x
+                a6 += w6[k] * x
+                a7 += w7[k] * x
+            col = (a0, a1, a2, a3, a4, a5, a6, a7)
+            for j in range(min(8, r1 - r)):
                 out[m, r + j] = col[j] + (out[m, r + j] if acc else z)
 
 
 @njit(**JIT)
-def forward_batch(p, parts, cell, relu, x2, w_ih_t, w_hh, bias, b_hh, h0, c0, lengths, y, h_T,
-                  c_T, hs, cs, gates, ghn, chunk_rows):
+def product(h, w, r0, r1, out, acc, dots_min_k):
+    """out[:, r0:r1] (+)= h w[r0:r1]ᵀ: ``dots``, or BLAS where it is faster: at least 8 rows
+    of h and an inner dimension below ``dots_min_k`` (there the product is small enough that
+    BLAS's packing of w is cheap and its kernel wins; measured in README)."""
+    if h.shape[0] >= 8 and h.shape[1] < dots_min_k:
+        gemm(False, True, h, w[r0:r1], out[:, r0:r1], 1 if acc else 0)
+    else:
+        dots(h, w, r0, r1, out, acc)
+
+
+@njit(**JIT)
+def forward_batch(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, lengths, y,
+                  h_T, c_T, hs, cs, gates, ghn, chunk_rows, dots_min_k):
     """Share p of the "batch" forward: every step of batch rows [b0, b1)."""
     T, B, H = y.shape
     I = x2.shape[1]
@@ -148,17 +170,17 @@ def forward_batch(p, parts, cell, relu, x2, w_ih_t, w_hh, bias, b_hh, h0, c0, le
         rows = (t1 - t0) * n
         # gi = x W_ihᵀ for steps [t0, t1) of these rows: one GEMM (all rows: x as it lies)
         if n == B:
-            gemm(False, False, x2[t0 * B:t1 * B], w_ih_t, gi[:rows], 0)
+            gemm(False, True, x2[t0 * B:t1 * B], w_ih, gi[:rows], 0)
         else:
             for t in range(t0, t1):
                 copy(xb[(t - t0) * n:(t - t0 + 1) * n], x2[t * B + b0:t * B + b1])
-            gemm(False, False, xb[:rows], w_ih_t, gi[:rows], 0)
+            gemm(False, True, xb[:rows], w_ih, gi[:rows], 0)
         for t in range(t0, t1):
             if train:
                 copy(hs[t, b0:b1], h)
                 copy(cs[t, b0:b1], c)
             # gh = h_{t-1} W_hhᵀ, then the fused gate kernel of every row
-            dots(h, w_hh, 0, w_hh.shape[0], gh, False)
+            product(h, w_hh, 0, w_hh.shape[0], gh, False, dots_min_k)
             tt = min(t, gates.shape[0] - 1)
             for b in range(n):
                 if t < lengths[b0 + b]:
@@ -177,8 +199,9 @@ def forward_batch(p, parts, cell, relu, x2, w_ih_t, w_hh, bias, b_hh, h0, c0, le
 
 
 @njit(**JIT)
-def forward_units(p, parts, cell, relu, x2, w_ih_t, w_hh, bias, b_hh, h0, c0, lengths, y, h_T,
-                  c_T, hs, cs, gates, ghn, chunk_rows, hbuf, c, ct, gh, gi, counter):
+def forward_units(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, lengths, y,
+                  h_T, c_T, hs, cs, gates, ghn, chunk_rows, dots_min_k, hbuf, c, ct, gh, gi,
+                  counter):
     """Share p of the "units" forward: hidden units [j0, j1) of every step.
 
     Shared workspace (every share reads or writes only its units' columns, but h):
@@ -199,7 +222,7 @@ def forward_units(p, parts, cell, relu, x2, w_ih_t, w_hh, bias, b_hh, h0, c0, le
         rows = (t1 - t0) * B
         # this share's gate columns of gi = x W_ihᵀ for steps [t0, t1): one GEMM per gate
         for g in range(G):
-            gemm(False, False, x2[t0 * B:t1 * B], w_ih_t[:, g * H + j0:g * H + j1],
+            gemm(False, True, x2[t0 * B:t1 * B], w_ih[g * H + j0:g * H + j1],
                  gi[:rows, g * H + j0:g * H + j1], 0)
         for t in range(t0, t1):
             h, hn = hbuf[t % 2], hbuf[(t + 1) % 2]
@@ -210,7 +233,7 @@ def forward_units(p, parts, cell, relu, x2, w_ih_t, w_hh, bias, b_hh, h0, c0, le
             # this share's columns of gh = h_{t-1} W_hhᵀ (every row: finished ones are unused)
             if j1 > j0:
                 for g in range(G):
-                    dots(h, w_hh, g * H + j0, g * H + j1, gh, False)
+                    product(h, w_hh, g * H + j0, g * H + j1, gh, False, dots_min_k)
             for b in range(B):
                 if t < lengths[b]:
                     # the gates of this share's units
@@ -231,8 +254,8 @@ def forward_units(p, parts, cell, relu, x2, w_ih_t, w_hh, bias, b_hh, h0, c0, le
 
 
 @njit(**JIT)
-def backward_batch(p, parts, cell, relu, w_hh_t, hs, cs, gates, ghn, lengths, dy, dh_T, dc_T,
-                   dh0, dc0, da, dgh):
+def backward_batch(p, parts, cell, relu, w_hh_t, hs, cs, gates, ghn, lengths, dy, dh_T,
+                   dc_T, dh0, dc0, da, dgh, dots_min_k):
     """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their rows of da, dgh
     (T,B,G·H) (dgh is da except for the GRU), dh0 and dc0."""
     T, B, H = dy.shape
@@ -252,7 +275,7 @@ def backward_batch(p, parts, cell, relu, w_hh_t, hs, cs, gates, ghn, lengths, dy
                 da[t, bb] = 0
                 dgh[t, bb] = 0
         # dL/dh_{t-1} += dgh_t W_hh
-        dots(dgh[t, b0:b1], w_hh_t, 0, w_hh_t.shape[0], dh, True)
+        product(dgh[t, b0:b1], w_hh_t, 0, w_hh_t.shape[0], dh, True, dots_min_k)
     copy(dh0[b0:b1], dh)
     copy(dc0[b0:b1], dc)
 
