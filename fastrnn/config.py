@@ -23,11 +23,12 @@ CPU_AVOID_BUSY_CORES
     about 6 µs) before it picks "units": on a machine whose cores are taken by
     other work, a barrier per step would wait a scheduler slice each time one of
     our threads is descheduled, so "batch" runs instead.
-CPU_DOTS_MIN_K
-    Per-step products h W_hhᵀ (and dgh W_hh) with at least 8 rows and an inner
-    dimension below this go to BLAS; the others to ``dots``, the backend's
-    register-tiled dot products on the weights as they lie (faster where BLAS
-    would repack the weights for a small product).
+CPU_BLAS_MIN_ROWS, CPU_DOTS_MIN_K
+    A per-step product h W_hhᵀ (or dgh W_hh) of a call on one thread with at least
+    CPU_BLAS_MIN_ROWS rows and an inner dimension below CPU_DOTS_MIN_K goes to
+    BLAS; every other one to ``dots``, the backend's register-tiled dot products on
+    the weights as they lie (faster where BLAS would repack the weights for a small
+    product, and whenever several threads call at once: measured in README).
 CPU_CHUNK_ROWS
     Rows (steps × batch rows) of the input projection x W_ihᵀ computed at once.
     Inference keeps O(CPU_CHUNK_ROWS · G·H) of it per thread, never O(T·B·G·H).
@@ -35,5 +36,6 @@ CPU_CHUNK_ROWS
 CPU_VARIANT = None
 CPU_UNITS_MAX_B = 4
 CPU_AVOID_BUSY_CORES = True
+CPU_BLAS_MIN_ROWS = 32
 CPU_DOTS_MIN_K = 256
 CPU_CHUNK_ROWS = 256

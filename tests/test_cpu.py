@@ -24,7 +24,7 @@ SHAPES = [(7, 1, 5, 9),                   # B=1, length T
           (1, 3, 4, 4),                   # T=1, lengths 1, 0, 0 (rounded linspace)
           (0, 2, 3, 4),                   # T=0: outputs are the initial states
           (9, 3, 0, 5),                   # I=0: no input at all
-          (4, 17, 3, 6)]                  # shares of ≥ 8 rows: per-step products through BLAS
+          (4, 33, 3, 6)]                  # 33 rows: per-step products through BLAS on 1 thread
 DTYPES = [np.float32, np.float64]
 FORWARD_VARIANTS = [v for v in VARIANTS if v != "auto"]
 NAMES = {"rnn": "y h_T dx dh0 dw_ih dw_hh db_ih db_hh",
@@ -55,6 +55,24 @@ def test_matches_reference(variant, cell, activation, shape, dtype):
     got = run_cell(cell, "cpu", args, grads)
     for name, g, r in zip(NAMES[cell].split(), got, ref):
         assert_close(g, r, f"{variant} {cell} {activation} {shape} {np.dtype(dtype).name} {name}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("cell,activation", CASES)
+def test_one_thread_matches_reference(variant, cell, activation, dtype):
+    """On one thread, ≥ CPU_BLAS_MIN_ROWS rows with a small inner dimension: the per-step
+    products go through BLAS instead of dots."""
+    before = fastrnn.get_num_threads()
+    try:
+        fastrnn.set_num_threads(1)
+        shape = (4, fastrnn.config.CPU_BLAS_MIN_ROWS + 1, 3, 6)
+        args, grads = problem(cell, activation, shape, dtype)
+        ref = run_cell(cell, "numpy", args, grads)
+        got = run_cell(cell, "cpu", args, grads)
+    finally:
+        fastrnn.set_num_threads(before)
+    for name, g, r in zip(NAMES[cell].split(), got, ref):
+        assert_close(g, r, f"{variant} {cell} {activation} 1 thread {name}")
 
 
 @pytest.mark.parametrize("cell,activation", CASES)

@@ -78,6 +78,13 @@ def variant(B, threads):
     return name
 
 
+def _blas_rule(parts):
+    """(blas_min_rows, dots_min_k) of the per-step products for a call on ``parts`` threads:
+    BLAS called from several threads at once ran slower than ``dots`` (measured), so only
+    a call on one thread uses it."""
+    return (config.CPU_BLAS_MIN_ROWS if parts == 1 else 2 ** 62), config.CPU_DOTS_MIN_K
+
+
 def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
     """The kernel contract's ``<cell>_forward``; c0 is None except for the LSTM.
     Returns y (T,B,H), h_T (B,H), c_T (B,H) or None, tape (dict) or None."""
@@ -97,7 +104,7 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
     ghn = np.empty((Tt, B, H if kind == GRU else 0), dtype)
     common = (kind, activation == "relu", x.reshape(T * B, I), w_ih, w_hh)
     tail = (fused_bias(kind, b_ih, b_hh), b_hh, h0, c0, lengths, y, h_T, c_T, hs, cs, gates, ghn,
-            config.CPU_CHUNK_ROWS, config.CPU_DOTS_MIN_K)
+            config.CPU_CHUNK_ROWS)
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         if name == "units":
             parts = max(1, min(threads, H))
@@ -105,10 +112,10 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
             scratch = (np.empty((2, B, H), dtype), np.empty((B, Hc), dtype),
                        np.empty((B, Hc), dtype), np.empty((B, G * H), dtype),
                        np.empty((rows, G * H), dtype), np.zeros(1, np.int64))
-            _pool.run(forward_units, parts, parts, *common, *tail, *scratch)
+            _pool.run(forward_units, parts, parts, *common, *tail, *_blas_rule(parts), *scratch)
         else:
             parts = max(1, min(threads, B))
-            _pool.run(forward_batch, parts, parts, *common, *tail)
+            _pool.run(forward_batch, parts, parts, *common, *tail, *_blas_rule(parts))
     tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, activation=activation,
                 hs=hs, cs=cs, gates=gates, ghn=ghn) if train else None
     return y, h_T, (c_T if kind == LSTM else None), tape
@@ -133,7 +140,7 @@ def backward(tape, dy, dh_T, dc_T):
         rows = max(1, min(threads, B))
         _pool.run(backward_batch, rows, rows, kind, tape["activation"] == "relu",
                   np.ascontiguousarray(w_hh.T), hs, cs, tape["gates"], tape["ghn"],
-                  tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh, config.CPU_DOTS_MIN_K)
+                  tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh, *_blas_rule(rows))
         _pool.run(weight_grads, threads, threads, x.reshape(T * B, I), hs[:T].reshape(T * B, H),
                   da.reshape(T * B, G * H), dgh.reshape(T * B, G * H), w_ih,
                   dx.reshape(T * B, I), dw_ih, dw_hh, db_ih, db_hh)

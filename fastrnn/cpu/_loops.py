@@ -35,7 +35,8 @@ Arrays (C-contiguous unless said; G gate blocks; T' = T when training, else 1):
       hs (T+1,B,H) the state entering each step, hs[T] the final one; cs likewise (LSTM)
       gates (T',B,G·H) the gates after their nonlinearity (RNN: last axis 0)
       ghn (T',B,H) GRU h W_hnᵀ + b_hn, else last axis 0
-    chunk_rows, dots_min_k: ``fastrnn.config.CPU_CHUNK_ROWS``, ``CPU_DOTS_MIN_K``
+    chunk_rows, blas_min_rows, dots_min_k: ``fastrnn.config.CPU_CHUNK_ROWS``, ``CPU_BLAS_MIN_ROWS``
+    (or more than any batch on several threads), ``CPU_DOTS_MIN_K``
 """
 import numpy as np
 from numba import njit
@@ -137,11 +138,11 @@ def dots(h, w, r0, r1, out, acc):
 
 
 @njit(**JIT)
-def product(h, w, r0, r1, out, acc, dots_min_k):
-    """out[:, r0:r1] (+)= h w[r0:r1]ᵀ: ``dots``, or BLAS where it is faster: at least 8 rows
-    of h and an inner dimension below ``dots_min_k`` (there the product is small enough that
-    BLAS's packing of w is cheap and its kernel wins; measured in README)."""
-    if h.shape[0] >= 8 and h.shape[1] < dots_min_k:
+def product(h, w, r0, r1, out, acc, blas_min_rows, dots_min_k):
+    """out[:, r0:r1] (+)= h w[r0:r1]ᵀ: ``dots``, or BLAS where it is faster: at least
+    ``blas_min_rows`` rows of h and an inner dimension below ``dots_min_k`` (there BLAS's
+    packing of w is cheap beside its product; see ``fastrnn.config``)."""
+    if h.shape[0] >= blas_min_rows and h.shape[1] < dots_min_k:
         gemm(False, True, h, w[r0:r1], out[:, r0:r1], 1 if acc else 0)
     else:
         dots(h, w, r0, r1, out, acc)
@@ -149,7 +150,7 @@ def product(h, w, r0, r1, out, acc, dots_min_k):
 
 @njit(**JIT)
 def forward_batch(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, lengths, y,
-                  h_T, c_T, hs, cs, gates, ghn, chunk_rows, dots_min_k):
+                  h_T, c_T, hs, cs, gates, ghn, chunk_rows, blas_min_rows, dots_min_k):
     """Share p of the "batch" forward: every step of batch rows [b0, b1)."""
     T, B, H = y.shape
     I = x2.shape[1]
@@ -180,7 +181,7 @@ def forward_batch(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, leng
                 copy(hs[t, b0:b1], h)
                 copy(cs[t, b0:b1], c)
             # gh = h_{t-1} W_hhᵀ, then the fused gate kernel of every row
-            product(h, w_hh, 0, w_hh.shape[0], gh, False, dots_min_k)
+            product(h, w_hh, 0, w_hh.shape[0], gh, False, blas_min_rows, dots_min_k)
             tt = min(t, gates.shape[0] - 1)
             for b in range(n):
                 if t < lengths[b0 + b]:
@@ -200,7 +201,8 @@ def forward_batch(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, leng
 
 @njit(**JIT)
 def forward_units(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, lengths, y,
-                  h_T, c_T, hs, cs, gates, ghn, chunk_rows, dots_min_k, hbuf, c, ct, gh, gi,
+                  h_T, c_T, hs, cs, gates, ghn, chunk_rows, blas_min_rows, dots_min_k, hbuf, c, ct,
+                  gh, gi,
                   counter):
     """Share p of the "units" forward: hidden units [j0, j1) of every step.
 
@@ -233,7 +235,7 @@ def forward_units(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, leng
             # this share's columns of gh = h_{t-1} W_hhᵀ (every row: finished ones are unused)
             if j1 > j0:
                 for g in range(G):
-                    product(h, w_hh, g * H + j0, g * H + j1, gh, False, dots_min_k)
+                    product(h, w_hh, g * H + j0, g * H + j1, gh, False, blas_min_rows, dots_min_k)
             for b in range(B):
                 if t < lengths[b]:
                     # the gates of this share's units
@@ -255,7 +257,7 @@ def forward_units(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, leng
 
 @njit(**JIT)
 def backward_batch(p, parts, cell, relu, w_hh_t, hs, cs, gates, ghn, lengths, dy, dh_T,
-                   dc_T, dh0, dc0, da, dgh, dots_min_k):
+                   dc_T, dh0, dc0, da, dgh, blas_min_rows, dots_min_k):
     """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their rows of da, dgh
     (T,B,G·H) (dgh is da except for the GRU), dh0 and dc0."""
     T, B, H = dy.shape
@@ -275,7 +277,7 @@ def backward_batch(p, parts, cell, relu, w_hh_t, hs, cs, gates, ghn, lengths, dy
                 da[t, bb] = 0
                 dgh[t, bb] = 0
         # dL/dh_{t-1} += dgh_t W_hh
-        product(dgh[t, b0:b1], w_hh_t, 0, w_hh_t.shape[0], dh, True, dots_min_k)
+        product(dgh[t, b0:b1], w_hh_t, 0, w_hh_t.shape[0], dh, True, blas_min_rows, dots_min_k)
     copy(dh0[b0:b1], dh)
     copy(dc0[b0:b1], dc)
 
