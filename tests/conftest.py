@@ -12,10 +12,32 @@ A backend is compared with the NumPy reference element-wise as
   hundred terms over up to 30 steps give ~1e-6 relative; atol 1e-5 /
   rtol 1e-4 catches a wrong sign, gate, mask or index while allowing it.
 """
+import contextlib
+
 import numpy as np
 import pytest
 
+import fastrnn
+
 from fastrnn.check import random_problem, run_cell  # noqa: F401  (re-exported for the tests)
+
+#: the host backends here (cuda's tests live in files named *cuda*)
+HOST_BACKENDS = [b for b in fastrnn.available_backends() if b != "cuda"]
+#: every host backend, the cpu backend once per forward variant
+VARIANTS = ["numpy"] + (["cpu-batch", "cpu-units"] if "cpu" in HOST_BACKENDS else [])
+
+
+@contextlib.contextmanager
+def variant(name):
+    """The backend of ``name`` ("numpy", "cpu-batch", "cpu-units"), with that cpu variant set."""
+    backend, _, cpu_variant = name.partition("-")
+    old = fastrnn.config.CPU_VARIANT
+    fastrnn.config.CPU_VARIANT = cpu_variant or old
+    try:
+        yield backend
+    finally:
+        fastrnn.config.CPU_VARIANT = old
+
 
 TOLERANCES = {
     np.dtype(np.float64): dict(atol=1e-12, rtol=1e-9),

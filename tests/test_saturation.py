@@ -8,8 +8,6 @@
 - ±inf and NaN propagate as in the reference (same values, NaN where it has NaN);
 - masked arrays are refused, ``check_finite=True`` refuses NaN and inf.
 """
-import contextlib
-
 import numpy as np
 import pytest
 from numba import njit
@@ -20,24 +18,9 @@ from fastrnn.cpu import _math
 from fastrnn.reference._common import sigmoid as reference_sigmoid
 from fastrnn.cpu._cells import JIT
 
-from conftest import assert_close, random_problem, run_cell
+from conftest import HOST_BACKENDS, VARIANTS, assert_close, random_problem, run_cell, variant
 
-HOST_BACKENDS = [b for b in fastrnn.available_backends() if b != "cuda"]
-#: every host backend, and the cpu backend's two forward variants
-VARIANTS = ["numpy"] + (["cpu-batch", "cpu-units"] if "cpu" in HOST_BACKENDS else [])
 F32 = np.float32
-
-
-@contextlib.contextmanager
-def variant(name):
-    """The backend of ``name`` ("numpy", "cpu-batch", "cpu-units"), with that cpu variant set."""
-    backend, _, cpu_variant = name.partition("-")
-    old = fastrnn.config.CPU_VARIANT
-    fastrnn.config.CPU_VARIANT = cpu_variant or old
-    try:
-        yield backend
-    finally:
-        fastrnn.config.CPU_VARIANT = old
 
 
 @njit(**{**JIT, "cache": False})      # the gate kernels' flags (FMA contraction on)

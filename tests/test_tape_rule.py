@@ -7,32 +7,16 @@ input is the bottom layer's output). The gradients after the change must equal, 
 bit, those of the same forward and backward left alone. The cuda backend's version is
 tests/test_cuda_tape_rule.py (collected by ``make test-cuda``).
 """
-import contextlib
-
 import numpy as np
 import pytest
 
 import fastrnn
 from fastrnn.check import CELLS
 
-from conftest import random_problem
+from conftest import HOST_BACKENDS, VARIANTS, random_problem, variant
 
-HOST_BACKENDS = [b for b in fastrnn.available_backends() if b != "cuda"]
-VARIANTS = ["numpy"] + (["cpu-batch", "cpu-units"] if "cpu" in HOST_BACKENDS else [])
 LAYER_BACKENDS = HOST_BACKENDS
 MODULES = {"rnn": fastrnn.RNN, "lstm": fastrnn.LSTM, "gru": fastrnn.GRU}
-
-
-@contextlib.contextmanager
-def variant(name):
-    """The backend of ``name`` ("numpy", "cpu-batch", "cpu-units"), with that cpu variant set."""
-    backend, _, cpu_variant = name.partition("-")
-    old = fastrnn.config.CPU_VARIANT
-    fastrnn.config.CPU_VARIANT = cpu_variant or old
-    try:
-        yield backend
-    finally:
-        fastrnn.config.CPU_VARIANT = old
 
 
 def _change(a):
