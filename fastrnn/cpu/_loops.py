@@ -145,7 +145,9 @@ def product(h, w, r0, r1, out, acc, blas_min_rows, dots_min_k):
     if h.shape[0] >= blas_min_rows and h.shape[1] < dots_min_k:
         gemm(False, True, h, w[r0:r1], out[:, r0:r1], 1 if acc else 0)
     else:
-        dots(h, w, r0, r1, out, acc)
+        # r0 + 0, acc == True: plain int64 and bool, not the literals some callers pass, so
+        # every caller shares one compiled dots (each literal would compile its own)
+        dots(h, w, r0 + 0, r1 + 0, out, acc == True)  # noqa: E712
 
 
 @njit(**JIT)
