@@ -95,7 +95,7 @@ def test_table_ratios_rates_spreads_and_marks():
     header, fwd, train = body
     assert header == ["cell", "pass", "T,B,I,H", "thr", "cpu ms", "cpu min–max", "ref ms", "ref min–max",
                       "torch ms", "torch min–max", "ort ms", "ort min–max", "cpu GF/s", "rival GF/s",
-                      "rival/cpu", "ref/cpu", "GEMM in", "rec", "all", "load"]
+                      "rival/cpu", "ref/cpu", "GEMM in", "rec", "all", "% GEMM", "load"]
     col = {name: i for i, name in enumerate(header)}
     assert fwd[:12] == ["lstm", "fwd", "100,64,512,512", "1", "200", "180–240", "3000*", "2700–3600",
                         "500", "450–600", "400", "360–480"]
@@ -105,6 +105,7 @@ def test_table_ratios_rates_spreads_and_marks():
     assert float(fwd[col["rival GF/s"]]) == pytest.approx(forward / 400e6, rel=0.01)
     assert float(fwd[col["GEMM in"]]) == pytest.approx(flops("lstm", "in", shape) / 50e6, rel=0.01)
     assert float(fwd[col["all"]]) == pytest.approx(forward / 150e6, rel=0.01)
+    assert fwd[col["% GEMM"]] == "75"          # 200 ms against the products' 150 ms
     assert float(train[col["cpu GF/s"]]) == pytest.approx(3 * forward / 400e6, rel=0.01)
     assert train[col["ort ms"]] == train[col["ort min–max"]] == "—" and train[col["ref ms"]] == "err"
     assert train[col["ref min–max"]] == "—"

@@ -5,9 +5,10 @@ fastest and slowest run, "min–max"); GFLOP/s of fastrnn and of the best
 rival; the ratios best rival ÷ fastrnn and reference ÷ fastrnn (> 1: fastrnn
 is faster); the GEMM ceiling in GFLOP/s: the input projection ("in"), the
 per-step recurrent products ("rec"), and both together ("all", the rate a
-forward would reach if it were nothing but these GEMMs); and "load", the
-most runnable tasks of other processes any of the row's measurements saw on
-average (load.py), marked ``!`` above load.THRESHOLD.
+forward would reach if it were nothing but these GEMMs); "% GEMM", fastrnn's
+GFLOP/s as a percentage of "all" (a training step against its forward's
+products); and "load", the most runnable tasks of other processes any of the
+row's measurements saw on average (load.py), marked ``!`` above load.THRESHOLD.
 
 fastrnn's cpu peer can appear once per cpu variant (``--cpu-variants``):
 "cpu" for auto, "cpu:<variant>" otherwise; the first of them is the one the
@@ -61,6 +62,8 @@ def columns(peers):
         names.append(f"ref/{ours}")
     if "gemm" in peers:
         names += ["GEMM in", "rec", "all"]
+        if ours:
+            names.append("% GEMM")
     names.append("load")
     return names, timed, ours, rivals
 
@@ -129,9 +132,11 @@ def _measures(names, ours, rivals, get, cell, shape):
     if "GEMM in" in names:
         products = [timed("gemm", kind) for kind in ("in", "rec")]
         out += [_rate(gflops(p)) if p else MISSING for p in products]
-        out.append(MISSING if None in products else _rate(
-            sum(flops(cell, p["kind"], shape) for p in products)
-            / sum(p["ms"] for p in products) / 1e6))
+        ceiling = None if None in products else (sum(flops(cell, p["kind"], shape) for p in products)
+                                                 / sum(p["ms"] for p in products) / 1e6)
+        out.append(MISSING if ceiling is None else _rate(ceiling))
+        if ours:
+            out.append(f"{100 * gflops(mine) / ceiling:.0f}" if mine and ceiling else MISSING)
     return out
 
 
