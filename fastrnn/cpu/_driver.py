@@ -112,10 +112,10 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
             scratch = (np.empty((2, B, H), dtype), np.empty((B, Hc), dtype),
                        np.empty((B, Hc), dtype), np.empty((B, G * H), dtype),
                        np.empty((rows, G * H), dtype), np.zeros(1, np.int64))
-            _pool.run(forward_units, parts, parts, *common, *tail, *_blas_rule(parts), *scratch)
+            _pool.run(forward_units, parts, *common, *tail, *_blas_rule(parts), *scratch)
         else:
             parts = max(1, min(threads, B))
-            _pool.run(forward_batch, parts, parts, *common, *tail, *_blas_rule(parts))
+            _pool.run(forward_batch, parts, *common, *tail, *_blas_rule(parts))
     tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, activation=activation,
                 hs=hs, cs=cs, gates=gates, ghn=ghn) if train else None
     return y, h_T, (c_T if kind == LSTM else None), tape
@@ -138,10 +138,10 @@ def backward(tape, dy, dh_T, dc_T):
     db_ih, db_hh = np.empty(G * H, dtype), np.empty(G * H, dtype)
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         rows = max(1, min(threads, B))
-        _pool.run(backward_batch, rows, rows, kind, tape["activation"] == "relu",
+        _pool.run(backward_batch, rows, kind, tape["activation"] == "relu",
                   np.ascontiguousarray(w_hh.T), hs, cs, tape["gates"], tape["ghn"],
                   tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh, *_blas_rule(rows))
-        _pool.run(weight_grads, threads, threads, x.reshape(T * B, I), hs[:T].reshape(T * B, H),
+        _pool.run(weight_grads, threads, x.reshape(T * B, I), hs[:T].reshape(T * B, H),
                   da.reshape(T * B, G * H), dgh.reshape(T * B, G * H), w_ih,
                   dx.reshape(T * B, I), dw_ih, dw_hh, db_ih, db_hh)
     return dx, dh0, (dc0 if kind == LSTM else None), dw_ih, dw_hh, db_ih, db_hh

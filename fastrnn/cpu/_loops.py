@@ -1,6 +1,6 @@
 """The time loops of the cpu backend: serial, GIL-free kernels, one share of the work each.
 
-``_pool.run(kernel, parts, parts, ...)`` calls ``kernel(p, parts, ...)`` on
+``_pool.run(kernel, parts, ...)`` calls ``kernel(p, parts, ...)`` on
 ``parts`` threads at once. The per-step products are ``dots`` (register-tiled
 dot products on the weights as they lie); the big ones (the input projection,
 the weight gradients) are single-threaded BLAS calls (``_blas.gemm``), each

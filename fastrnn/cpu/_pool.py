@@ -1,7 +1,7 @@
 """Our threads: run one serial, GIL-free Numba kernel on ``parts`` shares of the work.
 
     with reserve(threads) as n:   n = threads when the pool is free, else 1
-        run(kernel, parts, *args)  kernel(p, *args) for p in 0..parts−1 (parts ≤ n)
+        run(kernel, parts, *args)  kernel(p, parts, *args) for p in 0..parts−1 (parts ≤ n)
 
 Share 0 runs on the calling thread and the others on a pool of Python
 threads; the kernels are compiled with ``nogil=True``, so they run at once.
@@ -54,14 +54,15 @@ def reserve(threads):
 
 
 def run(kernel, parts, *args):
-    """kernel(p, *args) for every share p; returns when all are done, re-raising any error."""
+    """kernel(p, parts, *args) for every share p; returns when all are done, re-raising any
+    error."""
     if parts == 1:
-        kernel(0, *args)
+        kernel(0, 1, *args)
         return
     pool = _pool(parts - 1)
-    futures = [pool.submit(kernel, p, *args) for p in range(1, parts)]
+    futures = [pool.submit(kernel, p, parts, *args) for p in range(1, parts)]
     try:
-        kernel(0, *args)
+        kernel(0, parts, *args)
     finally:
         for future in futures:
             future.result()
