@@ -41,9 +41,16 @@ __all__ = ["predict", "prepare", "Prepared", "WorkerSetup"]
 class Prepared:
     """A model readied on a cluster by ``prepare``: pass it to ``predict`` in its place.
 
-    Attributes: ``model`` (the local object), ``future`` (its copy on every worker,
-    a ``distributed.Future``), ``client``. The workers keep the model as it was when
-    prepared: prepare it again after changing its parameters.
+    The workers keep the model as it was when prepared: prepare it again after
+    changing its parameters.
+
+    Attributes
+    ----------
+    model : object
+        The model itself, in this process.
+    future : distributed.Future
+        Its copy on every worker; every chunk's task depends on it.
+    client : distributed.Client
     """
 
     def __init__(self, model, future, client):
@@ -149,10 +156,10 @@ def prepare(client, model, threads=None):
 
     Examples
     --------
-    >>> from distributed import Client, LocalCluster                 # doctest: +SKIP
-    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))
-    >>> ready = fastrnn.dask.prepare(client, model)
-    >>> probs = fastrnn.dask.predict(ready, x).compute()
+    >>> from distributed import Client, LocalCluster
+    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
+    >>> ready = fastrnn.dask.prepare(client, model)                       # doctest: +SKIP
+    >>> probs = fastrnn.dask.predict(ready, x).compute()                  # doctest: +SKIP
     """
     if not isinstance(client, distributed.Client):
         raise TypeError(f"client must be a distributed.Client, got {type(client).__name__}")
