@@ -23,7 +23,34 @@ def _limit():
 
 
 def set_num_threads(n):
-    """Use ``n`` threads (1 ≤ n ≤ NUMBA_NUM_THREADS) in the cpu backend and in NumPy's BLAS."""
+    """Use ``n`` threads in the cpu backend and in NumPy's BLAS.
+
+    Parameters
+    ----------
+    n : int
+        The number of threads, in ``[1, NUMBA_NUM_THREADS]`` (that variable's
+        default: the CPUs this process may run on).
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an integer.
+    ValueError
+        If ``n`` is outside ``[1, NUMBA_NUM_THREADS]``.
+
+    See Also
+    --------
+    get_num_threads : The number in use.
+
+    Examples
+    --------
+    >>> import fastrnn
+    >>> before = fastrnn.get_num_threads()
+    >>> fastrnn.set_num_threads(1)
+    >>> fastrnn.get_num_threads()
+    1
+    >>> fastrnn.set_num_threads(before)
+    """
     global _count
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an integer number of threads, got {n!r}")
@@ -35,11 +62,39 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """The number of threads the cpu backend uses now."""
+    """The number of threads the cpu backend uses now.
+
+    Returns
+    -------
+    int
+        The count last given to `set_num_threads`, else ``NUMBA_NUM_THREADS``
+        (default: the CPUs this process may run on).
+
+    See Also
+    --------
+    set_num_threads : Change it.
+
+    Examples
+    --------
+    >>> import fastrnn
+    >>> fastrnn.get_num_threads() >= 1
+    True
+    """
     return _limit() if _count is None else _count
 
 
 def limit_blas(n):
-    """Limit NumPy's BLAS to ``n`` threads (the cpu backend's own BLAS runs one per thread)."""
+    """Limit NumPy's BLAS to ``n`` threads (the cpu backend's own BLAS runs one per thread).
+
+    Parameters
+    ----------
+    n : int
+        The number of threads, ≥ 1.
+
+    Examples
+    --------
+    >>> from fastrnn import _threads
+    >>> _threads.limit_blas(_threads.get_num_threads())
+    """
     import threadpoolctl
     threadpoolctl.threadpool_limits(n, user_api="blas")

@@ -32,7 +32,20 @@ USER_ERRORS = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, Imp
 
 
 class UsageError(Exception):
-    """A mistake of the user's, reported as one line and exit status 2."""
+    """A mistake of the user's, reported as one line and exit status 2.
+
+    A subcommand's ``run`` raises it for what argparse cannot check (a missing
+    model file, an ``--out`` that is a file).
+
+    Examples
+    --------
+    >>> import contextlib, sys
+    >>> from fastrnn import cli
+    >>> with contextlib.redirect_stderr(sys.stdout):      # the message goes to stderr
+    ...     cli.main(["predict", "--model", "no/such/model.npz"])
+    fastrnn predict: error: no model at no/such/model.npz: run `fastrnn demo` first (or pass --model)
+    2
+    """
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +57,27 @@ class _Parser(argparse.ArgumentParser):
 
 # ---- argument types shared by the subcommands ------------------------------------------
 def int_at_least(minimum):
+    """An argparse ``type=``: an integer ≥ ``minimum``.
+
+    Parameters
+    ----------
+    minimum : int
+        The smallest value accepted.
+
+    Returns
+    -------
+    callable
+        ``text -> int``, raising `argparse.ArgumentTypeError` for anything else.
+
+    Examples
+    --------
+    >>> from fastrnn.cli import int_at_least
+    >>> int_at_least(1)("64")
+    64
+    >>> int_at_least(1)("0")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected an integer ≥ 1, got '0'
+    """
     def parse(text):
         try:
             value = int(text)
@@ -57,7 +91,29 @@ def int_at_least(minimum):
 
 
 def positive_float(text):
-    """A finite number > 0."""
+    """An argparse ``type=``: a finite number > 0.
+
+    Parameters
+    ----------
+    text : str
+        The argument as given.
+
+    Returns
+    -------
+    float
+        Its value.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not a finite number > 0.
+
+    Examples
+    --------
+    >>> from fastrnn.cli import positive_float
+    >>> positive_float("3e-3")
+    0.003
+    """
     try:
         value = float(text)
     except ValueError:
@@ -81,7 +137,28 @@ def _one_line(err):
 
 
 def main(argv=None):
-    """Run the ``fastrnn`` command line; returns the exit status."""
+    """Run the ``fastrnn`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after ``fastrnn`` (None: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 for a mistake of the user's (printed as
+        one line, ``fastrnn CMD: error: ...``), 1 for an unexpected error, 130
+        after Ctrl-C; a subcommand may return its own (``check``: 1 on a
+        mismatch).
+
+    Examples
+    --------
+    >>> from fastrnn.cli import main
+    >>> main(["info"])
+    fastrnn ...
+    0
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
     command = next((a for a in argv if not a.startswith("-")), None)

@@ -4,38 +4,40 @@ Set them as attributes (``fastrnn.config.CPU_CHUNK_ROWS = 512``) or, for the
 variant, with the ``FASTRNN_CPU_VARIANT`` environment variable; both are read
 when a call starts, so a change applies to the next call.
 
-CPU_VARIANT
-    ``None``: the ``FASTRNN_CPU_VARIANT`` environment variable, else ``"auto"``.
-    Otherwise one of ``fastrnn.cpu.VARIANTS``: ``"batch"`` (threads split the
-    batch, each runs every step of its rows with no synchronisation between
-    steps), ``"units"`` (threads split the hidden units; one fork/join per step)
-    or ``"auto"`` (``"units"`` for B ≤ CPU_UNITS_MAX_B when more than one thread
-    runs and, with CPU_AVOID_BUSY_CORES, every thread can have a core of its own
-    now; else ``"batch"``).
-CPU_UNITS_MAX_B
-    The largest batch that ``"auto"`` gives to the unit-split loop. Below it a
-    step is a matrix-vector product: split by units, each thread reads only its
-    slice of W_hh (it stays in its core's L2); split by batch, every thread
-    would stream all of W_hh on every step. The crossover is measured in the
-    README's Performance section.
-CPU_AVOID_BUSY_CORES
-    When True, "auto" reads the system's runnable-thread count (``/proc/loadavg``,
-    about 6 µs) before it picks "units": on a machine whose cores are taken by
-    other work, a barrier per step would wait a scheduler slice each time one of
-    our threads is descheduled, so "batch" runs instead.
-CPU_BLAS_MIN_ROWS, CPU_DOTS_MIN_K
-    A per-step product h W_hhᵀ (or dgh W_hh) of a call on one thread with at least
-    CPU_BLAS_MIN_ROWS rows and an inner dimension below CPU_DOTS_MIN_K goes to
-    BLAS; every other one to ``dots``, the backend's register-tiled dot products on
-    the weights as they lie (faster where BLAS would repack the weights for a small
-    product, and whenever several threads call at once: measured in README).
-CPU_CHUNK_ROWS
-    Rows (steps × batch rows) of the input projection x W_ihᵀ computed at once.
-    Inference keeps O(CPU_CHUNK_ROWS · G·H) of it per thread, never O(T·B·G·H).
+Examples
+--------
+>>> import fastrnn
+>>> fastrnn.config.CPU_VARIANT = "batch"       # the next calls split the batch rows
+>>> fastrnn.config.CPU_VARIANT = None          # back to FASTRNN_CPU_VARIANT, else "auto"
 """
+#: ``None``: the ``FASTRNN_CPU_VARIANT`` environment variable, else ``"auto"``.
+#: Otherwise one of ``fastrnn.cpu.VARIANTS``: ``"batch"`` (threads split the
+#: batch, each runs every step of its rows with no synchronisation between
+#: steps), ``"units"`` (threads split the hidden units; one fork/join per step)
+#: or ``"auto"`` (``"units"`` for B ≤ `CPU_UNITS_MAX_B` when more than one thread
+#: runs and, with `CPU_AVOID_BUSY_CORES`, every thread can have a core of its own
+#: now; else ``"batch"``).
 CPU_VARIANT = None
+#: The largest batch that ``"auto"`` gives to the unit-split loop. Below it a
+#: step is a matrix-vector product: split by units, each thread reads only its
+#: slice of W_hh (it stays in its core's L2); split by batch, every thread
+#: would stream all of W_hh on every step. The crossover is measured in
+#: Performance, "The cpu variants".
 CPU_UNITS_MAX_B = 4
+#: When True, ``"auto"`` reads the system's runnable-thread count (``/proc/loadavg``,
+#: about 6 µs) before it picks ``"units"``: on a machine whose cores are taken by
+#: other work, a barrier per step would wait a scheduler slice each time one of
+#: our threads is descheduled, so ``"batch"`` runs instead.
 CPU_AVOID_BUSY_CORES = True
+#: A per-step product h W_hhᵀ (or dgh W_hh) of a call on one thread with at least
+#: `CPU_BLAS_MIN_ROWS` rows and an inner dimension below `CPU_DOTS_MIN_K` goes to
+#: BLAS; every other one to ``dots``, the backend's register-tiled dot products on
+#: the weights as they lie (faster where BLAS would repack the weights for a small
+#: product, and whenever several threads call at once).
 CPU_BLAS_MIN_ROWS = 32
+#: See `CPU_BLAS_MIN_ROWS`: per-step products with an inner dimension of at least
+#: this many go to ``dots``.
 CPU_DOTS_MIN_K = 256
+#: Rows (steps × batch rows) of the input projection x W_ihᵀ computed at once.
+#: Inference keeps O(CPU_CHUNK_ROWS · G·H) of it per thread, never O(T·B·G·H).
 CPU_CHUNK_ROWS = 256

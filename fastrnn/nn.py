@@ -1,5 +1,8 @@
-"""The small training toolkit: Dense, softmax cross-entropy, Adam, SGD, gradient clipping,
-and a SequenceClassifier (RNN → output at each sequence's last valid step → Dense).
+"""The small training toolkit: Dense, softmax cross-entropy, optimizers, a classifier.
+
+`Dense`, `softmax_cross_entropy`, `Adam`, `SGD`, `clip_grad_norm`,
+`cosine_schedule`, and `SequenceClassifier` (RNN → output at each sequence's
+last valid step → Dense).
 
 Parameters and gradients are dicts of NumPy arrays keyed by name. Optimizers
 update the parameter arrays in place (so a module's ``params`` stay the same
@@ -28,10 +31,46 @@ from . import layers, _validate
 
 
 class Dense:
-    """Fully connected layer (PyTorch ``Linear``): y = x Wᵀ + b.
+    """Fully connected layer (PyTorch ``Linear``): ``y = x Wᵀ + b``.
 
-    weight (out_features, in_features), bias (out_features,), both initialised
-    uniform in ±1/√in_features like PyTorch. x (..., in_features) -> y (..., out_features).
+    ``x (..., in_features)`` gives ``y (..., out_features)``.
+
+    Parameters
+    ----------
+    in_features : int
+        Size of the input's last axis, ≥ 1.
+    out_features : int
+        Size of the output's last axis, ≥ 1.
+    dtype : {numpy.float32, numpy.float64}, default numpy.float32
+        Dtype of the parameters.
+    seed : int, numpy.random.SeedSequence or None, default None
+        Seed of the initialisation: weight and bias uniform in ±1/√in_features,
+        as PyTorch's (None: fresh entropy).
+
+    Attributes
+    ----------
+    params : dict of str to numpy.ndarray
+        ``"weight"`` (out_features, in_features) and ``"bias"`` (out_features,).
+    grads : dict of str to numpy.ndarray
+        Their gradients, filled by `backward`.
+
+    Raises
+    ------
+    ValueError
+        If ``in_features`` or ``out_features`` is not an integer ≥ 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import nn
+    >>> fc = nn.Dense(3, 2, seed=0)
+    >>> y, tape = fc.forward(np.ones((4, 3), np.float32))
+    >>> y.shape
+    (4, 2)
+    >>> fc.backward(tape, np.ones_like(y)).shape
+    (4, 3)
+    >>> fc.grads["bias"]
+    array([4., 4.], dtype=float32)
     """
 
     def __init__(self, in_features, out_features, dtype=np.float32, seed=None):
@@ -48,14 +87,45 @@ class Dense:
         return self.forward(x)[0]
 
     def forward(self, x):
-        """Returns y = x Wᵀ + b and the tape (x) that ``backward`` needs."""
+        """Apply the layer, keeping what `backward` needs.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Input ``(..., in_features)``.
+
+        Returns
+        -------
+        y : numpy.ndarray
+            ``x Wᵀ + b``, shaped ``(..., out_features)``.
+        tape : numpy.ndarray
+            What `backward` needs (``x`` itself).
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` is not ``in_features`` long.
+        """
         if x.shape[-1] != self.in_features:
             raise ValueError(f"x must have {self.in_features} features on its last axis, "
                              f"got shape {x.shape}")
         return x @ self.params["weight"].T + self.params["bias"], x
 
     def backward(self, tape, dy):
-        """dy (..., out) -> dx (..., in); fills grads: dW = dyᵀ x, db = Σ dy."""
+        """Backpropagate ``dy``; fills ``grads`` with ``dW = dyᵀ x`` and ``db = Σ dy``.
+
+        Parameters
+        ----------
+        tape : numpy.ndarray
+            The tape `forward` returned.
+        dy : numpy.ndarray
+            Gradient of the loss with respect to ``y``, ``(..., out_features)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``dx = dy W``, the gradient with respect to ``x``, ``(..., in_features)``.
+        """
         x = tape.reshape(-1, self.in_features)
         dy2 = dy.reshape(-1, self.out_features)
         self.grads["weight"] = dy2.T @ x
@@ -66,10 +136,41 @@ class Dense:
 def softmax_cross_entropy(logits, labels):
     """Mean cross-entropy of softmax(logits) against integer labels, and its gradient.
 
+    ::
+
         loss = mean_n [ logsumexp(z_n) − z_n[y_n] ],   ∂loss/∂z = (softmax(z) − onehot(y)) / N
 
-    computed stably by shifting each row by its maximum. logits (N, C); labels (N,) ints in [0, C).
-    Returns (loss: float, dlogits (N, C)).
+    computed stably by shifting each row by its maximum.
+
+    Parameters
+    ----------
+    logits : numpy.ndarray
+        Class scores ``z``, ``(N, C)``.
+    labels : array_like of int
+        ``(N,)`` class indices in ``[0, C)``.
+
+    Returns
+    -------
+    loss : float
+        The mean cross-entropy.
+    dlogits : numpy.ndarray
+        Its gradient with respect to ``logits``, ``(N, C)``, of the logits' dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` are not N integers in ``[0, C)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import nn
+    >>> loss, dz = nn.softmax_cross_entropy(np.zeros((2, 4)), [0, 3])
+    >>> round(loss, 4)                     # log 4: uniform scores
+    1.3863
+    >>> dz
+    array([[-0.375,  0.125,  0.125,  0.125],
+           [ 0.125,  0.125,  0.125, -0.375]])
     """
     N, C = logits.shape
     labels = np.asarray(labels)
@@ -89,11 +190,40 @@ def softmax_cross_entropy(logits, labels):
 
 
 def clip_grad_norm(grads, max_norm):
-    """Scale every gradient by min(1, max_norm / (‖g‖ + 1e-6)), ‖g‖ the global L2 norm
-    (as PyTorch's clip_grad_norm_).
+    """Scale every gradient by ``min(1, max_norm / (‖g‖ + 1e-6))``, ‖g‖ their global L2 norm.
 
-    max_norm must be a number > 0 (inf: no clipping). Returns (a new dict of clipped
-    gradients, the norm before clipping).
+    As PyTorch's ``clip_grad_norm_``, but the gradients given are not modified.
+
+    Parameters
+    ----------
+    grads : dict of str to numpy.ndarray
+        The gradients, by name.
+    max_norm : float
+        The largest global norm allowed, > 0 (``inf``: no clipping).
+
+    Returns
+    -------
+    clipped : dict of str to numpy.ndarray
+        A new dict of the scaled gradients, same keys and dtypes.
+    norm : float
+        The global norm before clipping.
+
+    Raises
+    ------
+    TypeError
+        If ``max_norm`` is not a number or ``grads`` not a dict.
+    ValueError
+        If ``max_norm`` is not > 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import nn
+    >>> clipped, norm = nn.clip_grad_norm({"w": np.array([3.0, 4.0])}, max_norm=1.0)
+    >>> norm
+    5.0
+    >>> np.round(clipped["w"], 4)
+    array([0.6, 0.8])
     """
     max_norm = _check_positive_number("max_norm", max_norm)
     if not hasattr(grads, "items"):
@@ -104,11 +234,42 @@ def clip_grad_norm(grads, max_norm):
 
 
 class SGD:
-    """Stochastic gradient descent with momentum (PyTorch's form, dampening 0):
+    """Stochastic gradient descent with momentum (PyTorch's form, dampening 0).
+
+    ::
 
         v ← μ v + g   (v = g on the first step),   p ← p − lr v
 
-    ``step`` is all or nothing (see the module docstring).
+    `step` is all or nothing: a step that fails changes nothing.
+
+    Parameters
+    ----------
+    params : dict of str to numpy.ndarray
+        The parameters to update in place (a module's ``params``).
+    lr : float, default 0.01
+        Learning rate, finite and ≥ 0; may be changed between steps.
+    momentum : float, default 0.0
+        Momentum μ (0: plain gradient descent).
+
+    Attributes
+    ----------
+    velocity : dict of str to numpy.ndarray
+        The velocities ``v``, by parameter name (empty without momentum).
+
+    See Also
+    --------
+    Adam : The optimizer `SequenceClassifier.fit` uses by default.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import nn
+    >>> params = {"w": np.array([1.0, 2.0])}
+    >>> opt = nn.SGD(params, lr=0.5, momentum=0.9)
+    >>> opt.step({"w": np.array([1.0, 0.0])})
+    >>> opt.step({"w": np.array([1.0, 0.0])})
+    >>> params["w"]                        # 1 − 0.5·1 − 0.5·(0.9 + 1)
+    array([-0.45,  2.  ])
     """
 
     def __init__(self, params, lr=0.01, momentum=0.0):
@@ -116,12 +277,28 @@ class SGD:
         self.velocity = {}
 
     def step(self, grads):
-        """Update every parameter in place from ``grads`` (same keys).
+        """Update every parameter in place from ``grads``.
 
         Checks every gradient and computes every new value first, then assigns them
-        all: an error (or KeyboardInterrupt) leaves the parameters and velocities as
-        they were. A step that would make a parameter non-finite raises
-        FloatingPointError and changes nothing.
+        all with Ctrl-C held back: an error (or KeyboardInterrupt) leaves the
+        parameters and velocities as they were.
+
+        Parameters
+        ----------
+        grads : dict of str to array_like
+            A gradient for every parameter, shaped like it.
+
+        Raises
+        ------
+        KeyError
+            If a parameter has no gradient.
+        ValueError
+            If a gradient's shape differs from its parameter's, or ``lr`` is not a
+            finite number ≥ 0.
+        TypeError
+            If ``grads`` is not a dict or a gradient is not a real array.
+        FloatingPointError
+            If a new parameter would not be finite (nothing is assigned).
         """
         grads = _check_step_grads(self.params, grads)
         lr = _check_lr(self.lr)
@@ -139,12 +316,47 @@ class SGD:
 
 
 class Adam:
-    """Adam with PyTorch's defaults (lr 1e-3, betas (0.9, 0.999), eps 1e-8):
+    """Adam, with PyTorch's defaults and arithmetic.
+
+    ::
 
         m ← β1 m + (1−β1) g,   v ← β2 v + (1−β2) g²
         p ← p − lr / (1−β1ᵗ) · m / (√v / √(1−β2ᵗ) + eps)
 
-    ``step`` is all or nothing (see the module docstring).
+    `step` is all or nothing: a step that fails changes nothing.
+
+    Parameters
+    ----------
+    params : dict of str to numpy.ndarray
+        The parameters to update in place (a module's ``params``).
+    lr : float, default 1e-3
+        Learning rate, finite and ≥ 0; may be changed between steps (as
+        `SequenceClassifier.fit` does for ``lr_schedule``).
+    betas : tuple of float, default (0.9, 0.999)
+        The decay rates β1 and β2 of the moving averages.
+    eps : float, default 1e-8
+        Added to the denominator.
+
+    Attributes
+    ----------
+    m, v : dict of str to numpy.ndarray
+        The moving averages of the gradients and of their squares.
+    t : int
+        The number of steps taken.
+
+    See Also
+    --------
+    SGD : Gradient descent with momentum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import nn
+    >>> params = {"w": np.array([1.0, -1.0])}
+    >>> opt = nn.Adam(params, lr=0.1)
+    >>> opt.step({"w": np.array([0.5, -2.0])})
+    >>> params["w"], opt.t                 # the first step moves each entry by lr
+    (array([ 0.9, -0.9]), 1)
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
@@ -154,12 +366,29 @@ class Adam:
         self.t = 0
 
     def step(self, grads):
-        """Update every parameter in place from ``grads`` (same keys).
+        """Update every parameter in place from ``grads``.
 
-        Checks every gradient and computes every new value (m, v, t and the
-        parameters) first, then assigns them all: an error (or KeyboardInterrupt)
-        leaves the parameters and the optimizer's state as they were. A step that
-        would make a parameter non-finite raises FloatingPointError and changes nothing.
+        Checks every gradient and computes every new value (``m``, ``v``, ``t`` and
+        the parameters) first, then assigns them all with Ctrl-C held back: an error
+        (or KeyboardInterrupt) leaves the parameters and the optimizer's state as
+        they were.
+
+        Parameters
+        ----------
+        grads : dict of str to array_like
+            A gradient for every parameter, shaped like it.
+
+        Raises
+        ------
+        KeyError
+            If a parameter has no gradient.
+        ValueError
+            If a gradient's shape differs from its parameter's, or ``lr`` is not a
+            finite number ≥ 0.
+        TypeError
+            If ``grads`` is not a dict or a gradient is not a real array.
+        FloatingPointError
+            If a new parameter would not be finite (nothing is assigned).
         """
         grads = _check_step_grads(self.params, grads)
         lr = _check_lr(self.lr)
@@ -243,22 +472,114 @@ def _sigint_deferred():
 
 
 def cosine_schedule(lr, epochs):
-    """epoch -> lr · (1 + cos(π · epoch / epochs)) / 2: from lr down towards 0 over ``epochs``."""
+    """A learning rate falling from ``lr`` towards 0 along a half cosine over ``epochs``.
+
+    Parameters
+    ----------
+    lr : float
+        The rate at epoch 0.
+    epochs : int
+        The number of epochs of the whole decay.
+
+    Returns
+    -------
+    callable
+        ``epoch -> lr · (1 + cos(π · epoch / epochs)) / 2``, for
+        `SequenceClassifier.fit`'s ``lr_schedule``.
+
+    Examples
+    --------
+    >>> from fastrnn import nn
+    >>> schedule = nn.cosine_schedule(0.1, 4)
+    >>> [round(float(schedule(epoch)), 4) for epoch in range(4)]
+    [0.1, 0.0854, 0.05, 0.0146]
+    """
     return lambda epoch: lr * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
 
 
 def last_valid(y, lengths):
-    """y (B, T, F) -> y[b, len_b − 1] (B, F): each sequence's output at its last valid step."""
+    """Each sequence's output at its last valid step: ``y[b, len_b − 1]``.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Outputs, batch first, ``(B, T, F)``.
+    lengths : numpy.ndarray of int
+        ``(B,)`` lengths in ``[1, T]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(B, F)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import nn
+    >>> y = np.arange(12.0).reshape(2, 3, 2)
+    >>> nn.last_valid(y, np.array([3, 1]))
+    array([[4., 5.],
+           [6., 7.]])
+    """
     return y[np.arange(y.shape[0]), lengths - 1]
 
 
 class SequenceClassifier:
     """RNN layers → output at each sequence's last valid step → Dense → class scores.
 
-    x (B, T, I) batch-first; lengths (B,) in [1, T] or None; labels (B,) ints.
-    ``cell`` "lstm" | "gru" | "rnn"; the other arguments go to the RNN module
-    (``activation`` is the RNN's ``nonlinearity`` for cell "rnn").
-    Parameters are named "rnn.<state_dict name>" and "fc.weight", "fc.bias".
+    Sequences are batch first, ``x (N, T, I)``, with optional ``lengths (N,)``
+    in ``[1, T]``; labels are ``(N,)`` integers in ``[0, num_classes)``.
+
+    Parameters
+    ----------
+    input_size : int
+        I, the features of each step.
+    hidden_size : int
+        H, the recurrent layers' hidden size.
+    num_classes : int
+        C, the number of classes.
+    cell : {"lstm", "gru", "rnn"}, default "lstm"
+        The recurrent module: `fastrnn.LSTM`, `fastrnn.GRU` or `fastrnn.RNN`.
+    num_layers : int, default 1
+        Stacked recurrent layers.
+    bidirectional : bool, default False
+        Both directions; the classifier then reads 2·H features.
+    activation : {"tanh", "relu"}, default "tanh"
+        The cell's activation (the ``nonlinearity`` of cell "rnn").
+    dropout : float, default 0.0
+        Dropout between recurrent layers, in training only.
+    dtype : {numpy.float32, numpy.float64}, default numpy.float32
+        Dtype of the parameters and of the inputs they accept.
+    seed : int, numpy.random.SeedSequence or None, default None
+        Seed of the initial weights and of the dropout masks.
+    backend : {None, "auto", "numpy", "cpu", "cuda"}, default None
+        The backend of the recurrent layers (None: the current one).
+
+    Attributes
+    ----------
+    rnn : fastrnn.LSTM, fastrnn.GRU or fastrnn.RNN
+        The recurrent part (``rnn.stream()`` runs it frame by frame).
+    fc : Dense
+        The output layer.
+
+    Raises
+    ------
+    ValueError
+        If ``cell`` is unknown, or the recurrent module refuses its arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import nn
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.random((16, 5, 3), dtype=np.float32)           # 16 sequences of 5 steps
+    >>> labels = rng.integers(0, 2, 16)
+    >>> model = nn.SequenceClassifier(3, 8, 2, cell="gru", seed=0)
+    >>> history = model.fit(x, labels, epochs=2, batch_size=8, progress=False)
+    >>> len(history["loss"])
+    2
+    >>> model.predict(x[:4]).shape, model.predict_proba(x[:4]).shape
+    ((4,), (4, 2))
     """
     CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.RNN}
 
@@ -282,12 +603,18 @@ class SequenceClassifier:
 
     @property
     def params(self):
-        """All parameters (the modules' own arrays), keyed "rnn.*" and "fc.*"."""
+        """All parameters, the modules' own arrays, keyed ``"rnn.<name>"`` and ``"fc.<name>"``.
+
+        ``<name>`` is the recurrent module's PyTorch ``state_dict`` name, or
+        ``weight`` and ``bias`` for the output layer. An optimizer built on this
+        dict (``nn.Adam(model.params)``) updates the model.
+        """
         return {**{f"rnn.{k}": v for k, v in self.rnn.params.items()},
                 **{f"fc.{k}": v for k, v in self.fc.params.items()}}
 
     @property
     def grads(self):
+        """The gradients of the last `backward`, keyed as `params` (scratch space)."""
         return {**{f"rnn.{k}": v for k, v in self.rnn.grads.items()},
                 **{f"fc.{k}": v for k, v in self.fc.grads.items()}}
 
@@ -300,7 +627,28 @@ class SequenceClassifier:
         return lengths
 
     def logits(self, x, lengths=None, train=False):
-        """Class scores (B, C); with train=True also the tape for ``backward``."""
+        """Class scores of a batch.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(B, T, I)``, batch first.
+        lengths : array_like of int, optional
+            ``(B,)`` lengths in ``[1, T]`` (None: every sequence has T steps).
+        train : bool, default False
+            Keep the tape for `backward`.
+
+        Returns
+        -------
+        numpy.ndarray or tuple
+            The scores ``(B, C)``; with ``train=True``, the pair ``(scores, tape)``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``lengths`` are not B integers in ``[1, T]``, or the recurrent module
+            refuses ``x``.
+        """
         lengths = self._lengths(x, lengths)
         y, _, rnn_tape = self.rnn.forward(x, lengths=lengths, train=train)
         feats = last_valid(y, lengths)
@@ -308,7 +656,15 @@ class SequenceClassifier:
         return (z, (rnn_tape, fc_tape, lengths, y.shape)) if train else z
 
     def backward(self, tape, dlogits):
-        """Backprop dlogits (B, C) through Dense and the RNN; fills ``grads``."""
+        """Backpropagate through the output layer and the recurrent layers; fills `grads`.
+
+        Parameters
+        ----------
+        tape : tuple
+            The tape of ``logits(..., train=True)``.
+        dlogits : numpy.ndarray
+            Gradient of the loss with respect to the scores, ``(B, C)``.
+        """
         rnn_tape, fc_tape, lengths, y_shape = tape
         dfeats = self.fc.backward(fc_tape, dlogits)
         # only each sequence's last valid output feeds the classifier
@@ -317,10 +673,33 @@ class SequenceClassifier:
         self.rnn.backward(rnn_tape, dy)
 
     def train_step(self, x, labels, optimizer, lengths=None, clip=None):
-        """One forward/backward/update on a batch. Returns (loss, number correct).
+        """One forward, backward and optimizer step on a batch.
 
-        Raises FloatingPointError, before the update, when the loss or the gradient
-        norm is not finite; the update itself is all or nothing (see ``fit``).
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(B, T, I)``, batch first.
+        labels : numpy.ndarray of int
+            ``(B,)`` class indices.
+        optimizer : Adam or SGD
+            Built on this model's `params`.
+        lengths : array_like of int, optional
+            ``(B,)`` lengths in ``[1, T]``.
+        clip : float, optional
+            Maximum global gradient norm (None: no clipping).
+
+        Returns
+        -------
+        loss : float
+            The batch's mean cross-entropy, before the step.
+        correct : int
+            How many of the batch's sequences the scores classified right.
+
+        Raises
+        ------
+        FloatingPointError
+            Before the update, if the loss or the gradient norm is not finite; and
+            from the optimizer's step, which is all or nothing.
         """
         z, tape = self.logits(x, lengths, train=True)
         loss, dz = softmax_cross_entropy(z, labels)
@@ -339,25 +718,56 @@ class SequenceClassifier:
 
     def fit(self, x, labels, epochs=1, batch_size=64, optimizer=None, lengths=None, clip=None,
             lr_schedule=None, validation_data=None, seed=0, progress=True):
-        """Train with minibatches drawn in a fresh random order each epoch (from ``seed``).
+        """Train with minibatches drawn in a fresh random order each epoch.
 
-        x (N, T, I) of the model's dtype, N ≥ 1, finite; labels (N,) integers in
-        [0, num_classes); lengths (N,) in [1, T] or None; epochs an integer ≥ 0 (0 trains
-        nothing); batch_size an integer ≥ 1; optimizer defaults to Adam(lr=1e-3) and must
-        update this model's own parameter arrays; clip: max global gradient norm > 0, or
-        None; lr_schedule: epoch -> learning rate (finite, ≥ 0), set on the optimizer
-        before each epoch, or None; validation_data (x, labels) or (x, labels, lengths),
-        evaluated after each epoch.
-        Returns a history dict of per-epoch lists: loss, acc, seconds (and val_loss, val_acc).
-
-        Every argument is checked (TypeError / ValueError naming it) before the first
-        step. If training then stops with an exception — FloatingPointError on a
-        non-finite loss, gradient or updated parameter, any other error, or a
-        KeyboardInterrupt — the
-        parameters and the optimizer's state are exactly those after the last completed
-        optimizer step, never a half-applied one: each step computes all new values
-        first, then assigns them with SIGINT deferred. (``grads`` may then hold a partial
+        Every argument is checked before the first step. If training then stops with
+        an exception (a `FloatingPointError` on a non-finite loss, gradient or updated
+        parameter, any other error, or a KeyboardInterrupt), the parameters and the
+        optimizer's state are exactly those after the last completed optimizer step,
+        never a half-applied one: each step computes all new values first, then
+        assigns them with Ctrl-C held back. (`grads` may then hold a partial
         backward: they are scratch space.)
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(N, T, I)`` of the model's dtype, N ≥ 1, T ≥ 1, finite.
+        labels : array_like of int
+            ``(N,)`` integers in ``[0, num_classes)``.
+        epochs : int, default 1
+            Passes over the data, ≥ 0 (0 trains nothing).
+        batch_size : int, default 64
+            Sequences per step, ≥ 1.
+        optimizer : Adam or SGD, optional
+            Built on this model's own `params`; default ``Adam(model.params)``
+            (lr 1e-3).
+        lengths : array_like of int, optional
+            ``(N,)`` lengths in ``[1, T]`` (None: every sequence has T steps).
+        clip : float, optional
+            Maximum global gradient norm, > 0 (None: no clipping).
+        lr_schedule : callable, optional
+            ``epoch -> learning rate`` (finite, ≥ 0), set on the optimizer before
+            each epoch; called for every epoch before training starts.
+        validation_data : tuple, optional
+            ``(x, labels)`` or ``(x, labels, lengths)``, evaluated after each epoch.
+        seed : int, default 0
+            Seed of the batch order.
+        progress : bool, default True
+            One tqdm progress bar per epoch (when tqdm is installed).
+
+        Returns
+        -------
+        dict of str to list
+            Per-epoch ``loss``, ``acc`` (training) and ``seconds``; with
+            ``validation_data``, also ``val_loss`` and ``val_acc``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If an argument is wrong, naming it (before any step).
+        FloatingPointError
+            If a loss, gradient norm or new parameter is not finite, naming the
+            epoch and batch; the step is not applied.
         """
         x, labels, lengths = self._check_data(x, labels, lengths, "fit")
         epochs = _check_int("epochs", epochs, 0)
@@ -504,12 +914,56 @@ class SequenceClassifier:
         return loss, float((z.argmax(1) == labels).mean())
 
     def evaluate(self, x, labels, lengths=None, batch_size=256):
-        """Mean loss and accuracy over (x, labels); arguments checked as in ``fit``."""
+        """Mean cross-entropy and accuracy over a labelled set.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(N, T, I)``, checked as in `fit`, N ≥ 1.
+        labels : array_like of int
+            ``(N,)`` integers in ``[0, num_classes)``.
+        lengths : array_like of int, optional
+            ``(N,)`` lengths in ``[1, T]``.
+        batch_size : int, default 256
+            Sequences per forward.
+
+        Returns
+        -------
+        loss : float
+            The mean cross-entropy.
+        accuracy : float
+            The fraction classified right.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If an argument is wrong, naming it.
+        """
         x, labels, lengths = self._check_data(x, labels, lengths, "evaluate")
         return self._evaluate(x, labels, lengths, _check_int("batch_size", batch_size, 1))
 
     def predict_proba(self, x, lengths=None, batch_size=256):
-        """Class probabilities (N, C): softmax of the scores. N may be 0."""
+        """Class probabilities: the softmax of the scores.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(N, T, I)``, checked as in `fit`; N may be 0.
+        lengths : array_like of int, optional
+            ``(N,)`` lengths in ``[1, T]``.
+        batch_size : int, default 256
+            Sequences per forward.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N, num_classes)``, each row summing to 1.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If an argument is wrong, naming it.
+        """
         x, _, lengths = self._check_data(x, None, lengths, "predict", need_labels=False,
                                          allow_empty=True)
         z = self._batched_logits(x, lengths, _check_int("batch_size", batch_size, 1))
@@ -517,26 +971,84 @@ class SequenceClassifier:
         return e / e.sum(axis=1, keepdims=True)
 
     def predict(self, x, lengths=None, batch_size=256):
-        """The most likely class of each sequence (N,); arguments checked as in ``fit``."""
+        """The most likely class of each sequence.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(N, T, I)``, checked as in `fit`; N may be 0.
+        lengths : array_like of int, optional
+            ``(N,)`` lengths in ``[1, T]``.
+        batch_size : int, default 256
+            Sequences per forward.
+
+        Returns
+        -------
+        numpy.ndarray of int
+            ``(N,)`` class indices.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If an argument is wrong, naming it.
+        """
         x, _, lengths = self._check_data(x, None, lengths, "predict", need_labels=False,
                                          allow_empty=True)
         return self._batched_logits(x, lengths, _check_int("batch_size", batch_size, 1)).argmax(1)
 
     def save(self, path):
-        """Write the config and every parameter to an ``.npz`` file.
+        """Write the configuration and every parameter to an ``.npz`` file.
 
-        ``.npz`` is added to the name when missing, as ``load`` does; the write is
-        atomic (a temporary file in the same folder, then renamed). Returns the path.
+        The write is atomic: a temporary file in the same folder, flushed to disk,
+        then renamed over ``path``, so an interrupted save leaves the old file intact.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Where to write; ``.npz`` is added when missing, as `load` does.
+
+        Returns
+        -------
+        str
+            The path written.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from fastrnn import nn
+        >>> model = nn.SequenceClassifier(3, 4, 2, seed=0)
+        >>> path = model.save(os.path.join(tempfile.mkdtemp(), "model"))
+        >>> os.path.basename(path)
+        'model.npz'
+        >>> nn.SequenceClassifier.load(path).fc.out_features
+        2
         """
         return layers.save_npz(path, "SequenceClassifier", self._config, self.params)
 
     @classmethod
     def load(cls, path, backend=None):
-        """Rebuild a classifier saved by ``save``.
+        """Rebuild a classifier saved by `save`.
 
-        A missing file raises FileNotFoundError; a malformed one (not .npz, no or bad
-        header, another kind, a bad config, missing or mis-shaped arrays) one ValueError
-        naming the file and the problem.
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file; ``.npz`` is added when missing.
+        backend : {None, "auto", "numpy", "cpu", "cuda"}, default None
+            The backend of the rebuilt model's recurrent layers.
+
+        Returns
+        -------
+        SequenceClassifier
+            The model, with the saved configuration and parameters.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no such file.
+        ValueError
+            If the file is malformed (not an ``.npz``, no or a bad header, another
+            kind of model, a bad configuration, missing or mis-shaped arrays),
+            naming the file and the problem.
         """
         def build(config, params):
             model = cls(**config, backend=backend)
@@ -545,10 +1057,31 @@ class SequenceClassifier:
         return layers.load_module(path, "SequenceClassifier", build)
 
     def state_dict(self):
+        """A copy of the parameters, keyed as `params`.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Copies: changing them does not change the model.
+        """
         return {k: v.copy() for k, v in self.params.items()}
 
     def load_state_dict(self, state_dict):
-        """Copy ``state_dict`` into the parameters; errors list every mismatch (see LSTM)."""
+        """Copy ``state_dict`` into the parameters.
+
+        Parameters
+        ----------
+        state_dict : dict of str to array_like
+            An array for every name of `params`, of its shape and dtype.
+
+        Raises
+        ------
+        ValueError
+            Listing every missing, unexpected or mis-shaped entry.
+        TypeError
+            Listing every entry of another dtype, or if ``state_dict`` is not a
+            mapping.
+        """
         layers.copy_state_dict(self.params, state_dict)
 
 

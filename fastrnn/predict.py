@@ -10,6 +10,22 @@ import numpy as np
 
 
 def add_arguments(parser):
+    """Add ``fastrnn predict``'s options to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from fastrnn import predict
+    >>> parser = argparse.ArgumentParser(prog="fastrnn predict")
+    >>> predict.add_arguments(parser)
+    >>> parser.parse_args([]).model
+    'demo_out/model.npz'
+    """
     from .cli import int_at_least
     parser.add_argument("--model", default="demo_out/model.npz", help="default demo_out/model.npz")
     parser.add_argument("--images", default=None, metavar="FILE.npy",
@@ -22,10 +38,38 @@ def add_arguments(parser):
 
 
 def load_images(path):
-    """An .npy file of (N, 28, 28) or (28, 28) images -> (N, 28, 28) float32 in [0, 1].
+    """Read digit images from an ``.npy`` file, as the model reads them.
 
-    Pixels are integers 0-255 (uint8 or any integer dtype) or finite floats in [0, 1].
-    A missing file raises FileNotFoundError; anything else wrong one ValueError naming it.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An ``.npy`` file (``np.save``) of ``(N, 28, 28)`` images or one
+        ``(28, 28)`` image: integer pixels 0-255 (uint8 or any integer dtype) or
+        finite floats in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, 28, 28)`` float32 in [0, 1].
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If anything else is wrong (a directory, not an ``.npy``, another shape,
+        pixels out of range), naming the file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from fastrnn import predict
+    >>> path = os.path.join(tempfile.mkdtemp(), "digit.npy")
+    >>> np.save(path, np.full((28, 28), 255, np.uint8))
+    >>> images = predict.load_images(path)
+    >>> images.shape, images.dtype, float(images.max())
+    ((1, 28, 28), dtype('float32'), 1.0)
     """
     p = Path(path)
     if not p.exists():
@@ -62,6 +106,43 @@ def load_images(path):
 
 
 def run(args):
+    """``fastrnn predict``: print the predicted class and its probability of some images.
+
+    With ``--images``, that file's images; else the demo's test split, with the
+    true labels and the accuracy on all of it.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options `add_arguments` defines.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Raises
+    ------
+    fastrnn.cli.UsageError
+        If there is no model file, or the model does not read 28 pixels a step.
+    ValueError
+        If the backend is unknown or unavailable, or a file is malformed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from fastrnn import nn
+    >>> from fastrnn.cli import main
+    >>> folder = tempfile.mkdtemp()
+    >>> model = nn.SequenceClassifier(28, 8, 10, seed=0).save(os.path.join(folder, "model"))
+    >>> np.save(os.path.join(folder, "digits.npy"), np.zeros((3, 28, 28), np.uint8))
+    >>> main(["predict", "--model", model, "--images", os.path.join(folder, "digits.npy"),
+    ...       "--backend", "numpy"])
+     image  predicted      p
+         0 ...
+    0
+    """
     from . import data
     from ._dispatch import resolve
     from .cli import UsageError

@@ -1,5 +1,7 @@
 """Streaming inference: a recurrent module run one frame at a time, its state kept between frames.
 
+::
+
     stream = lstm.stream(batch_size=1)       # zero state, or stream(state=...)
     y_t = stream.step(x_t)                   # x_t (B, I) -> y_t (B, H): the top layer's h_t
     stream.state                             # as lstm(x)[1] after the same steps
@@ -8,7 +10,7 @@
 A step is one call of one compiled kernel (``_step``) over every layer, on the
 calling thread, with arguments built when the stream is made: it checks only
 ``x_t``'s type, shape and dtype, and allocates nothing but its returned output
-(nothing with ``step(x_t, out=buf)``). Per layer l and row b:
+(nothing with ``step(x_t, out=buf)``). Per layer l and row b::
 
     gi = x W_ihᵀ,  gh = h_l W_hhᵀ            (``dots``: the weights as they lie)
     h_l, c_l ← the cell of ``fastrnn.cpu._cells`` (biases folded as the cpu backend does)
@@ -78,11 +80,58 @@ def _step(cell, relu, zero, L, B, I, H, G, x, w_ih0, w_ih, w_hh, bias, b_hh, h, 
 
 
 class Stream:
-    """A module's layers run one frame at a time (see the module docstring).
+    """A recurrent module's layers run one frame at a time, the state kept between frames.
 
-    Made by ``module.stream(batch_size=1, state=None)``; ``state`` as the module
-    takes it (None: zeros). The weights are copied: later changes to the module's
-    parameters do not reach the stream (make a new one).
+    Made by ``module.stream(batch_size=1, state=None)`` of a unidirectional
+    `fastrnn.RNN`, `fastrnn.LSTM` or `fastrnn.GRU`. A step is one call of one
+    compiled kernel over every layer, on the calling thread; it checks only
+    ``x_t``'s type, shape and dtype and allocates nothing but its output (nothing
+    with ``out=``). The weights are copied: later changes to the module's
+    parameters do not reach the stream (make a new one). A stream belongs to one
+    thread; streams in different threads run at once.
+
+    Parameters
+    ----------
+    module : fastrnn.RNN, fastrnn.LSTM or fastrnn.GRU
+        The module, unidirectional (any layers, activation and dtype).
+    batch_size : int, default 1
+        B, the rows of every frame.
+    state : numpy.ndarray or tuple of numpy.ndarray, optional
+        The initial state as the module takes it: h ``(L, B, H)``, for the LSTM
+        ``(h, c)`` (None: zeros).
+
+    Attributes
+    ----------
+    module : fastrnn.RNN, fastrnn.LSTM or fastrnn.GRU
+        The module the stream was made from.
+    batch_size : int
+        B.
+
+    Raises
+    ------
+    ValueError
+        If the module is bidirectional (its reverse direction reads the sequence
+        from its end), or ``batch_size`` is not an integer ≥ 1, or ``state`` has
+        the wrong shape.
+    TypeError
+        If ``state`` is not an array (pair) of the module's dtype.
+
+    See Also
+    --------
+    fastrnn.LSTM.stream : How a stream is made.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastrnn
+    >>> gru = fastrnn.GRU(3, 4, num_layers=2, seed=0)
+    >>> stream = gru.stream(batch_size=1)
+    >>> frames = np.random.default_rng(0).random((5, 1, 3), dtype=np.float32)
+    >>> for x_t in frames:
+    ...     y_t = stream.step(x_t)            # (1, 3) -> (1, 4): the top layer's h_t
+    >>> y, h = gru(frames)                    # the whole sequence at once
+    >>> bool(np.allclose(y_t, y[-1], atol=1e-6)), stream.state.shape
+    (True, (2, 1, 4))
     """
 
     def __init__(self, module, batch_size=1, state=None):
@@ -127,8 +176,10 @@ class Stream:
     # ---- state ------------------------------------------------------------------
     @property
     def state(self):
-        """A copy of the state, shaped as the module returns it: h (L, B, H), for the LSTM
-        (h, c)."""
+        """A copy of the state, shaped as the module returns it: h ``(L, B, H)``, for the LSTM ``(h, c)``.
+
+        Assigning sets it (checked as the module checks an initial state).
+        """
         if self.module.cell == "lstm":
             return self._h.copy(), self._c.copy()
         return self._h.copy()
@@ -140,8 +191,31 @@ class Stream:
             dst[...] = src
 
     def reset(self, rows=None):
-        """Zero the state of every row, or of ``rows`` (indices or a boolean mask of B):
-        one batch of B rows can serve B sessions that start at different times."""
+        """Zero the state of every row, or of some rows only.
+
+        One batch of B rows can so serve B sessions that start and end at
+        different times.
+
+        Parameters
+        ----------
+        rows : int, sequence of int or array of bool, optional
+            The rows to zero: indices, or a mask of B (None: every row).
+
+        Raises
+        ------
+        IndexError
+            If an index is outside ``[-B, B)`` or a mask is not B long.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastrnn
+        >>> stream = fastrnn.RNN(2, 3, seed=0).stream(batch_size=2)
+        >>> _ = stream.step(np.ones((2, 2), np.float32))
+        >>> stream.reset([0])                 # row 0 starts a new sequence
+        >>> bool((stream.state[0, 0] == 0).all()), bool((stream.state[0, 1] != 0).any())
+        (True, True)
+        """
         if rows is None:
             self._h[...] = 0
             self._c[...] = 0
@@ -152,8 +226,36 @@ class Stream:
 
     # ---- stepping ---------------------------------------------------------------
     def step(self, x_t, out=None):
-        """Feed one frame: x_t (B, I) of the module's dtype. Returns the top layer's new
-        h_t (B, H): a new array, or ``out`` (a writable (B, H) array of the dtype), filled."""
+        """Feed one frame through every layer.
+
+        Parameters
+        ----------
+        x_t : numpy.ndarray
+            The frame, ``(B, I)``, of the module's dtype.
+        out : numpy.ndarray, optional
+            A writable ``(B, H)`` array of the dtype to fill instead of allocating.
+
+        Returns
+        -------
+        numpy.ndarray
+            The top layer's new h_t, ``(B, H)``: a new array, or ``out``.
+
+        Raises
+        ------
+        TypeError
+            If ``x_t`` or ``out`` is not a NumPy array of the module's dtype.
+        ValueError
+            If ``x_t`` or ``out`` has the wrong shape, or ``out`` is read-only.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastrnn
+        >>> stream = fastrnn.LSTM(3, 2, seed=0).stream()
+        >>> out = np.empty((1, 2), np.float32)
+        >>> stream.step(np.zeros((1, 3), np.float32), out=out) is out
+        True
+        """
         if not isinstance(x_t, np.ndarray) or x_t.dtype != self.module.dtype \
                 or x_t.shape != self._shape:
             raise self._bad("x_t", x_t, self._shape)

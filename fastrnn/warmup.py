@@ -21,6 +21,7 @@ PASSES = ("fwd", "train")
 
 
 def _list(choices):
+    """An argparse ``type=``: a comma-separated list of some of ``choices``."""
     def parse(text):
         items = [item.strip() for item in text.split(",") if item.strip()]
         bad = [item for item in items if item not in choices]
@@ -32,6 +33,22 @@ def _list(choices):
 
 
 def add_arguments(parser):
+    """Add ``fastrnn warmup``'s options to ``parser`` (and this module's docstring as its description).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from fastrnn import warmup
+    >>> parser = argparse.ArgumentParser(prog="fastrnn warmup")
+    >>> warmup.add_arguments(parser)
+    >>> parser.parse_args(["--cells", "lstm,gru"]).cells
+    ['lstm', 'gru']
+    """
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--cells", type=_list(CELLS), default=list(CELLS), metavar="LIST",
@@ -45,14 +62,52 @@ def add_arguments(parser):
 
 
 def tasks(cells, dtypes, passes):
-    """What to compile, in order: (dtype, cell, pass, variant)."""
+    """What to compile, in order: every dtype, cell, pass and forward variant.
+
+    Parameters
+    ----------
+    cells : list of str
+        Some of ``"rnn"``, ``"lstm"``, ``"gru"``.
+    dtypes : list of str
+        Some of ``"float32"``, ``"float64"``.
+    passes : list of str
+        Some of ``"fwd"`` (inference), ``"train"`` (forward with a tape, backward).
+
+    Returns
+    -------
+    list of tuple of str
+        ``(dtype, cell, pass, variant)``, variant ``"batch"`` or ``"units"``.
+
+    Examples
+    --------
+    >>> from fastrnn import warmup
+    >>> warmup.tasks(["lstm"], ["float32"], ["fwd"])
+    [('float32', 'lstm', 'fwd', 'batch'), ('float32', 'lstm', 'fwd', 'units')]
+    """
     from .cpu import VARIANTS
     variants = [v for v in VARIANTS if v != "auto"]
     return list(itertools.product(dtypes, cells, passes, variants))
 
 
 def compile_one(dtype, cell, kind, variant):
-    """One tiny call on the cpu backend, which compiles (or loads) what it needs."""
+    """One tiny call on the cpu backend, which compiles (or loads) what it needs.
+
+    Parameters
+    ----------
+    dtype : str
+        ``"float32"`` or ``"float64"``.
+    cell : str
+        ``"rnn"``, ``"lstm"`` or ``"gru"``.
+    kind : str
+        ``"fwd"`` (inference) or ``"train"`` (forward with a tape, then backward).
+    variant : str
+        The forward variant, set in `fastrnn.config.CPU_VARIANT` for the call.
+
+    Examples
+    --------
+    >>> from fastrnn import warmup
+    >>> warmup.compile_one("float32", "gru", "fwd", "batch")
+    """
     import numpy as np
 
     import fastrnn
@@ -84,6 +139,30 @@ def _progress(items, enabled):
 
 
 def run(args):
+    """``fastrnn warmup``: run every task of `tasks`, then print one line.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options `add_arguments` defines.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Raises
+    ------
+    RuntimeError
+        If the cpu backend is not available.
+
+    Examples
+    --------
+    >>> from fastrnn.cli import main
+    >>> main(["warmup", "--cells", "rnn", "--passes", "fwd", "--no-progress"])
+    fastrnn warmup: 2 calls (rnn; fwd; float32) compiled or loaded in ... s
+    0
+    """
     from . import _dispatch
     why = _dispatch._why_unavailable("cpu")
     if why is not None:

@@ -1,0 +1,64 @@
+"""Public names have numpydoc docstrings with the sections they need (numpydoc.validate).
+
+Add a module to MODULES once its docstrings follow numpydoc. Its public names are
+``__all__``, or else the functions and classes it defines whose names do not start
+with ``_``, with their public methods and properties.
+"""
+import importlib
+import inspect
+
+import pytest
+
+validate = pytest.importorskip("numpydoc.validate")
+
+MODULES = [
+    "fastrnn.nn",
+    "fastrnn.stream",
+    "fastrnn.config",
+    "fastrnn._threads",
+    "fastrnn.cli",
+    "fastrnn.demo",
+    "fastrnn.data",
+    "fastrnn.predict",
+    "fastrnn.check",
+    "fastrnn.info",
+    "fastrnn.warmup",
+]
+
+#: numpydoc's codes that fail the test: no docstring or summary, parameters not
+#: documented, documented but absent or without a description, no Returns or
+#: Yields section where there is a value
+REQUIRED = {"GL08", "SS01", "PR01", "PR02", "PR07", "RT01", "RT03", "YD01"}
+#: ... and for the functions and classes of a module: no Examples section
+REQUIRED_TOP = REQUIRED | {"EX01"}
+
+
+def public_names(module_name):
+    """Import paths of the module's public functions and classes, and of their public members."""
+    module = importlib.import_module(module_name)
+    names = getattr(module, "__all__", None) or [
+        name for name, obj in vars(module).items()
+        if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
+        and obj.__module__ == module_name]
+    paths = []
+    for name in names:
+        obj = getattr(module, name)
+        paths.append(f"{module_name}.{name}")
+        if inspect.isclass(obj):
+            paths += [f"{module_name}.{name}.{member}" for member, value in vars(obj).items()
+                      if not member.startswith("_")
+                      and (inspect.isfunction(value) or isinstance(value, (property, classmethod,
+                                                                            staticmethod)))]
+    return paths
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_public_names_have_numpydoc_docstrings(module_name):
+    assert importlib.import_module(module_name).__doc__, f"{module_name} has no docstring"
+    problems = []
+    for path in public_names(module_name):
+        required = REQUIRED_TOP if path.count(".") == module_name.count(".") + 1 else REQUIRED
+        for code, message in validate.validate(path)["errors"]:
+            if code in required:
+                problems.append(f"{path}: {code} {message}")
+    assert not problems, "\n".join(problems)
