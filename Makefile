@@ -50,6 +50,8 @@ bench-compare: $(STAMP)
 
 # asv publish, then its CDN scripts and styles replaced by local copies (npm ci)
 dashboard: $(STAMP)
+	@ls .asv/results/*/*.json 2>/dev/null | grep -qv '/machine\.json$$' || \
+		{ echo "make dashboard: no benchmark results in .asv/results yet: run make bench first"; exit 1; }
 	$(ASV) publish
 	$(PY) benchmarks/dashboard/offline.py .asv/html
 
