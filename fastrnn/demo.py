@@ -398,9 +398,11 @@ def run(args):
     fastrnn.cli.UsageError
         If ``--out`` is a file, or ``--compare torch`` lacks PyTorch.
     ValueError
-        If the backend is unknown or unavailable.
-    FileNotFoundError, ValueError
-        If the data is missing or malformed.
+        If the backend is unknown, or the data malformed.
+    RuntimeError
+        If the backend is not available here.
+    FileNotFoundError
+        If the data is missing.
 
     Examples
     --------

@@ -126,7 +126,9 @@ def run(args):
     fastrnn.cli.UsageError
         If there is no model file, or the model does not read 28 pixels a step.
     ValueError
-        If the backend is unknown or unavailable, or a file is malformed.
+        If the backend is unknown, or a file malformed.
+    RuntimeError
+        If the backend is not available here.
 
     Examples
     --------
