@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.fastrnn-installed
 
-.PHONY: demo test test-cpu test-cuda install clean bench bench-compare dashboard bench-micro
+.PHONY: demo test test-cpu test-cuda install clean bench bench-compare dashboard bench-micro docs
 
 install: $(STAMP)
 
@@ -13,6 +13,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,cuda,bench,examples]'
 	touch $(STAMP)
+
+# The documentation site's tools (the docs extra), on top of the install above.
+DOCS_STAMP := $(VENV)/.fastrnn-docs-installed
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+# The documentation site (docs/) as HTML in docs/_build/html, offline, warnings as
+# errors; the API pages are generated afresh from the docstrings each time.
+docs: $(DOCS_STAMP)
+	rm -rf docs/api/generated
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
 
 demo: $(STAMP)
 	$(VENV)/bin/fastrnn demo
