@@ -22,10 +22,11 @@ import numpy as np
 
 import fastrnn
 from fastrnn.bench import workloads
-from fastrnn.check import random_problem
+from fastrnn import backends, cells
+from fastrnn.cells import random_problem
 
-CELLS = ("rnn", "lstm", "gru")
-BACKENDS = ("numpy", "cpu", "cuda")
+CELLS = tuple(cells.CELLS)
+BACKENDS = backends.names()
 DTYPES = ("float32", "float64")
 SHAPES = ("28,64,28,128", "100,1,128,256", "100,16,256,256", "100,64,512,512")
 

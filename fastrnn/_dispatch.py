@@ -1,8 +1,6 @@
-"""Backend registry and choice.
+"""Which backend a call runs on (the backends themselves: ``fastrnn.backends``).
 
-A backend is a module exposing the kernel contract (DESIGN §3):
-``rnn_forward/rnn_backward``, ``lstm_forward/lstm_backward``,
-``gru_forward/gru_backward``. Which one runs is decided, first match wins, by
+Decided, first match wins, by
 
 1. the ``backend=`` argument of a call, when it is not None;
 2. the innermost ``with fastrnn.use_backend(name):`` block;
@@ -12,44 +10,28 @@ A backend is a module exposing the kernel contract (DESIGN §3):
 """
 import contextlib
 import contextvars
-import importlib
-import importlib.util
 import os
 
+from . import backends
 from ._validate import is_device_array
 
-BACKENDS = ("numpy", "cpu", "cuda")
-_MODULES = {"numpy": "fastrnn.reference", "cpu": "fastrnn.cpu", "cuda": "fastrnn.cuda"}
 _current = contextvars.ContextVar("fastrnn_backend", default=None)
 
 
 def _why_unavailable(name):
     """None when backend ``name`` can run here, else the reason it cannot."""
-    if name == "numpy":
-        return None
-    if importlib.util.find_spec(_MODULES[name]) is None:
-        return f"this fastrnn build has no {_MODULES[name]} module"
-    if importlib.util.find_spec("numba") is None:
-        return "Numba is not installed (pip install numba)"
-    if name == "cpu":
-        return None
-    if importlib.util.find_spec("numba.cuda") is None:
-        return "numba-cuda is not installed (pip install 'fastrnn[cuda]')"
-    from numba import config, cuda
-    if config.ENABLE_CUDASIM:
-        return None
-    return None if cuda.is_available() else "no CUDA GPU was found (numba.cuda.is_available() is False)"
+    return backends.get(name).why_unavailable()
 
 
 def available_backends():
     """The names of the backends that can run on this machine, in order of preference."""
-    return [name for name in BACKENDS if _why_unavailable(name) is None]
+    return [name for name in backends.names() if _why_unavailable(name) is None]
 
 
 def _check_name(name, source):
-    if name not in BACKENDS + ("auto",):
+    if name not in backends.names() + ("auto",):
         raise ValueError(f"unknown backend {name!r} (from {source}); "
-                         f"expected one of {BACKENDS + ('auto',)}")
+                         f"expected one of {backends.names() + ('auto',)}")
     return name
 
 
@@ -79,13 +61,18 @@ def use_backend(name):
 def resolve(backend, x=None):
     """Name of the backend a call with ``backend=`` and first input ``x`` runs on."""
     name = current_backend() if backend is None else _check_name(backend, "backend=")
+    device = is_device_array(x)
     if name == "auto":
-        return "cuda" if is_device_array(x) else ("cpu" if _why_unavailable("cpu") is None else "numpy")
+        # device arrays: the first device backend (if it cannot run, the error below says
+        # why); host arrays: the first that can run other than the reference, else it
+        fits = [b for b in backends.names() if backends.get(b).device == device]
+        name = fits[0] if device else next(
+            (b for b in fits if b != "numpy" and _why_unavailable(b) is None), "numpy")
     why = _why_unavailable(name)
     if why is not None:
         raise RuntimeError(f"backend {name!r} is not available: {why}; "
                            f"available: {available_backends()}")
-    if is_device_array(x) and name != "cuda":
+    if device and not backends.get(name).device:
         raise TypeError(f"x is a CUDA device array but backend {name!r} runs on the host; "
                         f"use backend='cuda' or pass NumPy arrays")
     return name
@@ -93,4 +80,4 @@ def resolve(backend, x=None):
 
 def get_module(name):
     """The backend module for ``name`` (imported on first use)."""
-    return importlib.import_module(_MODULES[name])
+    return backends.get(name).kernels()

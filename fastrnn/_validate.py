@@ -18,15 +18,18 @@ that holds one (as SciPy's ``check_finite``), at the cost of one pass over
 every input (for device arrays, a copy to the host).
 
 Device arrays (``__cuda_array_interface__``, numba device arrays) are checked
-by shape and dtype only; the cuda backend owns their transfer.
+by shape and dtype only; the cuda backend owns their transfer, and makes the
+device zeros of the defaults (the ``zeros`` argument).
+
+What is checked follows the cell's declaration (``fastrnn.cells``).
 """
 import numbers
 
 import numpy as np
 
-#: number of gate blocks stacked in the rows of w_ih / w_hh
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-ACTIVATIONS = ("tanh", "relu")
+from .cells import ACTIVATIONS, shape
+from .tape import Tape
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -72,14 +75,6 @@ def _array(name, a, ndim, dtype=None):
 def _shape(name, a, expected):
     if tuple(a.shape) != tuple(expected):
         raise ValueError(f"{name} must have shape {tuple(expected)}, got {tuple(a.shape)}")
-
-
-def _zeros(host, shape, dtype):
-    """Zeros on the host, or on the device when the inputs live there."""
-    if host:
-        return np.zeros(shape, dtype)
-    from .cuda.arrays import device_zeros   # only reached with device inputs
-    return device_zeros(shape, dtype)
 
 
 def check_activation(activation):
@@ -129,41 +124,39 @@ def check_finite(names, arrays):
                              f"check_finite=False lets them propagate as the reference does")
 
 
-def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train,
-                  finite=False):
-    """Validate a forward call. Returns the filled-in arguments in the same order.
+def check_forward(cell, x, params, states, lengths, activation, train, finite=False,
+                  zeros=np.zeros):
+    """Validate a forward call of ``cell`` (a ``fastrnn.cells.Cell``).
 
-    ``finite``: the ``check_finite`` flag; True raises ValueError for NaN or inf in an input."""
+    ``params`` maps the cell's parameter names (w_ih, w_hh, b_ih, b_hh) to arrays or None
+    (biases: zeros), ``states`` its initial states (h0, c0 for the LSTM) to arrays or None
+    (zeros); ``finite``: the ``check_finite`` flag; ``zeros(shape, dtype)`` makes the
+    defaults (on the device for device inputs). Returns x, the filled-in params and
+    states (dicts in the declaration's order), lengths, activation and train."""
     x = _array("x", x, 3)
     T, B, I = x.shape
     dtype = _dtype_of(x)
-    G = GATES[cell]
-    w_hh = _array("w_hh", w_hh, 2, dtype)
+    G = cell.G
+    w_hh = _array("w_hh", params["w_hh"], 2, dtype)
     H = w_hh.shape[1]
     if H == 0 or w_hh.shape[0] != G * H:
-        raise ValueError(f"w_hh must have shape ({G}·H, H) with H ≥ 1 ({cell.upper()} has "
+        raise ValueError(f"w_hh must have shape ({G}·H, H) with H ≥ 1 ({cell.title} has "
                          f"{G} gate block{'s' * (G > 1)}), got {tuple(w_hh.shape)}")
-    w_ih = _array("w_ih", w_ih, 2, dtype)
-    _shape("w_ih", w_ih, (G * H, I))
+    dims = cell.dims(T, B, I, H)
     side = isinstance(x, np.ndarray)   # True: host arrays
-    biases = []
-    for name, b in (("b_ih", b_ih), ("b_hh", b_hh)):
-        if b is None:
-            b = _zeros(side, (G * H,), dtype)
-        b = _array(name, b, 1, dtype)
-        _shape(name, b, (G * H,))
-        biases.append(b)
-    states = []
-    for name, s in (("h0", h0), ("c0", c0)):
-        if name == "c0" and cell != "lstm":
-            continue
-        if s is None:
-            s = _zeros(side, (B, H), dtype)
-        s = _array(name, s, 2, dtype)
+    checked = {}
+    for p in cell.params:
+        a, want = params[p.name], shape(p.shape, dims)
+        if a is None and p.bias:
+            a = zeros(want, dtype)
+        checked[p.name] = a = w_hh if p.name == "w_hh" else _array(p.name, a, len(want), dtype)
+        _shape(p.name, a, want)
+    states = {f"{s}0": states[f"{s}0"] for s in cell.states}
+    for name, s in states.items():
+        s = zeros((B, H), dtype) if s is None else s
+        states[name] = s = _array(name, s, 2, dtype)
         _shape(name, s, (B, H))
-        states.append(s)
-    for name, a in (("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", biases[0]), ("b_hh", biases[1]),
-                    *zip(("h0", "c0"), states)):
+    for name, a in (*checked.items(), *states.items()):
         if isinstance(a, np.ndarray) != side:
             raise TypeError(f"{name} is a {'device' if side else 'NumPy'} array but x is a "
                             f"{'NumPy' if side else 'device'} array: pass all arrays as NumPy "
@@ -174,33 +167,33 @@ def check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, 
         raise TypeError(f"train must be True or False, got {train!r}")
     if not isinstance(finite, (bool, np.bool_)):
         raise TypeError(f"check_finite must be True or False, got {finite!r}")
-    c0 = states[1] if cell == "lstm" else None
     if finite:
-        check_finite(("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0"),
-                     (x, w_ih, w_hh, *biases, states[0], c0))
-    return x, w_ih, w_hh, biases[0], biases[1], states[0], c0, lengths, activation, bool(train)
+        inputs = {"x": x, **checked, **states}
+        check_finite(tuple(inputs), tuple(inputs.values()))
+    return x, checked, states, lengths, activation, bool(train)
 
 
-def check_backward(cell, tape, grads):
-    """Validate a backward call against the tape of its forward.
+def check_backward(cell, tape, grads, zeros=np.zeros):
+    """Validate a backward call of ``cell`` against the tape of its forward.
 
-    ``grads`` maps "dy", "dh_T" (and "dc_T" for LSTM) to arrays or None (zeros).
-    Returns the filled-in gradients in that order.
+    ``grads`` maps the cell's output gradients ("dy", "dh_T", and "dc_T" for the LSTM) to
+    arrays or None (zeros, made by ``zeros(shape, dtype)``). Returns them filled in, in
+    that order.
     """
-    from .functional import Tape   # the functional API defines the tape
     if not isinstance(tape, Tape):
-        raise TypeError(f"tape must be the tape returned by {cell}_forward(..., train=True), "
-                        f"got {type(tape).__name__}")
-    if tape.cell != cell:
-        raise ValueError(f"tape comes from {tape.cell}_forward, not {cell}_forward")
+        raise TypeError(f"tape must be the tape returned by {cell.name}_forward(..., "
+                        f"train=True), got {type(tape).__name__}")
+    if tape.cell != cell.name:
+        raise ValueError(f"tape comes from {tape.cell}_forward, not {cell.name}_forward")
     T, B, _, H = tape.dims
     out = []
-    for name, g in grads.items():
-        shape = (T, B, H) if name == "dy" else (B, H)
+    for name in cell.output_grad_names():
+        g = grads[name]
+        want = (T, B, H) if name == "dy" else (B, H)
         if g is None:
-            g = _zeros(tape.host, shape, tape.dtype)
-        g = _array(name, g, len(shape), tape.dtype)
-        _shape(name, g, shape)
+            g = zeros(want, tape.dtype)
+        g = _array(name, g, len(want), tape.dtype)
+        _shape(name, g, want)
         if isinstance(g, np.ndarray) != tape.host:
             raise TypeError(f"{name} must be a {'NumPy' if tape.host else 'device'} array "
                             f"like the forward's inputs")

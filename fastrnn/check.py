@@ -4,7 +4,8 @@ import time
 
 import numpy as np
 
-CELLS = {"rnn": 1, "lstm": 4, "gru": 3}
+from . import cells
+from .cells import CELLS
 
 
 def add_arguments(parser):
@@ -98,22 +99,7 @@ def random_problem(cell, T, B, I, H, dtype, seed=0):
     >>> args["w_ih"].shape, args["lengths"], sorted(grads)
     ((20, 4), array([3, 0]), ['dc_T', 'dh_T', 'dy'])
     """
-    rng = np.random.default_rng(seed)
-    G = CELLS[cell]
-    k = 1 / np.sqrt(H)
-
-    def u(*shape):
-        return rng.uniform(-k, k, shape).astype(dtype)
-    args = dict(x=rng.standard_normal((T, B, I)).astype(dtype), w_ih=u(G * H, I),
-                w_hh=u(G * H, H), b_ih=u(G * H), b_hh=u(G * H), h0=u(B, H),
-                lengths=np.linspace(T, 0, B).round().astype(np.int64))
-    if cell == "lstm":
-        args["c0"] = u(B, H)
-    grads = dict(dy=rng.standard_normal((T, B, H)).astype(dtype),
-                 dh_T=rng.standard_normal((B, H)).astype(dtype))
-    if cell == "lstm":
-        grads["dc_T"] = rng.standard_normal((B, H)).astype(dtype)
-    return args, grads
+    return cells.random_problem(cell, T, B, I, H, dtype, seed)
 
 
 def run_cell(cell, backend, args, grads):

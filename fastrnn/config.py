@@ -11,7 +11,7 @@ Examples
 >>> fastrnn.config.CPU_VARIANT = None          # back to FASTRNN_CPU_VARIANT, else "auto"
 """
 #: ``None``: the ``FASTRNN_CPU_VARIANT`` environment variable, else ``"auto"``.
-#: Otherwise one of ``fastrnn.cpu.VARIANTS``: ``"batch"`` (threads split the
+#: Otherwise one of the cpu backend's variants (``fastrnn.backends``): ``"batch"`` (threads split the
 #: batch, each runs every step of its rows with no synchronisation between
 #: steps), ``"units"`` (threads split the hidden units; one fork/join per step)
 #: or ``"auto"`` (``"units"`` for B ≤ `CPU_UNITS_MAX_B` when more than one thread

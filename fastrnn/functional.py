@@ -1,7 +1,7 @@
 """The functional API: one layer, one direction, forward and backward, on any backend.
 
 Time-major: x is (T, B, I). Weights follow PyTorch's layout and gate order
-(DESIGN §1), so ``weight_ih_l0`` etc. from a ``state_dict`` can be passed as
+(docs/design.md, "Cells"; declared in ``fastrnn.cells``), so ``weight_ih_l0`` etc. from a ``state_dict`` can be passed as
 they are. G is the number of gate blocks: RNN 1, LSTM 4 (i, f, g, o),
 GRU 3 (r, z, n).
 
@@ -48,111 +48,67 @@ forward raise a ``ValueError`` naming the first input that holds NaN or inf
 (as SciPy's ``check_finite``); it costs one pass over every input.
 NumPy masked arrays are refused with a ``TypeError``: use ``lengths``.
 """
-from typing import Any, NamedTuple
-
 import numpy as np
 
-from . import _dispatch, _validate
+from . import _dispatch, _validate, backends
+from .cells import GRU, LSTM, RNN, named_tuple
+from .tape import Tape
 
 
-class Tape(NamedTuple):
-    """What a training forward keeps for its backward. Treat it as opaque."""
-    cell: str          # "rnn" | "lstm" | "gru"
-    backend: str       # the backend that made it, and that runs its backward
-    dims: tuple        # (T, B, I, H)
-    dtype: np.dtype
-    host: bool         # True for NumPy inputs, False for device arrays
-    data: Any          # the backend's own record
+def _types(cell):
+    """The forward's and the backward's named tuples of ``cell``, from its declaration."""
+    out = named_tuple(f"{cell.title}Output", cell.output_names(),
+                      f"What {cell.name}_forward returns: y (T, B, H), the final states "
+                      f"(B, H) each, and the tape (None unless train=True).")
+    grads = named_tuple(f"{cell.title}Grads", cell.grad_names(),
+                        f"What {cell.name}_backward returns: the gradients of x, of the initial "
+                        f"states and of the parameters, shaped as they are.")
+    return out, grads
 
 
-class RNNOutput(NamedTuple):
-    y: Any             # (T, B, H)
-    h_T: Any           # (B, H) state after each sequence's last valid step
-    tape: Any          # Tape or None
-
-
-class LSTMOutput(NamedTuple):
-    y: Any             # (T, B, H)
-    h_T: Any           # (B, H)
-    c_T: Any           # (B, H)
-    tape: Any
-
-
-class GRUOutput(NamedTuple):
-    y: Any
-    h_T: Any
-    tape: Any
-
-
-class RNNGrads(NamedTuple):
-    dx: Any            # (T, B, I)
-    dh0: Any           # (B, H)
-    dw_ih: Any         # (G·H, I)
-    dw_hh: Any         # (G·H, H)
-    db_ih: Any         # (G·H,)
-    db_hh: Any         # (G·H,)
-
-
-class LSTMGrads(NamedTuple):
-    dx: Any
-    dh0: Any
-    dc0: Any
-    dw_ih: Any
-    dw_hh: Any
-    db_ih: Any
-    db_hh: Any
-
-
-GRUGrads = type("GRUGrads", (RNNGrads,), {"__doc__": "Gradients of gru_forward's inputs.",
-                                          "__slots__": ()})
-
-
-#: the validated arguments (positions in ``check_forward``'s result) that a backward reads
-#: again and the tape must therefore own: x, w_ih, w_hh
-_READ_BY_BACKWARD = {0: "x", 1: "w_ih", 2: "w_hh"}
+RNNOutput, RNNGrads = _types(RNN)
+LSTMOutput, LSTMGrads = _types(LSTM)
+GRUOutput, GRUGrads = _types(GRU)
 
 
 def _own(name, validated, given, backend):
     """A private copy of an input that the tape keeps, unless ``validated`` already is one."""
     if isinstance(validated, np.ndarray):
-        if backend == "cuda" or not np.may_share_memory(validated, given):
-            return validated     # the cuda backend copies it to the device; or a copy already
+        if backend.device or not np.may_share_memory(validated, given):
+            return validated     # a device backend copies it to the device; or a copy already
         return validated.copy()
-    from .cuda.arrays import as_device, copy     # device inputs: a device-to-device copy
-    return copy(as_device(name, validated))
+    return backend.kernels().own(name, validated)     # device inputs: a device-to-device copy
 
 
-def _forward(cell, backend, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train,
-             check_finite=False):
-    given = (x, w_ih, w_hh)
-    args = _validate.check_forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths,
-                                   activation, train, check_finite)
-    name = _dispatch.resolve(backend, args[0])
-    if args[9]:     # train: the tape owns what its backward reads (module docstring)
-        args = list(args)
-        for i, arg in _READ_BY_BACKWARD.items():
-            args[i] = _own(arg, args[i], given[i], name)
-        args = tuple(args)
-    kernel = getattr(_dispatch.get_module(name), f"{cell}_forward")
-    if cell != "lstm":
-        args = args[:6] + args[7:]    # no c0
-    *outs, data = kernel(*args)
-    x, w_hh = args[0], args[2]
+def _forward(cell, backend, x, params, states, lengths, activation, train, check_finite=False):
+    name = _dispatch.resolve(backend, x)
+    backend = backends.get(name)
+    zeros = backend.kernels().zeros if _validate.is_device_array(x) else np.zeros
+    x_, params_, states_, lengths, activation, train = _validate.check_forward(
+        cell, x, params, states, lengths, activation, train, check_finite, zeros)
+    if train:   # the tape owns what its backward reads (module docstring)
+        x_ = _own("x", x_, x, backend)
+        for arg in ("w_ih", "w_hh"):
+            params_[arg] = _own(arg, params_[arg], params[arg], backend)
+    *outs, data = backend.kernel(cell.name, "forward")(
+        x_, *params_.values(), *states_.values(), lengths, activation, train)
     tape = None
     if train:
-        T, B, I = x.shape
-        tape = Tape(cell, name, (T, B, I, w_hh.shape[1]), np.dtype(_validate._dtype_of(x)),
-                    isinstance(x, np.ndarray), data)
+        T, B, I = x_.shape
+        tape = Tape(cell.name, name, (T, B, I, params_["w_hh"].shape[1]),
+                    np.dtype(_validate._dtype_of(x_)), isinstance(x_, np.ndarray), data)
     return (*outs, tape)
 
 
-def _backward(cell, backend, tape, **grads):
-    grads = _validate.check_backward(cell, tape, grads)
+def _backward(cell, backend, tape, grads):
+    host = getattr(tape, "host", True)
+    kernels = backends.get(tape.backend).kernels() if isinstance(tape, Tape) else None
+    grads = _validate.check_backward(cell, tape, grads,
+                                     np.zeros if host else kernels.zeros)
     if backend is not None and backend != "auto" and backend != tape.backend:
         raise ValueError(f"backend={backend!r} but the tape was made by backend "
                          f"{tape.backend!r}; a tape's backward runs on its own backend")
-    kernel = getattr(_dispatch.get_module(tape.backend), f"{cell}_backward")
-    return kernel(tape.data, *grads)
+    return getattr(kernels, f"{cell.name}_backward")(tape.data, *grads)
 
 
 def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
@@ -168,8 +124,8 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
     gradients (module docstring).
     Returns ``RNNOutput(y (T, B, H), h_T (B, H), tape)``.
     """
-    return RNNOutput(*_forward("rnn", backend, x, w_ih, w_hh, b_ih, b_hh, h0, None,
-                               lengths, activation, train, check_finite))
+    return RNNOutput(*_forward(RNN, backend, x, dict(w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh),
+                               dict(h0=h0), lengths, activation, train, check_finite))
 
 
 def rnn_backward(tape, dy=None, dh_T=None, backend=None):
@@ -177,7 +133,7 @@ def rnn_backward(tape, dy=None, dh_T=None, backend=None):
 
     Returns ``RNNGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``.
     """
-    return RNNGrads(*_backward("rnn", backend, tape, dy=dy, dh_T=dh_T))
+    return RNNGrads(*_backward(RNN, backend, tape, dict(dy=dy, dh_T=dh_T)))
 
 
 def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, lengths=None,
@@ -192,8 +148,9 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, lengths=
     backend and check_finite as for ``rnn_forward``; the tape owns what backward reads.
     Returns ``LSTMOutput(y (T, B, H), h_T (B, H), c_T (B, H), tape)``.
     """
-    return LSTMOutput(*_forward("lstm", backend, x, w_ih, w_hh, b_ih, b_hh, h0, c0,
-                                lengths, activation, train, check_finite))
+    return LSTMOutput(*_forward(LSTM, backend, x,
+                                dict(w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh),
+                                dict(h0=h0, c0=c0), lengths, activation, train, check_finite))
 
 
 def lstm_backward(tape, dy=None, dh_T=None, dc_T=None, backend=None):
@@ -201,7 +158,7 @@ def lstm_backward(tape, dy=None, dh_T=None, dc_T=None, backend=None):
 
     Returns ``LSTMGrads(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh)``.
     """
-    return LSTMGrads(*_backward("lstm", backend, tape, dy=dy, dh_T=dh_T, dc_T=dc_T))
+    return LSTMGrads(*_backward(LSTM, backend, tape, dict(dy=dy, dh_T=dh_T, dc_T=dc_T)))
 
 
 def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
@@ -216,8 +173,8 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
     what backward reads.
     Returns ``GRUOutput(y (T, B, H), h_T (B, H), tape)``.
     """
-    return GRUOutput(*_forward("gru", backend, x, w_ih, w_hh, b_ih, b_hh, h0, None,
-                               lengths, activation, train, check_finite))
+    return GRUOutput(*_forward(GRU, backend, x, dict(w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh),
+                               dict(h0=h0), lengths, activation, train, check_finite))
 
 
 def gru_backward(tape, dy=None, dh_T=None, backend=None):
@@ -225,4 +182,4 @@ def gru_backward(tape, dy=None, dh_T=None, backend=None):
 
     Returns ``GRUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``.
     """
-    return GRUGrads(*_backward("gru", backend, tape, dy=dy, dh_T=dh_T))
+    return GRUGrads(*_backward(GRU, backend, tape, dict(dy=dy, dh_T=dh_T)))

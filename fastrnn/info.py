@@ -45,8 +45,9 @@ def collect():
             rows.append((mod, __import__(mod).__version__))
         except ImportError:
             rows.append((mod, "not installed"))
-    for name in _dispatch.BACKENDS:
-        why = _dispatch._why_unavailable(name)
+    from fastrnn import backends
+    for name in backends.names():
+        why = backends.get(name).why_unavailable()
         rows.append((f"backend {name}", "available" if why is None else f"unavailable: {why}"))
     try:
         rows.append(("default backend", _dispatch.current_backend()))

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import functional, _validate
+from . import cells, functional, _validate
 
 
 class LayerTape(NamedTuple):
@@ -84,22 +84,29 @@ class _RNNBase:
     def num_directions(self):
         return 2 if self.bidirectional else 1
 
+    @property
+    def _decl(self):
+        """This module's cell declaration (``fastrnn.cells``)."""
+        return cells.get(self.cell)
+
+    def _params(self):
+        """The cell's parameters this module has (no biases with bias=False)."""
+        return [p for p in self._decl.params if self.bias or not p.bias]
+
     def _names(self, layer, direction):
-        """State-dict names of (w_ih, w_hh, b_ih, b_hh) of one layer and direction."""
+        """State-dict names of the parameters of one layer and direction, in ``_params`` order."""
         sfx = f"_l{layer}" + ("_reverse" if direction else "")
-        names = [f"weight_ih{sfx}", f"weight_hh{sfx}"]
-        return names + ([f"bias_ih{sfx}", f"bias_hh{sfx}"] if self.bias else [])
+        return [f"{p.torch}{sfx}" for p in self._params()]
 
     def _shapes(self):
         """Every parameter's name and shape, in PyTorch's order."""
-        G, H, D = _validate.GATES[self.cell], self.hidden_size, self.num_directions
+        H, D = self.hidden_size, self.num_directions
         shapes = {}
         for layer in range(self.num_layers):
-            I = self.input_size if layer == 0 else D * H
+            dims = self._decl.dims(0, 0, self.input_size if layer == 0 else D * H, H)
             for d in range(D):
-                for name, shape in zip(self._names(layer, d),
-                                       [(G * H, I), (G * H, H), (G * H,), (G * H,)]):
-                    shapes[name] = shape
+                for name, p in zip(self._names(layer, d), self._params()):
+                    shapes[name] = cells.shape(p.shape, dims)
         return shapes
 
     def _init_params(self, rng):
@@ -186,11 +193,10 @@ class _RNNBase:
             for d in range(D):
                 # the reverse direction reads each sequence's valid prefix back to front
                 xd = reverse_padded(x, lengths) if d else x
-                w = [self.params[n] for n in self._names(layer, d)]
-                s0 = [s[layer * D + d] for s in states] if states else []
-                out = forward(xd, *w, *([None, None] if not self.bias else []), *s0,
-                              lengths=lengths, activation=self.activation, train=train,
-                              backend=self.backend)
+                w = {p.name: self.params[n] for p, n in zip(self._params(), self._names(layer, d))}
+                s0 = dict(zip(self._state_names(), (s[layer * D + d] for s in states)))
+                out = forward(xd, **w, **s0, lengths=lengths, activation=self.activation,
+                              train=train, backend=self.backend)
                 outs.append(reverse_padded(out.y, lengths) if d else out.y)
                 finals.append(out[1:-1])
                 layer_tapes.append(out.tape)
@@ -204,7 +210,7 @@ class _RNNBase:
             tapes.append(layer_tapes)
             masks.append(mask)
         state = tuple(np.stack(s) for s in zip(*finals))
-        state = state if self.cell == "lstm" else state[0]
+        state = state if len(state) > 1 else state[0]
         y = x.transpose(1, 0, 2).copy() if self.batch_first else x
         tape = LayerTape(tapes, masks, lengths, (T, B)) if train else None
         return y, state, tape
@@ -241,12 +247,12 @@ class _RNNBase:
                 dx = dxd if dx is None else dx + dxd
                 for s0, ds in zip(dstate0, g[1:1 + len(dfinal)]):
                     s0[k] = ds
-                grads = [g.dw_ih, g.dw_hh] + ([g.db_ih, g.db_hh] if self.bias else [])
-                self.grads.update(zip(self._names(layer, d), grads))
+                self.grads.update((n, getattr(g, f"d{p.name}"))
+                                  for p, n in zip(self._params(), self._names(layer, d)))
             # through the dropout that fed this layer
             dy = dx if layer == 0 or tape.masks[layer - 1] is None else dx * tape.masks[layer - 1]
         dx = dy.transpose(1, 0, 2).copy() if self.batch_first else dy
-        return dx, (tuple(dstate0) if self.cell == "lstm" else dstate0[0])
+        return dx, (tuple(dstate0) if len(dstate0) > 1 else dstate0[0])
 
     # ---- argument checks -----------------------------------------------------------
     def _check_input(self, x):
@@ -262,7 +268,7 @@ class _RNNBase:
         return x.transpose(1, 0, 2) if self.batch_first else x
 
     def _state_names(self):
-        return ("h0", "c0") if self.cell == "lstm" else ("h0",)
+        return tuple(f"{s}0" for s in self._decl.states)
 
     def _check_states(self, names, states, B):
         """Each of ``states`` None or (L·D, B, H) of this dtype; [] when all are None."""
@@ -287,19 +293,23 @@ class _RNNBase:
 
     def _split_state(self, state, what):
         """(h,) or (h, c) from ``state`` as the user passes it."""
-        if self.cell != "lstm":
+        n = len(self._decl.states)
+        if n == 1:
             return (state,)
         if state is None:
-            return (None, None)
-        if not (isinstance(state, (tuple, list)) and len(state) == 2):
-            raise TypeError(f"{what} of an LSTM must be a pair (h, c), got {type(state).__name__}")
+            return (None,) * n
+        if not (isinstance(state, (tuple, list)) and len(state) == n):
+            names = ", ".join(self._decl.states)
+            raise TypeError(f"{what} of an {self._decl.title} must be a "
+                            f"{'pair' if n == 2 else f'{n}-tuple'} ({names}), "
+                            f"got {type(state).__name__}")
         return tuple(state)
 
     def _check_state(self, state, B):
         return self._check_states(self._state_names(), self._split_state(state, "state"), B)
 
     def _check_dstate(self, dstate, B):
-        names = ("dh_n", "dc_n") if self.cell == "lstm" else ("dh_n",)
+        names = tuple(f"d{s}_n" for s in self._decl.states)
         parts = self._check_states(names, self._split_state(dstate, "dstate"), B)
         return parts or [None] * len(names)
 

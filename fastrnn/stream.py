@@ -7,76 +7,20 @@
     stream.state                             # as lstm(x)[1] after the same steps
     stream.reset()                           # zeros; reset(rows) for some rows only
 
-A step is one call of one compiled kernel (``_step``) over every layer, on the
+A step is one call of the cpu backend's compiled step over every layer
+(``Stepper`` of ``fastrnn.cpu``, reached through ``fastrnn.backends``), on the
 calling thread, with arguments built when the stream is made: it checks only
 ``x_t``'s type, shape and dtype, and allocates nothing but its returned output
-(nothing with ``step(x_t, out=buf)``). Per layer l and row b::
-
-    gi = x W_ihᵀ,  gh = h_l W_hhᵀ            (``dots``: the weights as they lie)
-    h_l, c_l ← the cell of ``fastrnn.cpu._cells`` (biases folded as the cpu backend does)
-    x ← h_l                                 (the next layer's input)
+(nothing with ``step(x_t, out=buf)``).
 
 The arithmetic is the cpu backend's: T steps give what the module gives for
 the same T steps, within float rounding. A stream belongs to one thread;
 streams in different threads run at once (the kernel releases the GIL).
 A bidirectional module cannot stream: its reverse direction needs the future.
 """
-import numba
 import numpy as np
-from numba import carray, njit, types
-from numba.extending import intrinsic
 
-from .cpu._cells import GRU, JIT, LSTM, RNN, forward_units
-from .cpu._driver import fused_bias
-from .cpu._loops import copy, dots
-
-KINDS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-
-
-@intrinsic
-def _pointer(typingctx, address, zero):
-    """The integer ``address`` as a pointer to values of ``zero``'s type (float32 or float64)."""
-    ptr = types.CPointer(zero)
-
-    def codegen(context, builder, sig, args):
-        return builder.inttoptr(args[0], context.get_value_type(ptr))
-    return ptr(address, zero), codegen
-
-
-@njit(**JIT)
-def _step(cell, relu, zero, L, B, I, H, G, x, w_ih0, w_ih, w_hh, bias, b_hh, h, c, gi, gh, hn,
-          gates, ct, ghn, out):
-    """One step of every layer, in place, on the stream's own buffers given by address.
-
-    Views (G·H rows of gates; c, gates, ct, ghn have a last axis of 0 where the cell has
-    none): x (B,I) this frame; w_ih0 (G·H,I) layer 0's W_ih; w_ih (L−1,G·H,H) the others';
-    w_hh (L,G·H,H); bias, b_hh (L,G·H) as in ``_cells``; h (L,B,H), c (L,B,H) the state,
-    updated; scratch gi, gh (B,G·H), hn (B,H), gates (B,G·H), ct (B,H), ghn (B,H);
-    out (B,H): the top layer's new h. Arguments are integers (and ``zero``, the dtype),
-    so a call unboxes no array: it allocates nothing."""
-    GH = G * H
-    Hc, Hg = H if cell == LSTM else 0, H if cell == GRU else 0
-    x, out = carray(_pointer(x, zero), (B, I)), carray(_pointer(out, zero), (B, H))
-    w_ih0, w_ih = carray(_pointer(w_ih0, zero), (GH, I)), carray(_pointer(w_ih, zero),
-                                                                (L - 1, GH, H))
-    w_hh = carray(_pointer(w_hh, zero), (L, GH, H))
-    bias, b_hh = carray(_pointer(bias, zero), (L, GH)), carray(_pointer(b_hh, zero), (L, GH))
-    h, c = carray(_pointer(h, zero), (L, B, H)), carray(_pointer(c, zero), (L, B, Hc))
-    gi, gh = carray(_pointer(gi, zero), (B, GH)), carray(_pointer(gh, zero), (B, GH))
-    hn, ct = carray(_pointer(hn, zero), (B, H)), carray(_pointer(ct, zero), (B, Hc))
-    gates = carray(_pointer(gates, zero), (B, GH if cell != RNN else 0))
-    ghn = carray(_pointer(ghn, zero), (B, Hg))
-    for layer in range(L):
-        if layer == 0:
-            dots(x, w_ih0, 0, GH, gi, False)
-        else:
-            dots(h[layer - 1], w_ih[layer - 1], 0, GH, gi, False)
-        dots(h[layer], w_hh[layer], 0, GH, gh, False)
-        for b in range(B):
-            forward_units(cell, relu, 0, H, gi[b], gh[b], bias[layer], b_hh[layer], h[layer, b],
-                          hn[b], c[layer, b], gates[b], ct[b], ghn[b])
-        copy(h[layer], hn)
-    copy(out, h[L - 1])
+from . import _validate, backends, cells
 
 
 class Stream:
@@ -135,40 +79,28 @@ class Stream:
     """
 
     def __init__(self, module, batch_size=1, state=None):
-        from . import _validate
         if module.bidirectional:
             raise ValueError("a bidirectional module cannot stream: its reverse direction "
                              "reads the sequence from its end (use bidirectional=False)")
+        cpu = backends.get("cpu")
+        why = cpu.why_unavailable()
+        if why is not None:
+            raise RuntimeError(f"streams run on the cpu backend, which is not available: {why}")
         B = _validate.check_int("batch_size", batch_size)
         self.module, self.batch_size = module, B
         L, H, dt = module.num_layers, module.hidden_size, module.dtype
-        G = _validate.GATES[module.cell]
-        kind = KINDS[module.cell]
+        G = cells.get(module.cell).G
 
-        def param(layer, i):
+        def params(layer):
             names = module._names(layer, 0)
-            if i < len(names):
-                return np.asarray(module.params[names[i]], dt)
-            return np.zeros(G * H, dt)          # bias=False
-        b_ih = [param(layer, 2) for layer in range(L)]
-        b_hh = np.stack([param(layer, 3) for layer in range(L)])
-        self._h = np.zeros((L, B, H), dt)
-        self._c = np.zeros((L, B, H if kind == LSTM else 0), dt)
-        self._x, self._out = np.zeros((B, module.input_size), dt), np.zeros((B, H), dt)
-        # every buffer the kernel reads or writes, owned here (contiguous; the kernel takes
-        # their addresses): weights copied, the state, scratch
-        self._buffers = [
-            self._x, np.ascontiguousarray(param(0, 0)),
-            np.stack([param(layer, 0) for layer in range(1, L)]) if L > 1
-            else np.zeros((0, G * H, H), dt),
-            np.stack([param(layer, 1) for layer in range(L)]),
-            np.stack([fused_bias(kind, bi, bh) for bi, bh in zip(b_ih, b_hh)]), b_hh,
-            self._h, self._c, *(np.zeros((B, G * H), dt) for _ in range(4)),
-            np.zeros((B, H), dt), np.zeros((B, H), dt), self._out]
-        self._args = (kind, module.activation == "relu", dt.type(0), L, B, module.input_size, H,
-                      G, *(a.ctypes.data for a in self._buffers))
+            w = [module.params[n] for n in names]
+            return w + [np.zeros(G * H, dt)] * (4 - len(w))      # bias=False
+        self._stepper = cpu.kernels().Stepper(module.cell, module.activation,
+                                              [params(layer) for layer in range(L)],
+                                              B, module.input_size, H, dt)
+        self._h, self._c = self._stepper.h, self._stepper.c
+        self._x, self._out = self._stepper.x, self._stepper.out
         self._shape = (B, module.input_size)
-        self._entry = None
         self.reset()
         if state is not None:
             self.state = state
@@ -263,13 +195,7 @@ class Stream:
                                     and out.shape == self._out.shape and out.flags.writeable):
             raise self._bad("out", out, self._out.shape, "a writable ")
         np.copyto(self._x, x_t)
-        entry = self._entry
-        if entry is None:
-            _step(*self._args)           # compiles, or loads from the cache, once
-            sig = tuple(numba.typeof(a) for a in self._args)
-            self._entry = _step.overloads[sig].entry_point
-        else:
-            entry(*self._args)           # no type dispatch: its cost is most of a small step
+        self._stepper.step()
         if out is None:
             return self._out.copy()
         np.copyto(out, self._out)

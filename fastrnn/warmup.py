@@ -15,7 +15,9 @@ import argparse
 import itertools
 import time
 
-CELLS = ("rnn", "lstm", "gru")
+from .cells import CELLS as _DECLARED, get as get_cell
+
+CELLS = tuple(_DECLARED)
 DTYPES = ("float32", "float64")
 PASSES = ("fwd", "train")
 
@@ -84,9 +86,8 @@ def tasks(cells, dtypes, passes):
     >>> warmup.tasks(["lstm"], ["float32"], ["fwd"])
     [('float32', 'lstm', 'fwd', 'batch'), ('float32', 'lstm', 'fwd', 'units')]
     """
-    from .cpu import VARIANTS
-    variants = [v for v in VARIANTS if v != "auto"]
-    return list(itertools.product(dtypes, cells, passes, variants))
+    from .backends import get
+    return list(itertools.product(dtypes, cells, passes, get("cpu").variants))
 
 
 def compile_one(dtype, cell, kind, variant):
@@ -113,7 +114,7 @@ def compile_one(dtype, cell, kind, variant):
     import fastrnn
     from fastrnn import config
     H = 4
-    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    G = get_cell(cell).G
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 2, 3)).astype(dtype)
     w_ih, w_hh = (rng.standard_normal((G * H, n)).astype(dtype) for n in (3, H))

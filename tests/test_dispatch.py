@@ -6,19 +6,22 @@ import numpy as np
 import pytest
 
 import fastrnn
-from fastrnn import _dispatch
-from fastrnn.check import random_problem
-
-FUNCTIONS = [f"{cell}_{p}" for cell in ("rnn", "lstm", "gru") for p in ("forward", "backward")]
+from fastrnn import _dispatch, backends
+from fastrnn.cells import random_problem
 
 
-@pytest.mark.parametrize("name", [b for b in _dispatch.BACKENDS
-                                  if importlib.util.find_spec(_dispatch._MODULES[b])])
+@pytest.mark.parametrize("name", [b for b in backends.names()
+                                  if importlib.util.find_spec(backends.get(b).module)])
 def test_every_backend_module_follows_the_kernel_contract(name):
-    """Same function names and signatures as the reference (DESIGN §3)."""
-    module, ref = _dispatch.get_module(name), _dispatch.get_module("numpy")
-    for fn in FUNCTIONS:
-        assert inspect.signature(getattr(module, fn)) == inspect.signature(getattr(ref, fn)), fn
+    """For every cell it declares, the reference's function names and signatures
+    (docs/design.md, "Backends"); a device backend also has own and zeros."""
+    backend, ref = backends.get(name), backends.get("numpy")
+    for cell in backend.cells:
+        for way in ("forward", "backward"):
+            assert inspect.signature(backend.kernel(cell, way)) == \
+                inspect.signature(ref.kernel(cell, way)), (cell, way)
+    if backend.device:
+        assert callable(backend.kernels().own) and callable(backend.kernels().zeros)
 
 
 def _which_backend(**kw):

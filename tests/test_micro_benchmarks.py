@@ -16,7 +16,7 @@ from numba import njit
 
 import fastrnn
 from fastrnn.cpu._cells import GRU, JIT, LSTM, RNN, forward_units
-from fastrnn.cpu._driver import fused_bias
+from fastrnn.cells import CELLS as DECLARATIONS
 
 from conftest import assert_close, random_problem, run_cell
 
@@ -99,7 +99,7 @@ def gate_inputs(cell, B, H, I=28):
     G, dtype = w_hh.shape[0] // H, x.dtype
     # the input and recurrent products that precede the gate kernels
     gi, gh = x[0] @ w_ih.T, h0 @ w_hh.T
-    bias = fused_bias(KINDS[cell], b_ih, b_hh)
+    bias = DECLARATIONS[cell].fold_bias(b_ih, b_hh)
     width = {"rnn": (0, 0, 0), "lstm": (G * H, H, 0), "gru": (G * H, 0, H)}[cell]
     c = args["c0"].copy() if cell == "lstm" else np.empty((B, 0), dtype)
     out = (np.empty((B, H), dtype), c, *(np.empty((B, w), dtype) for w in width))

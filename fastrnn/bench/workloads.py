@@ -15,8 +15,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .._validate import GATES
-from ..check import random_problem
+from ..cells import get as get_cell, random_problem
 
 Shape = namedtuple("Shape", "T B I H")
 
@@ -48,7 +47,7 @@ def flops(cell, kind, shape):
     """FLOPs of one call of ``kind`` ("fwd", "step", "train", "in" or "rec") for ``cell`` at
     ``shape`` (a step is a forward of its T = 1 steps)."""
     T, B, I, H = shape
-    gh = GATES[cell] * H
+    gh = get_cell(cell).G * H
     if kind == "in":
         return 2 * T * B * gh * I
     if kind == "rec":

@@ -1,4 +1,4 @@
-"""Backend "cpu": Numba kernels for the kernel contract (DESIGN §3).
+"""Backend "cpu": Numba kernels for the kernel contract (docs/design.md, "Backends").
 
 Serial, GIL-free Numba kernels (``_loops``), one share of the work each, run
 on our own threads (``_pool``); each calls a single-threaded BLAS on its
@@ -11,6 +11,7 @@ import os
 
 from .._threads import get_num_threads, limit_blas
 from ._driver import VARIANTS, backward, forward
+from ._stream import Stepper
 
 if "NUMBA_NUM_THREADS" in os.environ:    # one thread count for ours and NumPy's BLAS
     limit_blas(get_num_threads())
@@ -52,5 +53,5 @@ def gru_backward(tape, dy, dh_T):
     return (dx, dh0, *rest)
 
 
-__all__ = ["VARIANTS", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
+__all__ = ["VARIANTS", "Stepper", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
            "gru_forward", "gru_backward"]

@@ -16,23 +16,15 @@ import os
 
 import numpy as np
 
-from .. import _threads, config
+from .. import _threads, backends, cells, config
 from . import _blas, _pool
 from ._cells import GRU, LSTM, RNN
 from ._loops import backward_batch, forward_batch, forward_units, weight_grads
 
-CELLS = {"rnn": (RNN, 1), "lstm": (LSTM, 4), "gru": (GRU, 3)}
+#: the kernels' integer tag of each cell of ``fastrnn.cells``
+TAGS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 #: the forward variants by name (``fastrnn.config.CPU_VARIANT``, FASTRNN_CPU_VARIANT)
-VARIANTS = ("auto", "batch", "units")
-
-
-def fused_bias(kind, b_ih, b_hh):
-    """Both biases in one (G·H,), except the GRU's n block: b_hn sits inside r ⊙ (·)."""
-    bias = b_ih + b_hh
-    if kind == GRU:
-        H = len(b_ih) // 3
-        bias[2 * H:] = b_ih[2 * H:]
-    return bias
+VARIANTS = ("auto", *backends.get("cpu").variants)
 
 
 def _runnable_others():
@@ -88,7 +80,7 @@ def _blas_rule(parts):
 def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
     """The kernel contract's ``<cell>_forward``; c0 is None except for the LSTM.
     Returns y (T,B,H), h_T (B,H), c_T (B,H) or None, tape (dict) or None."""
-    kind, G = CELLS[cell]
+    kind, G = TAGS[cell], cells.get(cell).G
     T, B, I = x.shape
     H = w_hh.shape[1]
     dtype = x.dtype
@@ -103,7 +95,7 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
     gates = np.empty((Tt, B, G * H if kind != RNN else 0), dtype)
     ghn = np.empty((Tt, B, H if kind == GRU else 0), dtype)
     common = (kind, activation == "relu", x.reshape(T * B, I), w_ih, w_hh)
-    tail = (fused_bias(kind, b_ih, b_hh), b_hh, h0, c0, lengths, y, h_T, c_T, hs, cs, gates, ghn,
+    tail = (cells.get(cell).fold_bias(b_ih, b_hh), b_hh, h0, c0, lengths, y, h_T, c_T, hs, cs, gates, ghn,
             config.CPU_CHUNK_ROWS)
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         if name == "units":
@@ -124,7 +116,7 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
 def backward(tape, dy, dh_T, dc_T):
     """The kernel contract's ``<cell>_backward``; dc_T is None except for the LSTM.
     Returns dx, dh0, dc0 (None but for the LSTM), dw_ih, dw_hh, db_ih, db_hh."""
-    kind, G = CELLS[tape["cell"]]
+    kind, G = TAGS[tape["cell"]], cells.get(tape["cell"]).G
     x, w_ih, w_hh, hs, cs = tape["x"], tape["w_ih"], tape["w_hh"], tape["hs"], tape["cs"]
     T, B, I = x.shape
     H = w_hh.shape[1]

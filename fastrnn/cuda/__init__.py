@@ -1,6 +1,6 @@
 """The cuda backend: RNN, LSTM and GRU forward and BPTT as ``numba.cuda`` kernels.
 
-Same contract as ``fastrnn.reference`` (DESIGN §3). NumPy inputs are copied to
+Same contract as ``fastrnn.reference`` (docs/design.md, "Backends"). NumPy inputs are copied to
 the GPU and results come back as NumPy; device inputs (Numba device arrays,
 CuPy arrays, PyTorch CUDA tensors: anything with ``__cuda_array_interface__``)
 stay on the GPU and results are Numba device arrays, with no host copy.
@@ -45,7 +45,12 @@ boundary guard).
 import numpy as np
 
 from . import driver
-from .arrays import to_host
+from .arrays import as_device, copy, device_zeros as zeros, to_host
+
+
+def own(name, a):
+    """A private device copy of device input ``a`` (for the tape)."""
+    return copy(as_device(name, a))
 
 
 def _host(a):
@@ -90,5 +95,5 @@ def gru_backward(tape, dy, dh_T):
     return to_host((dx, dh0, *dw), _host(dy))
 
 
-__all__ = ["rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
+__all__ = ["own", "zeros", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
            "gru_forward", "gru_backward"]

@@ -1,0 +1,147 @@
+"""The cells, declared once (docs/design.md, "Cells").
+
+A ``Cell`` says what the front end needs to know of a cell: its gate blocks,
+its parameters (with their PyTorch ``state_dict`` names and shapes), its
+states, the fields of its tape, and which bias stays inside the gate. The
+argument checks (``_validate``), the output and gradient named tuples
+(``functional``), the layers' parameter names and states (``layers``), the
+streams, ``fastrnn check``'s random problems and the tests' matrices are
+derived from these declarations; the backends' kernels are reached through
+``Cell.name`` (``fastrnn.backends``). The pointwise equations of each cell are
+those of its NumPy reference, ``Cell.reference``.
+
+Shapes are written in the symbols of ``dims``: T steps, B batch rows, I input
+features, H hidden units, G gate blocks (``GH`` = G·H), ``T1`` = T + 1.
+A leaf module: it imports nothing of fastrnn's.
+"""
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+class Param(NamedTuple):
+    """One parameter of a layer direction."""
+    name: str          # the functional API's argument, e.g. "w_ih"
+    torch: str         # the state_dict stem: "weight_ih" -> weight_ih_l{k}[_reverse]
+    shape: tuple       # in the symbols of ``dims``
+    bias: bool         # a bias: dropped by bias=False, zeros when None
+
+
+class Field(NamedTuple):
+    """One array of a training forward's tape."""
+    name: str
+    shape: tuple       # in the symbols of ``dims``
+    owned: bool        # written by the backend into the tape's own array (else a copy of an input)
+    doc: str
+
+
+#: the parameters of every cell, in PyTorch's state_dict order
+PARAMS = (Param("w_ih", "weight_ih", ("GH", "I"), False),
+          Param("w_hh", "weight_hh", ("GH", "H"), False),
+          Param("b_ih", "bias_ih", ("GH",), True),
+          Param("b_hh", "bias_hh", ("GH",), True))
+
+#: the activations of the candidate (and of the LSTM's output) every cell takes
+ACTIVATIONS = ("tanh", "relu")
+
+
+class Cell(NamedTuple):
+    """A cell's declaration (see the module docstring)."""
+    name: str          # "rnn" | "lstm" | "gru": the functional API's prefix, the kernels' key
+    title: str         # "LSTM": the layer class and the named tuples' prefix
+    gates: tuple       # the gate blocks stacked in the rows of w_ih and w_hh, in order
+    states: tuple      # the recurrent states, each (B, H): "h", and "c" for the LSTM
+    tape: tuple        # Field: what the tape holds besides x, w_ih, w_hh and lengths
+    inner_bias: tuple  # gate blocks whose b_hh stays inside the gate (not added to b_ih)
+    reference: str     # the NumPy reference module, whose docstring carries the equations
+
+    @property
+    def G(self):
+        """The number of gate blocks."""
+        return len(self.gates)
+
+    @property
+    def params(self):
+        return PARAMS
+
+    def dims(self, T, B, I, H):
+        """The symbols of the shapes, for a call of T steps, B rows, I inputs, H units."""
+        return dict(T=T, T1=T + 1, B=B, I=I, H=H, G=self.G, GH=self.G * H)
+
+    def output_names(self):
+        """The fields of the forward's named tuple: y, the final states, tape."""
+        return ("y", *(f"{s}_T" for s in self.states), "tape")
+
+    def grad_names(self):
+        """The fields of the backward's named tuple: dx, the initial states', the parameters'."""
+        return ("dx", *(f"d{s}0" for s in self.states), *(f"d{p.name}" for p in self.params))
+
+    def output_grad_names(self):
+        """The backward's arguments: the gradients of y and of the final states."""
+        return ("dy", *(f"d{s}_T" for s in self.states))
+
+    def fold_bias(self, b_ih, b_hh):
+        """b_ih + b_hh as one (G·H,) vector, except in the ``inner_bias`` blocks (b_ih there)."""
+        H = len(b_ih) // self.G
+        bias = b_ih + b_hh
+        for gate in self.inner_bias:
+            g = self.gates.index(gate)
+            bias[g * H:(g + 1) * H] = b_ih[g * H:(g + 1) * H]
+        return bias
+
+
+def shape(symbols, dims):
+    """A concrete shape from symbols (see the module docstring) and ``Cell.dims``."""
+    return tuple(dims[s] for s in symbols)
+
+
+_HS = Field("hs", ("T1", "B", "H"), True, "the state entering each step; hs[T] the final one")
+_GATES = Field("gates", ("T", "B", "GH"), True, "the gates after their nonlinearity")
+
+RNN = Cell("rnn", "RNN", ("a",), ("h",), (_HS,), (), "fastrnn.reference.rnn")
+LSTM = Cell("lstm", "LSTM", ("i", "f", "g", "o"), ("h", "c"),
+            (_HS, Field("cs", ("T1", "B", "H"), True, "the cell state, as hs"), _GATES),
+            (), "fastrnn.reference.lstm")
+GRU = Cell("gru", "GRU", ("r", "z", "n"), ("h",),
+           (_HS, _GATES, Field("ghn", ("T", "B", "H"), True, "h_{t-1} W_hnᵀ + b_hn")),
+           ("n",), "fastrnn.reference.gru")
+
+#: every cell by name, in the order the tests, ``fastrnn check`` and the CLI list them
+CELLS = {cell.name: cell for cell in (RNN, LSTM, GRU)}
+
+
+def get(name):
+    """The declaration of the cell called ``name``; ValueError naming the choices otherwise."""
+    try:
+        return CELLS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown cell {name!r}; expected one of {tuple(CELLS)}") from None
+
+
+def named_tuple(name, fields, doc):
+    """A NamedTuple class ``name`` with ``fields`` (Any) and docstring ``doc``."""
+    cls = NamedTuple(name, [(f, Any) for f in fields])
+    cls.__doc__ = doc
+    cls.__module__ = "fastrnn"
+    return cls
+
+
+def random_problem(cell, T, B, I, H, dtype, seed=0):
+    """Random inputs of ``fastrnn.<cell>_forward`` and output gradients of its backward.
+
+    Parameters and states uniform in ±1/√H (PyTorch's initialisation), x and the
+    gradients standard normal, lengths from T down to 0 across the batch. Returns
+    ``(args, grads)``: dicts keyed by the functional API's argument names."""
+    cell = get(cell) if isinstance(cell, str) else cell
+    rng = np.random.default_rng(seed)
+    k = 1 / np.sqrt(H)
+    dims = cell.dims(T, B, I, H)
+    args = dict(x=rng.standard_normal((T, B, I)).astype(dtype))
+    for p in cell.params:
+        args[p.name] = rng.uniform(-k, k, shape(p.shape, dims)).astype(dtype)
+    for s in cell.states:
+        args[f"{s}0"] = rng.uniform(-k, k, (B, H)).astype(dtype)
+    args["lengths"] = np.linspace(T, 0, B).round().astype(np.int64)
+    grads = {name: rng.standard_normal((T, B, H) if name == "dy" else (B, H)).astype(dtype)
+             for name in cell.output_grad_names()}
+    return args, grads
