@@ -27,7 +27,7 @@ import numbers
 
 import numpy as np
 
-from .cells import ACTIVATIONS, shape
+from .cells import ACTIVATIONS, OPTIONS, Options, shape
 from .tape import Tape
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -77,6 +77,20 @@ def _shape(name, a, expected):
         raise ValueError(f"{name} must have shape {tuple(expected)}, got {tuple(a.shape)}")
 
 
+def check_options(cell, given):
+    """The ``fastrnn.cells.Options`` of a call: ``given`` maps option names to values (None:
+    the default); each must be one the cell takes, with one of its choices."""
+    for name, value in given.items():
+        if name not in cell.options:
+            raise TypeError(f"{cell.name} takes no option {name!r}; its options: {cell.options}")
+        choices = OPTIONS[name].choices
+        if isinstance(value, np.bool_):
+            value = bool(value)
+        if not any(type(value) is type(c) and value == c for c in choices):
+            raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return Options(**given)
+
+
 def check_activation(activation):
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
@@ -124,7 +138,7 @@ def check_finite(names, arrays):
                              f"check_finite=False lets them propagate as the reference does")
 
 
-def check_forward(cell, x, params, states, lengths, activation, train, finite=False,
+def check_forward(cell, x, params, states, lengths, options, train, finite=False,
                   zeros=np.zeros):
     """Validate a forward call of ``cell`` (a ``fastrnn.cells.Cell``).
 
@@ -132,7 +146,8 @@ def check_forward(cell, x, params, states, lengths, activation, train, finite=Fa
     (biases: zeros), ``states`` its initial states (h0, c0 for the LSTM) to arrays or None
     (zeros); ``finite``: the ``check_finite`` flag; ``zeros(shape, dtype)`` makes the
     defaults (on the device for device inputs). Returns x, the filled-in params and
-    states (dicts in the declaration's order), lengths, activation and train."""
+    states (dicts in the declaration's order), lengths, the ``Options`` (from the dict
+    ``options``, see ``check_options``) and train."""
     x = _array("x", x, 3)
     T, B, I = x.shape
     dtype = _dtype_of(x)
@@ -162,7 +177,7 @@ def check_forward(cell, x, params, states, lengths, activation, train, finite=Fa
                             f"{'NumPy' if side else 'device'} array: pass all arrays as NumPy "
                             f"arrays or all as device arrays")
     lengths = check_lengths(lengths, T, B)
-    activation = check_activation(activation)
+    options = check_options(cell, options)
     if not isinstance(train, (bool, np.bool_)):
         raise TypeError(f"train must be True or False, got {train!r}")
     if not isinstance(finite, (bool, np.bool_)):
@@ -170,7 +185,7 @@ def check_forward(cell, x, params, states, lengths, activation, train, finite=Fa
     if finite:
         inputs = {"x": x, **checked, **states}
         check_finite(tuple(inputs), tuple(inputs.values()))
-    return x, checked, states, lengths, activation, bool(train)
+    return x, checked, states, lengths, options, bool(train)
 
 
 def check_backward(cell, tape, grads, zeros=np.zeros):

@@ -45,6 +45,35 @@ PARAMS = (Param("w_ih", "weight_ih", ("GH", "I"), False),
 ACTIVATIONS = ("tanh", "relu")
 
 
+class Option(NamedTuple):
+    """A choice a cell's forward takes besides its arrays (its variants)."""
+    name: str
+    choices: tuple
+    default: Any
+    doc: str
+
+
+#: every option of any cell; a cell lists the ones it takes in ``Cell.options``
+OPTIONS = {o.name: o for o in (
+    Option("activation", ACTIVATIONS, "tanh",
+           "act, the nonlinearity of the candidate (and of the LSTM's output)"),
+    Option("gate_activation", ("sigmoid", "hard_sigmoid"), "sigmoid",
+           "σ, the gates' nonlinearity: 1 / (1 + e^−a), or Keras 3's hard sigmoid "
+           "clip(a/6 + 1/2, 0, 1) (derivative 1/6 inside (−3, 3), 0 outside)"),
+    Option("reset_after", (True, False), True,
+           "the GRU's n gate: act(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn)) (True: PyTorch, "
+           "cuDNN, Keras's default) or act(x W_inᵀ + b_in + (r ⊙ h) W_hnᵀ + b_hn) (False: "
+           "Keras reset_after=False, ONNX linear_before_reset=0)"),
+)}
+
+
+class Options(NamedTuple):
+    """Every option, as the backends receive them (a cell ignores those it does not take)."""
+    activation: str = "tanh"
+    gate_activation: str = "sigmoid"
+    reset_after: bool = True
+
+
 class Cell(NamedTuple):
     """A cell's declaration (see the module docstring)."""
     name: str          # "rnn" | "lstm" | "gru": the functional API's prefix, the kernels' key
@@ -52,7 +81,8 @@ class Cell(NamedTuple):
     gates: tuple       # the gate blocks stacked in the rows of w_ih and w_hh, in order
     states: tuple      # the recurrent states, each (B, H): "h", and "c" for the LSTM
     tape: tuple        # Field: what the tape holds besides x, w_ih, w_hh and lengths
-    inner_bias: tuple  # gate blocks whose b_hh stays inside the gate (not added to b_ih)
+    inner_bias: tuple  # gate blocks whose b_hh stays inside the gate (with reset_after)
+    options: tuple     # the names of the ``OPTIONS`` it takes
     reference: str     # the NumPy reference module, whose docstring carries the equations
 
     @property
@@ -80,11 +110,12 @@ class Cell(NamedTuple):
         """The backward's arguments: the gradients of y and of the final states."""
         return ("dy", *(f"d{s}_T" for s in self.states))
 
-    def fold_bias(self, b_ih, b_hh):
-        """b_ih + b_hh as one (G·H,) vector, except in the ``inner_bias`` blocks (b_ih there)."""
+    def fold_bias(self, b_ih, b_hh, options=Options()):
+        """b_ih + b_hh as one (G·H,) vector, except in the ``inner_bias`` blocks (b_ih
+        there), which exist only with ``options.reset_after``."""
         H = len(b_ih) // self.G
         bias = b_ih + b_hh
-        for gate in self.inner_bias:
+        for gate in self.inner_bias if options.reset_after else ():
             g = self.gates.index(gate)
             bias[g * H:(g + 1) * H] = b_ih[g * H:(g + 1) * H]
         return bias
@@ -98,13 +129,14 @@ def shape(symbols, dims):
 _HS = Field("hs", ("T1", "B", "H"), True, "the state entering each step; hs[T] the final one")
 _GATES = Field("gates", ("T", "B", "GH"), True, "the gates after their nonlinearity")
 
-RNN = Cell("rnn", "RNN", ("a",), ("h",), (_HS,), (), "fastrnn.reference.rnn")
+RNN = Cell("rnn", "RNN", ("a",), ("h",), (_HS,), (), ("activation",), "fastrnn.reference.rnn")
 LSTM = Cell("lstm", "LSTM", ("i", "f", "g", "o"), ("h", "c"),
             (_HS, Field("cs", ("T1", "B", "H"), True, "the cell state, as hs"), _GATES),
-            (), "fastrnn.reference.lstm")
+            (), ("activation", "gate_activation"), "fastrnn.reference.lstm")
 GRU = Cell("gru", "GRU", ("r", "z", "n"), ("h",),
-           (_HS, _GATES, Field("ghn", ("T", "B", "H"), True, "h_{t-1} W_hnᵀ + b_hn")),
-           ("n",), "fastrnn.reference.gru")
+           (_HS, _GATES, Field("ghn", ("T", "B", "H"), True,
+                               "reset_after: h_{t-1} W_hnᵀ + b_hn; else r ⊙ h_{t-1}")),
+           ("n",), ("activation", "gate_activation", "reset_after"), "fastrnn.reference.gru")
 
 #: every cell by name, in the order the tests, ``fastrnn check`` and the CLI list them
 CELLS = {cell.name: cell for cell in (RNN, LSTM, GRU)}

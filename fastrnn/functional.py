@@ -80,18 +80,18 @@ def _own(name, validated, given, backend):
     return backend.kernels().own(name, validated)     # device inputs: a device-to-device copy
 
 
-def _forward(cell, backend, x, params, states, lengths, activation, train, check_finite=False):
+def _forward(cell, backend, x, params, states, lengths, options, train, check_finite=False):
     name = _dispatch.resolve(backend, x)
     backend = backends.get(name)
     zeros = backend.kernels().zeros if _validate.is_device_array(x) else np.zeros
-    x_, params_, states_, lengths, activation, train = _validate.check_forward(
-        cell, x, params, states, lengths, activation, train, check_finite, zeros)
+    x_, params_, states_, lengths, options, train = _validate.check_forward(
+        cell, x, params, states, lengths, options, train, check_finite, zeros)
     if train:   # the tape owns what its backward reads (module docstring)
         x_ = _own("x", x_, x, backend)
         for arg in ("w_ih", "w_hh"):
             params_[arg] = _own(arg, params_[arg], params[arg], backend)
     *outs, data = backend.kernel(cell.name, "forward")(
-        x_, *params_.values(), *states_.values(), lengths, activation, train)
+        x_, *params_.values(), *states_.values(), lengths, options, train)
     tape = None
     if train:
         T, B, I = x_.shape
@@ -125,7 +125,7 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
     Returns ``RNNOutput(y (T, B, H), h_T (B, H), tape)``.
     """
     return RNNOutput(*_forward(RNN, backend, x, dict(w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh),
-                               dict(h0=h0), lengths, activation, train, check_finite))
+                               dict(h0=h0), lengths, dict(activation=activation), train, check_finite))
 
 
 def rnn_backward(tape, dy=None, dh_T=None, backend=None):
@@ -137,7 +137,8 @@ def rnn_backward(tape, dy=None, dh_T=None, backend=None):
 
 
 def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, lengths=None,
-                 activation="tanh", train=False, backend=None, check_finite=False):
+                 activation="tanh", train=False, backend=None, check_finite=False, *,
+                 gate_activation="sigmoid"):
     """LSTM over a sequence (gates i, f, g, o):
 
         i, f, o = σ(·), g = act(·) of x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh
@@ -145,12 +146,15 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, lengths=
 
     x (T, B, I); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,) or None;
     h0, c0 (B, H) or None; lengths (B,) or None; activation "tanh" | "relu";
+    gate_activation σ = "sigmoid" | "hard_sigmoid" (Keras 3's clip(a/6 + 1/2, 0, 1));
     backend and check_finite as for ``rnn_forward``; the tape owns what backward reads.
     Returns ``LSTMOutput(y (T, B, H), h_T (B, H), c_T (B, H), tape)``.
     """
     return LSTMOutput(*_forward(LSTM, backend, x,
                                 dict(w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh),
-                                dict(h0=h0, c0=c0), lengths, activation, train, check_finite))
+                                dict(h0=h0, c0=c0), lengths,
+                                dict(activation=activation, gate_activation=gate_activation),
+                                train, check_finite))
 
 
 def lstm_backward(tape, dy=None, dh_T=None, dc_T=None, backend=None):
@@ -162,19 +166,26 @@ def lstm_backward(tape, dy=None, dh_T=None, dc_T=None, backend=None):
 
 
 def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
-                activation="tanh", train=False, backend=None, check_finite=False):
-    """GRU over a sequence (gates r, z, n; PyTorch/cuDNN "reset after" variant):
+                activation="tanh", train=False, backend=None, check_finite=False, *,
+                gate_activation="sigmoid", reset_after=True):
+    """GRU over a sequence (gates r, z, n):
 
-        r, z = σ(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh),  n = act(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn))
+        r, z = σ(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)           (their blocks of the rows)
+        n = act(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn))       reset_after=True (PyTorch, cuDNN)
+        n = act(x W_inᵀ + b_in + (r ⊙ h) W_hnᵀ + b_hn)       reset_after=False (Keras
+                                                             reset_after=False, ONNX
+                                                             linear_before_reset=0)
         h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
 
     x (T, B, I); w_ih (3H, I); w_hh (3H, H); b_ih, b_hh (3H,) or None; h0 (B, H) or None;
-    lengths, activation, backend and check_finite as for ``rnn_forward``; the tape owns
-    what backward reads.
+    lengths, activation, backend and check_finite as for ``rnn_forward``; gate_activation
+    as for ``lstm_forward``; the tape owns what backward reads.
     Returns ``GRUOutput(y (T, B, H), h_T (B, H), tape)``.
     """
     return GRUOutput(*_forward(GRU, backend, x, dict(w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh),
-                               dict(h0=h0), lengths, activation, train, check_finite))
+                               dict(h0=h0), lengths,
+                               dict(activation=activation, gate_activation=gate_activation,
+                                    reset_after=reset_after), train, check_finite))
 
 
 def gru_backward(tape, dy=None, dh_T=None, backend=None):

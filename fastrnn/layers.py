@@ -60,7 +60,7 @@ class _RNNBase:
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, activation="tanh", dtype=np.float32,
-                 seed=None, backend=None):
+                 seed=None, backend=None, **options):
         self.input_size = _validate.check_int("input_size", input_size)
         self.hidden_size = _validate.check_int("hidden_size", hidden_size)
         self.num_layers = _validate.check_int("num_layers", num_layers)
@@ -70,6 +70,10 @@ class _RNNBase:
         self.bidirectional = bool(bidirectional)
         self.dropout = float(dropout)
         self.activation = _validate.check_activation(activation)
+        # the cell's other options (``fastrnn.cells.OPTIONS``): gate_activation, reset_after
+        self.options = _validate.check_options(self._decl, dict(options, activation=activation))
+        for name in self._decl.options:
+            setattr(self, name, getattr(self.options, name))
         self.dtype = np.dtype(dtype)
         if self.dtype not in _validate.FLOAT_DTYPES:
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -133,7 +137,7 @@ class _RNNBase:
         return dict(input_size=self.input_size, hidden_size=self.hidden_size,
                     num_layers=self.num_layers, bias=self.bias, batch_first=self.batch_first,
                     dropout=self.dropout, bidirectional=self.bidirectional,
-                    activation=self.activation, dtype=self.dtype.name)
+                    **self._option_args(), dtype=self.dtype.name)
 
     def save(self, path):
         """Write the config and parameters to an ``.npz`` file (no pickle).
@@ -195,8 +199,8 @@ class _RNNBase:
                 xd = reverse_padded(x, lengths) if d else x
                 w = {p.name: self.params[n] for p, n in zip(self._params(), self._names(layer, d))}
                 s0 = dict(zip(self._state_names(), (s[layer * D + d] for s in states)))
-                out = forward(xd, **w, **s0, lengths=lengths, activation=self.activation,
-                              train=train, backend=self.backend)
+                out = forward(xd, **w, **s0, lengths=lengths, train=train, backend=self.backend,
+                              **self._option_args())
                 outs.append(reverse_padded(out.y, lengths) if d else out.y)
                 finals.append(out[1:-1])
                 layer_tapes.append(out.tape)
@@ -266,6 +270,10 @@ class _RNNBase:
             raise ValueError(f"x must have shape {layout} with I = input_size = "
                              f"{self.input_size}, got {x.shape}")
         return x.transpose(1, 0, 2) if self.batch_first else x
+
+    def _option_args(self):
+        """This module's options as keyword arguments of its functional forward."""
+        return {name: getattr(self.options, name) for name in self._decl.options}
 
     def _state_names(self):
         return tuple(f"{s}0" for s in self._decl.states)
@@ -347,17 +355,16 @@ class LSTM(_RNNBase):
 
     LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
          bidirectional=False, activation="tanh" | "relu", dtype=np.float32, seed=None,
-         backend=None).
+         backend=None, gate_activation="sigmoid" | "hard_sigmoid").
     """
     cell = "lstm"
 
 
 class GRU(_RNNBase):
-    """GRU layers (gates r, z, n, reset after the matmul; see ``fastrnn.gru_forward``).
+    """GRU layers (gates r, z, n; see ``fastrnn.gru_forward``). State h (L·D, B, H).
 
-    State h (L·D, B, H).
-
-    Same arguments as ``LSTM``.
+    Same arguments as ``LSTM``, and reset_after=True (PyTorch's: r multiplies h W_hnᵀ + b_hn)
+    | False (Keras reset_after=False, ONNX linear_before_reset=0: r multiplies h first).
     """
     cell = "gru"
 

@@ -95,7 +95,7 @@ class Stream:
             names = module._names(layer, 0)
             w = [module.params[n] for n in names]
             return w + [np.zeros(G * H, dt)] * (4 - len(w))      # bias=False
-        self._stepper = cpu.kernels().Stepper(module.cell, module.activation,
+        self._stepper = cpu.kernels().Stepper(module.cell, module.options,
                                               [params(layer) for layer in range(L)],
                                               B, module.input_size, H, dt)
         self._h, self._c = self._stepper.h, self._stepper.c

@@ -13,13 +13,33 @@ A backend is compared with the NumPy reference element-wise as
   rtol 1e-4 catches a wrong sign, gate, mask or index while allowing it.
 """
 import contextlib
+import itertools
 
 import numpy as np
 import pytest
 
 import fastrnn
 
-from fastrnn.check import random_problem, run_cell  # noqa: F401  (re-exported for the tests)
+from fastrnn.cells import CELLS, OPTIONS, random_problem  # noqa: F401  (re-exported)
+from fastrnn.check import run_cell  # noqa: F401  (re-exported for the tests)
+
+
+def cell_options(cell, skip=()):
+    """Every combination of the options ``cell`` declares (``fastrnn.cells``), as dicts of
+    keyword arguments of its functional forward; the options in ``skip`` keep their default."""
+    names = [n for n in CELLS[cell].options if n not in skip]
+    return [dict(zip(names, values))
+            for values in itertools.product(*(OPTIONS[n].choices for n in names))]
+
+
+#: (cell, options) for every cell and every combination of its options: the test matrix
+#: a new cell or option joins without new test code
+CELL_VARIANTS = [(cell, options) for cell in CELLS for options in cell_options(cell)]
+
+
+def variant_id(cell, options):
+    """A short test id: the cell and its options' values."""
+    return "-".join([cell, *(f"{k}={v}" for k, v in options.items())])
 
 #: the host backends here (cuda's tests live in files named *cuda*)
 HOST_BACKENDS = [b for b in fastrnn.available_backends() if b != "cuda"]

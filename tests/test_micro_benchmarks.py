@@ -87,7 +87,7 @@ def gate_kernels_over_batch(cell, gi, gh, bias, b_hh, hprev, y, c, gates, cs, gh
     """
     B, H = hprev.shape
     for b in range(B):
-        forward_units(cell, False, 0, H, gi[b], gh[b], bias, b_hh, hprev[b], y[b], c[b],
+        forward_units(cell, False, False, True, 0, H, gi[b], gh[b], bias, b_hh, hprev[b], y[b], c[b],
                       gates[b], cs[b], ghn[b])
 
 

@@ -3,48 +3,44 @@ import numpy as np
 import pytest
 
 import fastrnn
-from fastrnn.check import CELLS, random_problem
+from conftest import CELL_VARIANTS, CELLS, random_problem, variant_id
 from fastrnn.reference._common import sigmoid
 
-ACTS = ("tanh", "relu")
 
-
-def _loss(cell, args, grads, activation):
+def _loss(cell, args, grads, options):
     """L = Σ dy·y + Σ dh_T·h_T (+ Σ dc_T·c_T): its gradients are what *_backward returns."""
-    out = getattr(fastrnn, f"{cell}_forward")(**args, activation=activation, backend="numpy")
+    out = getattr(fastrnn, f"{cell}_forward")(**args, **options, backend="numpy")
     outs = dict(dy=out.y, dh_T=out.h_T, dc_T=getattr(out, "c_T", None))
     return sum(float(np.sum(grads[k] * outs[k])) for k in grads)
 
 
-def _finite_difference(cell, args, grads, activation, name, eps=1e-6):
+def _finite_difference(cell, args, grads, options, name, eps=1e-6):
     """Central differences dL/d args[name], element by element."""
     a = args[name]
     num = np.zeros_like(a)
     for idx in np.ndindex(a.shape):
         orig = a[idx]
         a[idx] = orig + eps
-        up = _loss(cell, args, grads, activation)
+        up = _loss(cell, args, grads, options)
         a[idx] = orig - eps
-        down = _loss(cell, args, grads, activation)
+        down = _loss(cell, args, grads, options)
         a[idx] = orig
         num[idx] = (up - down) / (2 * eps)
     return num
 
 
 @pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "lengths"])
-@pytest.mark.parametrize("activation", ACTS)
-@pytest.mark.parametrize("cell", CELLS)
-def test_backward_matches_finite_differences(cell, activation, with_lengths):
+@pytest.mark.parametrize("cell, options", CELL_VARIANTS, ids=[variant_id(*v) for v in CELL_VARIANTS])
+def test_backward_matches_finite_differences(cell, options, with_lengths):
     # float64, tiny: T=4, B=3, I=2, H=3; non-zero initial states; lengths 4, 2, 0
     args, grads = random_problem(cell, 4, 3, 2, 3, np.float64, seed=1)
     if not with_lengths:
         args["lengths"] = None
-    out = getattr(fastrnn, f"{cell}_forward")(**args, activation=activation, train=True,
-                                              backend="numpy")
+    out = getattr(fastrnn, f"{cell}_forward")(**args, **options, train=True, backend="numpy")
     analytic = getattr(fastrnn, f"{cell}_backward")(out.tape, **grads)
-    names = ["x", "h0"] + (["c0"] if cell == "lstm" else []) + ["w_ih", "w_hh", "b_ih", "b_hh"]
+    names = ["x", *(f"{s}0" for s in CELLS[cell].states), *(p.name for p in CELLS[cell].params)]
     for name in names:
-        num = _finite_difference(cell, args, grads, activation, name)
+        num = _finite_difference(cell, args, grads, options, name)
         got = getattr(analytic, "d" + name)
         assert np.abs(num).max() > 0, f"d{name}: the loss does not depend on {name}"
         np.testing.assert_allclose(got, num, atol=1e-7, rtol=1e-6, err_msg=f"d{name}")

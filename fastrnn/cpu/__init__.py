@@ -17,9 +17,9 @@ if "NUMBA_NUM_THREADS" in os.environ:    # one thread count for ours and NumPy's
     limit_blas(get_num_threads())
 
 
-def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, activation, train):
+def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, options, train):
     """Returns y (T, B, H), h_T (B, H), tape or None."""
-    y, h_T, _, tape = forward("rnn", x, w_ih, w_hh, b_ih, b_hh, h0, None, lengths, activation,
+    y, h_T, _, tape = forward("rnn", x, w_ih, w_hh, b_ih, b_hh, h0, None, lengths, options,
                               train)
     return y, h_T, tape
 
@@ -30,9 +30,9 @@ def rnn_backward(tape, dy, dh_T):
     return (dx, dh0, *rest)
 
 
-def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
+def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train):
     """Returns y (T, B, H), h_T (B, H), c_T (B, H), tape or None."""
-    return forward("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
+    return forward("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train)
 
 
 def lstm_backward(tape, dy, dh_T, dc_T):
@@ -40,9 +40,9 @@ def lstm_backward(tape, dy, dh_T, dc_T):
     return backward(tape, dy, dh_T, dc_T)
 
 
-def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, activation, train):
+def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, options, train):
     """Returns y (T, B, H), h_T (B, H), tape or None."""
-    y, h_T, _, tape = forward("gru", x, w_ih, w_hh, b_ih, b_hh, h0, None, lengths, activation,
+    y, h_T, _, tape = forward("gru", x, w_ih, w_hh, b_ih, b_hh, h0, None, lengths, options,
                               train)
     return y, h_T, tape
 

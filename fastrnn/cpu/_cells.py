@@ -18,7 +18,7 @@ keeps LLVM from vectorising.
 """
 from numba import njit
 
-from ._math import act, dact, dsigmoid, one, sigmoid
+from ._math import act, dact, dgate, gate, one
 
 RNN, LSTM, GRU = 0, 1, 2
 JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False, fastmath={"contract"})
@@ -52,7 +52,7 @@ def rnn_units(relu, j0, j1, gi, gh, bias, hn):
 
 
 @njit(inline="always", **JIT)
-def lstm_units(relu, j0, j1, gi, gh, bias, hn, c, gates, ct):
+def lstm_units(relu, hard, j0, j1, gi, gh, bias, hn, c, gates, ct):
     H = hn.shape[0]
     ai, af, ag, ao = blocks4(gi, H, j0, j1)
     ri, rf, rg, ro = blocks4(gh, H, j0, j1)
@@ -61,8 +61,8 @@ def lstm_units(relu, j0, j1, gi, gh, bias, hn, c, gates, ct):
     cc, ctt, h = c[j0:j1], ct[j0:j1], hn[j0:j1]
     for j in range(j1 - j0):
         # i, f, o = σ(a), g = act(a), a = gi + gh + b_ih + b_hh per gate block
-        i, f = sigmoid(ai[j] + ri[j] + bi[j]), sigmoid(af[j] + rf[j] + bf[j])
-        g, o = act(ag[j] + rg[j] + bg[j], relu), sigmoid(ao[j] + ro[j] + bo[j])
+        i, f = gate(ai[j] + ri[j] + bi[j], hard), gate(af[j] + rf[j] + bf[j], hard)
+        g, o = act(ag[j] + rg[j] + bg[j], relu), gate(ao[j] + ro[j] + bo[j], hard)
         # c' = f c + i g ;  h' = o act(c')
         cn = f * cc[j] + i * g
         cc[j], ctt[j], h[j] = cn, cn, o * act(cn, relu)
@@ -70,7 +70,7 @@ def lstm_units(relu, j0, j1, gi, gh, bias, hn, c, gates, ct):
 
 
 @njit(inline="always", **JIT)
-def gru_units(relu, j0, j1, gi, gh, bias, b_hh, hp, hn, gates, ghn):
+def gru_units(relu, hard, after, j0, j1, gi, gh, bias, b_hh, hp, hn, gates, ghn):
     H = hn.shape[0]
     ar, az, an = blocks3(gi, H, j0, j1)
     rr, rz, rn = blocks3(gh, H, j0, j1)
@@ -79,21 +79,39 @@ def gru_units(relu, j0, j1, gi, gh, bias, b_hh, hp, hn, gates, ghn):
     bhn, tghn, h, hprev = block(b_hh, 2, H, j0, j1), ghn[j0:j1], hn[j0:j1], hp[j0:j1]
     for j in range(j1 - j0):
         # r, z = σ(gi + gh + b_ih + b_hh) ;  n = act(gi_n + b_in + r (gh_n + b_hn))
-        r, z = sigmoid(ar[j] + rr[j] + br[j]), sigmoid(az[j] + rz[j] + bz[j])
-        ghn_ = rn[j] + bhn[j]
-        n = act(an[j] + bn[j] + r * ghn_, relu)
+        r, z = gate(ar[j] + rr[j] + br[j], hard), gate(az[j] + rz[j] + bz[j], hard)
+        if after:
+            ghn_ = rn[j] + bhn[j]
+            n = act(an[j] + bn[j] + r * ghn_, relu)
+            tghn[j] = ghn_
+        else:
+            # reset before: gh_n is already (r ⊙ h) W_hnᵀ (``gru_reset``), b_hn folded in bias
+            n = act(an[j] + bn[j] + rn[j], relu)
         # h' = (1 − z) n + z h
         h[j] = (one(z) - z) * n + z * hprev[j]
-        tr[j], tz[j], tn[j], tghn[j] = r, z, n, ghn_
+        tr[j], tz[j], tn[j] = r, z, n
 
 
 @njit(inline="always", **JIT)
-def forward_units(cell, relu, j0, j1, gi, gh, bias, b_hh, hp, hn, c, gates, ct, ghn):
-    """h_t[j0:j1] of one row for ``cell`` (RNN, LSTM, GRU), gates into ``gates`` (and ct, ghn)."""
+def gru_reset(hard, gi, gh, bias, hp, q):
+    """The GRU without reset_after, before its n block's product: q = r ⊙ h_{t-1} (H,) of one
+    row, from gh's r block (h_{t-1} W_hrᵀ)."""
+    H = q.shape[0]
+    ar, rr, br = block(gi, 0, H, 0, H), block(gh, 0, H, 0, H), block(bias, 0, H, 0, H)
+    for j in range(H):
+        q[j] = gate(ar[j] + rr[j] + br[j], hard) * hp[j]
+
+
+@njit(inline="always", **JIT)
+def forward_units(cell, relu, hard, after, j0, j1, gi, gh, bias, b_hh, hp, hn, c, gates, ct,
+                  ghn):
+    """h_t[j0:j1] of one row for ``cell`` (RNN, LSTM, GRU), gates into ``gates`` (and ct, ghn);
+    ``relu``: act is relu (else tanh), ``hard``: σ is the hard sigmoid (``_math.gate``),
+    ``after``: the GRU's reset_after (else gh's n block is (r ⊙ h) W_hnᵀ, see ``gru_reset``)."""
     if cell == LSTM:
-        lstm_units(relu, j0, j1, gi, gh, bias, hn, c, gates, ct)
+        lstm_units(relu, hard, j0, j1, gi, gh, bias, hn, c, gates, ct)
     elif cell == GRU:
-        gru_units(relu, j0, j1, gi, gh, bias, b_hh, hp, hn, gates, ghn)
+        gru_units(relu, hard, after, j0, j1, gi, gh, bias, b_hh, hp, hn, gates, ghn)
     else:
         rnn_units(relu, j0, j1, gi, gh, bias, hn)
 
@@ -107,7 +125,7 @@ def rnn_back(relu, h, dy, dh, da):
 
 
 @njit(inline="always", **JIT)
-def lstm_back(relu, gates, ct, cp, dy, dh, dc, da):
+def lstm_back(relu, hard, gates, ct, cp, dy, dh, dc, da):
     H = dh.shape[0]
     i, f, g, o = blocks4(gates, H, 0, H)
     di, df, dg, do = blocks4(da, H, 0, H)
@@ -117,16 +135,16 @@ def lstm_back(relu, gates, ct, cp, dy, dh, dc, da):
         ac = act(ct[j], relu)
         dct = dc[j] + dht * o[j] * dact(ac, relu)
         # c = f c_prev + i g, then through the gate nonlinearities
-        di[j] = dct * g[j] * dsigmoid(i[j])
-        df[j] = dct * cp[j] * dsigmoid(f[j])
+        di[j] = dct * g[j] * dgate(i[j], hard)
+        df[j] = dct * cp[j] * dgate(f[j], hard)
         dg[j] = dct * i[j] * dact(g[j], relu)
-        do[j] = dht * ac * dsigmoid(o[j])
+        do[j] = dht * ac * dgate(o[j], hard)
         dc[j] = dct * f[j]
         dh[j] = 0
 
 
 @njit(inline="always", **JIT)
-def gru_back(relu, gates, ghn, hp, dy, dh, da, dgh):
+def gru_back(relu, hard, gates, ghn, hp, dy, dh, da, dgh):
     H = dh.shape[0]
     r, z, n = blocks3(gates, H, 0, H)
     dr, dz, dn = blocks3(da, H, 0, H)
@@ -135,15 +153,48 @@ def gru_back(relu, gates, ghn, hp, dy, dh, da, dgh):
         dht = dh[j] + dy[j]
         # h = (1 − z) n + z h_prev ;  n = act(gi_n + r gh_n)
         dan = dht * (one(z[j]) - z[j]) * dact(n[j], relu)
-        dr[j] = dan * ghn[j] * dsigmoid(r[j])
-        dz[j] = dht * (hp[j] - n[j]) * dsigmoid(z[j])
+        dr[j] = dan * ghn[j] * dgate(r[j], hard)
+        dz[j] = dht * (hp[j] - n[j]) * dgate(z[j], hard)
         dn[j] = dan
         sr[j], sz[j], sn[j] = dr[j], dz[j], dan * r[j]
         dh[j] = dht * z[j]
 
 
 @njit(inline="always", **JIT)
-def backward_row(cell, relu, gates, ct, cp, ghn, hp, h, dy, dh, dc, da, dgh):
+def gru_back_before(relu, gates, hp, dy, dh, da, dgh):
+    """The GRU without reset_after, first half of a BPTT row: da_n, dz, and dh = dh_t z.
+    Leaves da's r block for ``gru_back_reset`` and dgh's n block 0 (the n block reaches h
+    through q = r ⊙ h, not through W_hn: dW_hn = Σ da_nᵀ q comes from da)."""
+    H = dh.shape[0]
+    r, z, n = blocks3(gates, H, 0, H)
+    dr, dz, dn = blocks3(da, H, 0, H)
+    sr, sz, sn = blocks3(dgh, H, 0, H)
+    for j in range(H):
+        dht = dh[j] + dy[j]
+        # h = (1 − z) n + z h_prev ;  n = act(gi_n + q W_hnᵀ + b_hn)
+        dn[j] = dht * (one(z[j]) - z[j]) * dact(n[j], relu)
+        dz[j] = dht * (hp[j] - n[j])
+        dh[j] = dht * z[j]
+        sn[j] = dn[j] - dn[j]
+
+
+@njit(inline="always", **JIT)
+def gru_back_reset(hard, gates, hp, dq, dh, da, dgh):
+    """Second half: with dq = da_n W_hn (H,), dr = dq ⊙ h_prev, dh += dq ⊙ r, and the r, z
+    blocks of da and dgh through σ."""
+    H = dh.shape[0]
+    r, z, n = blocks3(gates, H, 0, H)
+    dr, dz, dn = blocks3(da, H, 0, H)
+    sr, sz, sn = blocks3(dgh, H, 0, H)
+    for j in range(H):
+        dr[j] = dq[j] * hp[j] * dgate(r[j], hard)
+        dz[j] = dz[j] * dgate(z[j], hard)
+        dh[j] += dq[j] * r[j]
+        sr[j], sz[j] = dr[j], dz[j]
+
+
+@njit(inline="always", **JIT)
+def backward_row(cell, relu, hard, gates, ct, cp, ghn, hp, h, dy, dh, dc, da, dgh):
     """Gate gradients of one valid row (BPTT step), from the tape rows and the carried dh, dc.
 
     gates, ct = c_t, cp = c_{t-1}, ghn, hp = h_{t-1}, h = h_t: tape rows; dy (H,) this step's
@@ -152,8 +203,8 @@ def backward_row(cell, relu, gates, ct, cp, ghn, hp, h, dy, dh, dc, da, dgh):
     that bypasses W_hh (the caller adds dgh W_hh) and in dc dL/dc_{t-1}.
     """
     if cell == LSTM:
-        lstm_back(relu, gates, ct, cp, dy, dh, dc, da)
+        lstm_back(relu, hard, gates, ct, cp, dy, dh, dc, da)
     elif cell == GRU:
-        gru_back(relu, gates, ghn, hp, dy, dh, da, dgh)
+        gru_back(relu, hard, gates, ghn, hp, dy, dh, da, dgh)
     else:
         rnn_back(relu, h, dy, dh, da)

@@ -77,14 +77,23 @@ def _blas_rule(parts):
     return (config.CPU_BLAS_MIN_ROWS if parts == 1 else 2 ** 62), config.CPU_DOTS_MIN_K
 
 
-def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
+def _flags(options):
+    """The kernels' (relu, hard, after) from ``fastrnn.cells.Options``: act is relu, σ is the
+    hard sigmoid, the GRU resets after its product."""
+    return (options.activation == "relu", options.gate_activation == "hard_sigmoid",
+            bool(options.reset_after))
+
+
+def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train):
     """The kernel contract's ``<cell>_forward``; c0 is None except for the LSTM.
     Returns y (T,B,H), h_T (B,H), c_T (B,H) or None, tape (dict) or None."""
     kind, G = TAGS[cell], cells.get(cell).G
     T, B, I = x.shape
     H = w_hh.shape[1]
     dtype = x.dtype
-    name = variant(B, _threads.get_num_threads())
+    before = kind == GRU and not options.reset_after
+    # the GRU without reset_after needs every unit's r before its n block: not "units"
+    name = "batch" if before else variant(B, _threads.get_num_threads())
     Hc = H if kind == LSTM else 0
     c0 = c0 if kind == LSTM else np.empty((B, 0), dtype)
     y, h_T, c_T = np.empty((T, B, H), dtype), np.empty((B, H), dtype), np.empty((B, Hc), dtype)
@@ -94,9 +103,9 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
     cs = np.empty((T + 1 if train else 0, B, Hc), dtype)
     gates = np.empty((Tt, B, G * H if kind != RNN else 0), dtype)
     ghn = np.empty((Tt, B, H if kind == GRU else 0), dtype)
-    common = (kind, activation == "relu", x.reshape(T * B, I), w_ih, w_hh)
-    tail = (cells.get(cell).fold_bias(b_ih, b_hh), b_hh, h0, c0, lengths, y, h_T, c_T, hs, cs, gates, ghn,
-            config.CPU_CHUNK_ROWS)
+    common = (kind, *_flags(options), x.reshape(T * B, I), w_ih, w_hh)
+    tail = (cells.get(cell).fold_bias(b_ih, b_hh, options), b_hh, h0, c0, lengths, y, h_T, c_T,
+            hs, cs, gates, ghn, config.CPU_CHUNK_ROWS)
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         if name == "units":
             parts = max(1, min(threads, H))
@@ -108,7 +117,7 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train)
         else:
             parts = max(1, min(threads, B))
             _pool.run(forward_batch, parts, *common, *tail, *_blas_rule(parts))
-    tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, activation=activation,
+    tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, options=options,
                 hs=hs, cs=cs, gates=gates, ghn=ghn) if train else None
     return y, h_T, (c_T if kind == LSTM else None), tape
 
@@ -128,12 +137,17 @@ def backward(tape, dy, dh_T, dc_T):
     dx = np.empty_like(x)
     dw_ih, dw_hh = np.empty_like(w_ih), np.empty_like(w_hh)
     db_ih, db_hh = np.empty(G * H, dtype), np.empty(G * H, dtype)
+    before = kind == GRU and not tape["options"].reset_after
+    # without reset_after the GRU's W_hn multiplies q = r ⊙ h (the tape's ghn), from row 2H
+    w_hn_t = np.ascontiguousarray(w_hh[2 * H:].T) if before else np.empty((0, 0), dtype)
+    hp2 = hs[:T].reshape(T * B, H)
+    hq2, q0 = (tape["ghn"].reshape(T * B, H), 2 * H) if before else (hp2, G * H)
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         rows = max(1, min(threads, B))
-        _pool.run(backward_batch, rows, kind, tape["activation"] == "relu",
-                  np.ascontiguousarray(w_hh.T), hs, cs, tape["gates"], tape["ghn"],
+        _pool.run(backward_batch, rows, kind, *_flags(tape["options"]),
+                  np.ascontiguousarray(w_hh.T), w_hn_t, hs, cs, tape["gates"], tape["ghn"],
                   tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh, *_blas_rule(rows))
-        _pool.run(weight_grads, threads, x.reshape(T * B, I), hs[:T].reshape(T * B, H),
+        _pool.run(weight_grads, threads, x.reshape(T * B, I), hp2, hq2, q0,
                   da.reshape(T * B, G * H), dgh.reshape(T * B, G * H), w_ih,
                   dx.reshape(T * B, I), dw_ih, dw_hh, db_ih, db_hh)
     return dx, dh0, (dc0 if kind == LSTM else None), dw_ih, dw_hh, db_ih, db_hh

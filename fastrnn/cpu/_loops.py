@@ -42,7 +42,8 @@ import numpy as np
 from numba import njit
 
 from ._blas import gemm
-from ._cells import JIT, backward_row, forward_units as cell_units
+from ._cells import (GRU, JIT, backward_row, forward_units as cell_units, gru_back_before,
+                     gru_back_reset, gru_reset)
 from ._math import one
 from ._sync import arrive
 
@@ -151,9 +152,13 @@ def product(h, w, r0, r1, out, acc, blas_min_rows, dots_min_k):
 
 
 @njit(**JIT)
-def forward_batch(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, lengths, y,
-                  h_T, c_T, hs, cs, gates, ghn, chunk_rows, blas_min_rows, dots_min_k):
-    """Share p of the "batch" forward: every step of batch rows [b0, b1)."""
+def forward_batch(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, bias, b_hh, h0, c0,
+                  lengths, y, h_T, c_T, hs, cs, gates, ghn, chunk_rows, blas_min_rows,
+                  dots_min_k):
+    """Share p of the "batch" forward: every step of batch rows [b0, b1).
+
+    The GRU without reset_after splits a step's product in two: gh's r and z blocks, then
+    q = r ⊙ h_{t-1} of every row (``gru_reset``), then gh's n block = q W_hnᵀ."""
     T, B, H = y.shape
     I = x2.shape[1]
     b0, b1 = share(p, parts, B)
@@ -165,6 +170,8 @@ def forward_batch(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, leng
     hn = np.empty_like(h)
     ct = np.empty(H, y.dtype)
     gh = np.empty((n, w_hh.shape[0]), y.dtype)
+    before = cell == GRU and not after
+    q = np.empty((n, H if before else 0), y.dtype)
     steps = max(1, chunk_rows // n)
     gi = np.empty((min(steps, T) * n, w_hh.shape[0]), y.dtype)
     xb = np.empty((0 if n == B else gi.shape[0], I), y.dtype)
@@ -183,12 +190,19 @@ def forward_batch(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, leng
                 copy(hs[t, b0:b1], h)
                 copy(cs[t, b0:b1], c)
             # gh = h_{t-1} W_hhᵀ, then the fused gate kernel of every row
-            product(h, w_hh, 0, w_hh.shape[0], gh, False, blas_min_rows, dots_min_k)
             tt = min(t, gates.shape[0] - 1)
+            if before:
+                product(h, w_hh, 0, 2 * H, gh, False, blas_min_rows, dots_min_k)
+                for b in range(n):
+                    gru_reset(hard, gi[(t - t0) * n + b], gh[b], bias, h[b], q[b])
+                    copy_row(ghn[tt, b0 + b], q[b])
+                product(q, w_hh, 2 * H, 3 * H, gh, False, blas_min_rows, dots_min_k)
+            else:
+                product(h, w_hh, 0, w_hh.shape[0], gh, False, blas_min_rows, dots_min_k)
             for b in range(n):
                 if t < lengths[b0 + b]:
-                    cell_units(cell, relu, 0, H, gi[(t - t0) * n + b], gh[b], bias, b_hh, h[b],
-                               hn[b], c[b], gates[tt, b0 + b], ct, ghn[tt, b0 + b])
+                    cell_units(cell, relu, hard, after, 0, H, gi[(t - t0) * n + b], gh[b], bias,
+                               b_hh, h[b], hn[b], c[b], gates[tt, b0 + b], ct, ghn[tt, b0 + b])
                     copy_row(h[b], hn[b])
                     copy_row(y[t, b0 + b], hn[b])
                 else:
@@ -202,11 +216,12 @@ def forward_batch(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, leng
 
 
 @njit(**JIT)
-def forward_units(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, lengths, y,
+def forward_units(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, bias, b_hh, h0, c0, lengths, y,
                   h_T, c_T, hs, cs, gates, ghn, chunk_rows, blas_min_rows, dots_min_k, hbuf, c, ct,
                   gh, gi,
                   counter):
-    """Share p of the "units" forward: hidden units [j0, j1) of every step.
+    """Share p of the "units" forward: hidden units [j0, j1) of every step (not for the GRU
+    without reset_after, whose n block needs every unit's r first).
 
     Shared workspace (every share reads or writes only its units' columns, but h):
     hbuf (2,B,H) h_{t-1} and h_t by the parity of t; c, ct (B,H or 0) the LSTM state and
@@ -241,7 +256,7 @@ def forward_units(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, leng
             for b in range(B):
                 if t < lengths[b]:
                     # the gates of this share's units
-                    cell_units(cell, relu, j0, j1, gi[(t - t0) * B + b], gh[b], bias, b_hh, h[b],
+                    cell_units(cell, relu, hard, after, j0, j1, gi[(t - t0) * B + b], gh[b], bias, b_hh, h[b],
                                hn[b], c[b], gates[tt, b], ct[b], ghn[tt, b])
                     copy_row(y[t, b, j0:j1], hn[b, j0:j1])
                 else:
@@ -258,20 +273,43 @@ def forward_units(p, parts, cell, relu, x2, w_ih, w_hh, bias, b_hh, h0, c0, leng
 
 
 @njit(**JIT)
-def backward_batch(p, parts, cell, relu, w_hh_t, hs, cs, gates, ghn, lengths, dy, dh_T,
-                   dc_T, dh0, dc0, da, dgh, blas_min_rows, dots_min_k):
+def backward_batch(p, parts, cell, relu, hard, after, w_hh_t, w_hn_t, hs, cs, gates, ghn,
+                   lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, blas_min_rows, dots_min_k):
     """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their rows of da, dgh
-    (T,B,G·H) (dgh is da except for the GRU), dh0 and dc0."""
+    (T,B,G·H) (dgh is da except for the GRU), dh0 and dc0. w_hn_t (H,H) = W_hnᵀ for the
+    GRU without reset_after (else unused): its step has a product in the middle,
+    dq = da_n W_hn (``gru_back_before``, then ``gru_back_reset``)."""
     T, B, H = dy.shape
     b0, b1 = share(p, parts, B)
     if b1 == b0:
         return
     dh, dc = dh_T[b0:b1].copy(), dc_T[b0:b1].copy()
+    before = cell == GRU and not after
+    dan, dq = np.zeros((b1 - b0, H if before else 0), dy.dtype), np.empty((b1 - b0, H if before else 0), dy.dtype)
     for t in range(T - 1, -1, -1):
+        if before:
+            for b in range(b1 - b0):
+                bb = b0 + b
+                if t < lengths[bb]:
+                    gru_back_before(relu, gates[t, bb], hs[t, bb], dy[t, bb], dh[b], da[t, bb],
+                                    dgh[t, bb])
+                    copy_row(dan[b], da[t, bb, 2 * H:])
+                else:
+                    da[t, bb] = 0
+                    dgh[t, bb] = 0
+                    dan[b] = 0
+            product(dan, w_hn_t, 0, H, dq, False, blas_min_rows, dots_min_k)
+            for b in range(b1 - b0):
+                if t < lengths[b0 + b]:
+                    gru_back_reset(hard, gates[t, b0 + b], hs[t, b0 + b], dq[b], dh[b],
+                                   da[t, b0 + b], dgh[t, b0 + b])
+            product(dgh[t, b0:b1], w_hh_t, 0, w_hh_t.shape[0], dh, True, blas_min_rows,
+                    dots_min_k)
+            continue
         for b in range(b1 - b0):
             bb = b0 + b
             if t < lengths[bb]:
-                backward_row(cell, relu, gates[t, bb], cs[t + 1, bb], cs[t, bb], ghn[t, bb],
+                backward_row(cell, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb], ghn[t, bb],
                              hs[t, bb], hs[t + 1, bb], dy[t, bb], dh[b], dc[b], da[t, bb],
                              dgh[t, bb])
             else:
@@ -285,17 +323,22 @@ def backward_batch(p, parts, cell, relu, w_hh_t, hs, cs, gates, ghn, lengths, dy
 
 
 @njit(**JIT)
-def weight_grads(p, parts, x2, hp2, da2, dgh2, w_ih, dx2, dw_ih, dw_hh, db_ih, db_hh):
+def weight_grads(p, parts, x2, hp2, hq2, q0, da2, dgh2, w_ih, dx2, dw_ih, dw_hh, db_ih,
+                 db_hh):
     """Share p of dx2 = da2 W_ih (rows of T·B) and of dW_ih = da2ᵀ x2, dW_hh = dgh2ᵀ hp2,
     db_ih = Σ da2, db_hh = Σ dgh2 (rows of G·H). x2 (T·B,I); hp2 (T·B,H) the state entering
-    each step; da2, dgh2 (T·B,G·H)."""
+    each step; da2, dgh2 (T·B,G·H). Rows g ≥ q0 of W_hh multiply hq2 (T·B,H) instead:
+    dW_hh = da2ᵀ hq2, db_hh = Σ da2 there (the GRU without reset_after: q = r ⊙ h;
+    q0 = G·H for the others)."""
     r0, r1 = share(p, parts, x2.shape[0])
     g0, g1 = share(p, parts, w_ih.shape[0])
+    q = min(max(q0, g0), g1)
     gemm(False, False, da2[r0:r1], w_ih, dx2[r0:r1], 0)
     gemm(True, False, da2[:, g0:g1], x2, dw_ih[g0:g1], 0)
-    gemm(True, False, dgh2[:, g0:g1], hp2, dw_hh[g0:g1], 0)
+    gemm(True, False, dgh2[:, g0:q], hp2, dw_hh[g0:q], 0)
+    gemm(True, False, da2[:, q:g1], hq2, dw_hh[q:g1], 0)
     db_ih[g0:g1], db_hh[g0:g1] = 0, 0
     for r in range(x2.shape[0]):
         for g in range(g0, g1):
             db_ih[g] += da2[r, g]
-            db_hh[g] += dgh2[r, g]
+            db_hh[g] += dgh2[r, g] if g < q else da2[r, g]

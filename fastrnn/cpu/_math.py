@@ -129,3 +129,24 @@ def dact(y, relu):
 def dsigmoid(s):
     """σ'(a) from s = σ(a): s (1 − s)."""
     return s * (one(s) - s)
+
+
+@register_jitable
+def gate(a, hard):
+    """σ(a) of the gates: Keras 3's hard sigmoid clip(a/6 + 1/2, 0, 1) when ``hard``, else
+    ``sigmoid``. (6 and ½ are built from ``one`` so that float32 stays float32.)"""
+    if hard:
+        c = one(a)
+        s = a / (c + c + c + c + c + c) + c / (c + c)
+        return min(max(s, c - c), c)
+    return sigmoid(a)
+
+
+@register_jitable
+def dgate(s, hard):
+    """σ'(a) of the gates from s = σ(a): 1/6 where 0 < s < 1 (a in (−3, 3)) else 0 when
+    ``hard``, else s (1 − s)."""
+    if hard:
+        c = one(s)
+        return c / (c + c + c + c + c + c) if s > c - c and s < c else c - c
+    return dsigmoid(s)

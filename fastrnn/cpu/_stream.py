@@ -14,8 +14,8 @@ from numba import carray, njit, types
 from numba.extending import intrinsic
 
 from .. import cells
-from ._cells import GRU, JIT, LSTM, RNN, forward_units
-from ._driver import TAGS
+from ._cells import GRU, JIT, LSTM, RNN, forward_units, gru_reset
+from ._driver import TAGS, _flags
 from ._loops import copy, dots
 
 
@@ -30,7 +30,7 @@ def _pointer(typingctx, address, zero):
 
 
 @njit(**JIT)
-def _step(cell, relu, zero, L, B, I, H, G, x, w_ih0, w_ih, w_hh, bias, b_hh, h, c, gi, gh, hn,
+def _step(cell, relu, hard, after, zero, L, B, I, H, G, x, w_ih0, w_ih, w_hh, bias, b_hh, h, c, gi, gh, hn,
           gates, ct, ghn, out):
     """One step of every layer, in place, on the stream's own buffers given by address.
 
@@ -57,9 +57,16 @@ def _step(cell, relu, zero, L, B, I, H, G, x, w_ih0, w_ih, w_hh, bias, b_hh, h, 
             dots(x, w_ih0, 0, GH, gi, False)
         else:
             dots(h[layer - 1], w_ih[layer - 1], 0, GH, gi, False)
-        dots(h[layer], w_hh[layer], 0, GH, gh, False)
+        if cell == GRU and not after:
+            # r ⊙ h before the n block's product (``_cells.gru_reset``); ghn holds it
+            dots(h[layer], w_hh[layer], 0, 2 * H, gh, False)
+            for b in range(B):
+                gru_reset(hard, gi[b], gh[b], bias[layer], h[layer, b], ghn[b])
+            dots(ghn, w_hh[layer], 2 * H, GH, gh, False)
+        else:
+            dots(h[layer], w_hh[layer], 0, GH, gh, False)
         for b in range(B):
-            forward_units(cell, relu, 0, H, gi[b], gh[b], bias[layer], b_hh[layer], h[layer, b],
+            forward_units(cell, relu, hard, after, 0, H, gi[b], gh[b], bias[layer], b_hh[layer], h[layer, b],
                           hn[b], c[layer, b], gates[b], ct[b], ghn[b])
         copy(h[layer], hn)
     copy(out, h[L - 1])
@@ -68,12 +75,13 @@ def _step(cell, relu, zero, L, B, I, H, G, x, w_ih0, w_ih, w_hh, bias, b_hh, h, 
 class Stepper:
     """The buffers and the compiled call of one stream.
 
-    ``layers``: per layer (w_ih, w_hh, b_ih, b_hh) of ``cell`` (a ``fastrnn.cells`` name);
+    ``layers``: per layer (w_ih, w_hh, b_ih, b_hh) of ``cell`` (a ``fastrnn.cells`` name)
+    with ``options`` (``fastrnn.cells.Options``);
     B rows, I inputs, H units, ``dtype``. The weights are copied. ``x`` (B,I) is the frame
     to read, ``out`` (B,H) the top layer's new h after ``step()``; ``h`` (L,B,H) and ``c``
     (L,B,H; last axis 0 but for the LSTM) the state, updated in place."""
 
-    def __init__(self, cell, activation, layers, B, I, H, dtype):
+    def __init__(self, cell, options, layers, B, I, H, dtype):
         decl, kind = cells.get(cell), TAGS[cell]
         L, G, dt = len(layers), cells.get(cell).G, np.dtype(dtype)
         self.h = np.zeros((L, B, H), dt)
@@ -85,10 +93,10 @@ class Stepper:
         self._buffers = [
             self.x, np.ascontiguousarray(w_ih[0]),
             np.stack(w_ih[1:]) if L > 1 else np.zeros((0, G * H, H), dt), np.stack(w_hh),
-            np.stack([decl.fold_bias(bi, bh) for bi, bh in zip(b_ih, b_hh)]), np.stack(b_hh),
+            np.stack([decl.fold_bias(bi, bh, options) for bi, bh in zip(b_ih, b_hh)]), np.stack(b_hh),
             self.h, self.c, *(np.zeros((B, G * H), dt) for _ in range(4)),
             np.zeros((B, H), dt), np.zeros((B, H), dt), self.out]
-        self._args = (kind, activation == "relu", dt.type(0), L, B, I, H, G,
+        self._args = (kind, *_flags(options), dt.type(0), L, B, I, H, G,
                       *(a.ctypes.data for a in self._buffers))
         self._entry = None
 

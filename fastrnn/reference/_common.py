@@ -27,6 +27,24 @@ def sigmoid_grad(s):
     return s * (1 - s)
 
 
+def hard_sigmoid(a):
+    """Keras 3's hard sigmoid: clip(a/6 + 1/2, 0, 1)."""
+    return np.clip(a / 6 + 0.5, 0, 1)
+
+
+def gate(a, gate_activation):
+    """σ(a) for ``gate_activation`` in {"sigmoid", "hard_sigmoid"}."""
+    return sigmoid(a) if gate_activation == "sigmoid" else hard_sigmoid(a)
+
+
+def gate_grad(s, gate_activation):
+    """σ'(a) in terms of s = σ(a): s (1 − s); for the hard sigmoid 1/6 where 0 < s < 1
+    (a in (−3, 3)), else 0."""
+    if gate_activation == "sigmoid":
+        return sigmoid_grad(s)
+    return np.where((s > 0) & (s < 1), s.dtype.type(1 / 6), s.dtype.type(0))
+
+
 def valid_mask(t, lengths):
     """(B, 1) boolean: which sequences are still running at step t (t < length)."""
     return (t < lengths)[:, None]

@@ -1,7 +1,7 @@
 """LSTM, forward and backprop through time, in plain NumPy (PyTorch gate order i, f, g, o).
 
     a = x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh           (B, 4H) = [a_i a_f a_g a_o]
-    i = σ(a_i)   f = σ(a_f)   g = act(a_g)   o = σ(a_o)
+    i = σ(a_i)   f = σ(a_f)   g = act(a_g)   o = σ(a_o)          σ = sigmoid | hard_sigmoid
     c_t = f ⊙ c_{t-1} + i ⊙ g
     h_t = o ⊙ act(c_t)                                      act = tanh | relu
 
@@ -11,11 +11,14 @@ Steps t ≥ lengths[b] give y[t, b] = 0 and leave (h, c)[b] unchanged.
 """
 import numpy as np
 
-from ._common import activate, activation_grad, sigmoid, sigmoid_grad, valid_mask
+from ._common import activate, activation_grad, gate, gate_grad, valid_mask
 
 
-def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
-    """Returns y (T, B, H), h_T (B, H), c_T (B, H), tape (dict) or None."""
+def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train):
+    """Returns y (T, B, H), h_T (B, H), c_T (B, H), tape (dict) or None.
+
+    ``options``: ``fastrnn.cells.Options`` (activation, gate_activation)."""
+    activation, sig = options.activation, options.gate_activation
     T, B, _ = x.shape
     H = w_hh.shape[1]
     y = np.zeros((T, B, H), x.dtype)
@@ -29,7 +32,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
         m = valid_mask(t, lengths)
         # a = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh, split into the four gates
         a = x[t] @ w_ih.T + b_ih + h @ w_hh.T + b_hh
-        i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H]), sigmoid(a[:, 3 * H:])
+        i, f, o = gate(a[:, :H], sig), gate(a[:, H:2 * H], sig), gate(a[:, 3 * H:], sig)
         g = activate(a[:, 2 * H:3 * H], activation)
         # c' = f c + i g ;  h' = o act(c')
         c_new = f * c + i * g
@@ -41,7 +44,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
         h, c = np.where(m, h_new, h), np.where(m, c_new, c)
     hs[T], cs[T] = h, c
     tape = dict(x=x, w_ih=w_ih, w_hh=w_hh, hs=hs, cs=cs, gates=gates, act_c=act_c,
-                lengths=lengths, activation=activation) if train else None
+                lengths=lengths, options=options) if train else None
     return y, h, c, tape
 
 
@@ -49,7 +52,8 @@ def lstm_backward(tape, dy, dh_T, dc_T):
     """Returns dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (shapes of x, h0, c0, w_ih, w_hh, b_ih, b_hh)."""
     x, w_ih, w_hh = tape["x"], tape["w_ih"], tape["w_hh"]
     hs, cs, gates, act_c = tape["hs"], tape["cs"], tape["gates"], tape["act_c"]
-    lengths, activation = tape["lengths"], tape["activation"]
+    lengths, activation = tape["lengths"], tape["options"].activation
+    sig = tape["options"].gate_activation
     T = x.shape[0]
     H = w_hh.shape[1]
     dx = np.zeros_like(x)
@@ -66,8 +70,8 @@ def lstm_backward(tape, dy, dh_T, dc_T):
         # c = f c_prev + i g
         di, df, dg = dc_t * g, dc_t * cs[t], dc_t * i
         # through the gate nonlinearities to the pre-activations
-        da = np.concatenate([di * sigmoid_grad(i), df * sigmoid_grad(f),
-                             dg * activation_grad(g, activation), do * sigmoid_grad(o)], axis=1)
+        da = np.concatenate([di * gate_grad(i, sig), df * gate_grad(f, sig),
+                             dg * activation_grad(g, activation), do * gate_grad(o, sig)], axis=1)
         da = np.where(m, da, 0)
         dx[t] = da @ w_ih
         dw_ih += da.T @ x[t]

@@ -18,8 +18,11 @@ import numpy as np
 from ._common import activate, activation_grad, valid_mask
 
 
-def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, activation, train):
-    """Returns y (T, B, H), h_T (B, H), tape (dict) or None when not ``train``."""
+def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, options, train):
+    """Returns y (T, B, H), h_T (B, H), tape (dict) or None when not ``train``.
+
+    ``options``: ``fastrnn.cells.Options`` (the RNN reads its activation)."""
+    activation = options.activation
     T, B, _ = x.shape
     H = w_hh.shape[1]
     y = np.zeros((T, B, H), x.dtype)

@@ -1,0 +1,94 @@
+"""Every cell with every combination of its options (``fastrnn.cells``), on every host
+backend and cpu variant: forward and every gradient against the NumPy reference, with
+lengths and initial states; the same through the layers and the streams.
+
+The reference itself is checked by central finite differences for the same matrix in
+tests/test_reference.py; cuda's twin is tests/test_cuda_variants.py."""
+import numpy as np
+import pytest
+
+import fastrnn
+from conftest import (CELL_VARIANTS, VARIANTS, assert_close, random_problem, variant,
+                      variant_id)
+
+IDS = [variant_id(*v) for v in CELL_VARIANTS]
+
+
+def _run(cell, options, backend, args, grads):
+    out = getattr(fastrnn, f"{cell}_forward")(**args, **options, train=True, backend=backend)
+    back = getattr(fastrnn, f"{cell}_backward")(out.tape, **grads)
+    return dict(zip(out._fields[:-1], out[:-1])), back._asdict()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", [v for v in VARIANTS if v != "numpy"])
+@pytest.mark.parametrize("cell, options", CELL_VARIANTS, ids=IDS)
+def test_matches_the_reference(cell, options, name, dtype):
+    # x scaled so that pre-activations cross ±3, where the hard sigmoid's derivative jumps
+    args, grads = random_problem(cell, 6, 5, 4, 7, dtype, seed=3)
+    args["x"] = args["x"] * dtype(3)
+    want = _run(cell, options, "numpy", args, grads)
+    with variant(name) as backend:
+        got = _run(cell, options, backend, args, grads)
+    for ref, res in zip(want, got):
+        for key in ref:
+            assert_close(res[key], ref[key], f"{cell} {options} {name} {key}")
+
+
+def test_the_options_change_the_results():
+    """Not vacuous: each option's non-default choice gives other numbers than its default."""
+    for cell, options in CELL_VARIANTS:
+        args, grads = random_problem(cell, 4, 3, 2, 5, np.float64, seed=1)
+        args["x"] = args["x"] * 3
+        for key, value in options.items():
+            default = fastrnn.cells.OPTIONS[key].default
+            if value == default:
+                continue
+            a = _run(cell, options, "numpy", args, grads)
+            b = _run(cell, {**options, key: default}, "numpy", args, grads)
+            assert not np.allclose(a[0]["y"], b[0]["y"]), (cell, options, key)
+            assert not np.allclose(a[1]["dw_hh"], b[1]["dw_hh"]), (cell, options, key)
+
+
+def test_hard_sigmoid_is_keras_3s():
+    """clip(a/6 + 1/2, 0, 1): 0 at a ≤ −3, 1 at a ≥ 3, linear in between."""
+    from fastrnn.reference._common import gate, gate_grad
+    a = np.array([-4.0, -3.0, -1.5, 0.0, 1.5, 3.0, 4.0])
+    s = gate(a, "hard_sigmoid")
+    np.testing.assert_array_equal(s, [0, 0, 0.25, 0.5, 0.75, 1, 1])
+    np.testing.assert_array_equal(gate_grad(s, "hard_sigmoid"), [0, 0, 1 / 6, 1 / 6, 1 / 6, 0, 0])
+
+
+LAYER_VARIANTS = [(c, o) for c, o in CELL_VARIANTS if c != "rnn" and o.get("activation") == "tanh"]
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("cell, options", LAYER_VARIANTS,
+                         ids=[variant_id(*v) for v in LAYER_VARIANTS])
+def test_layers_take_the_options(cell, options, name, tmp_path):
+    """Two layers, bidirectional, lengths: forward and backward as the reference's; the
+    options survive save and load; a unidirectional stream gives the layer's outputs."""
+    cls = getattr(fastrnn, cell.upper())
+    rng = np.random.default_rng(0)
+    x = (3 * rng.standard_normal((5, 3, 4))).astype(np.float64)
+    lengths = [5, 3, 1]
+    with variant(name) as backend:
+        layer = cls(4, 6, num_layers=2, bidirectional=True, dtype=np.float64, seed=1,
+                    backend=backend, **options)
+        ref = cls(4, 6, num_layers=2, bidirectional=True, dtype=np.float64, seed=1,
+                  backend="numpy", **options)
+        y, state, tape = layer.forward(x, lengths=lengths)
+        y_ref, state_ref, tape_ref = ref.forward(x, lengths=lengths)
+        assert_close(y, y_ref, "y")
+        dy = rng.standard_normal(y.shape)
+        assert_close(layer.backward(tape, dy)[0], ref.backward(tape_ref, dy)[0], "dx")
+        for key in ref.grads:
+            assert_close(layer.grads[key], ref.grads[key], key)
+        loaded = cls.load(layer.save(tmp_path / "m"))
+        assert loaded.config() == layer.config()
+        if backend == "cpu":
+            one_way = cls(4, 6, num_layers=2, dtype=np.float64, seed=1, backend=backend,
+                          **options)
+            stream = one_way.stream(batch_size=3)
+            steps = np.stack([stream.step(x_t) for x_t in x])
+            assert_close(steps, one_way(x)[0], "stream")
