@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import backends
+
 #: defaults chosen to pass 94% test accuracy on the 4,000/1,000 split (see README)
 DEFAULTS = dict(epochs=20, hidden=128, cell="lstm", activation="tanh", lr=3e-3,
                 batch_size=64, clip=None, seed=0)
@@ -61,7 +63,7 @@ def add_arguments(parser):
                         help="max gradient norm (default: none)")
     parser.add_argument("--seed", type=int_at_least(0), default=d["seed"],
                         help="initial weights and batch order")
-    parser.add_argument("--backend", choices=("auto", "numpy", "cpu", "cuda"), default=None,
+    parser.add_argument("--backend", choices=("auto", *backends.names()), default=None,
                         help="default: FASTRNN_BACKEND, else auto")
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="full MNIST: Keras's mnist.npz or a directory of the four IDX files")

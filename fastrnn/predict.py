@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import backends
+
 
 def add_arguments(parser):
     """Add ``fastrnn predict``'s options to ``parser``.
@@ -33,7 +35,7 @@ def add_arguments(parser):
     parser.add_argument("--data", default=None, metavar="PATH", help="as in `fastrnn demo`")
     parser.add_argument("--count", type=int_at_least(1), default=10,
                         help="how many images to list, spread over the set (default 10)")
-    parser.add_argument("--backend", choices=("auto", "numpy", "cpu", "cuda"), default=None,
+    parser.add_argument("--backend", choices=("auto", *backends.names()), default=None,
                         help="default: FASTRNN_BACKEND, else auto")
 
 

@@ -68,6 +68,3 @@ def test_unavailable_backend_says_why(monkeypatch):
         _which_backend(backend="cuda")
     assert _which_backend() == "numpy"      # auto falls back to the reference
 
-
-def test_available_backends_lists_numpy_first():
-    assert fastrnn.available_backends()[0] == "numpy"

@@ -19,6 +19,7 @@ import tempfile
 import threading
 from typing import NamedTuple
 
+from .. import backends
 from . import load
 from .workloads import GEMMS, PASSES, STEP
 
@@ -30,13 +31,23 @@ class Peer(NamedTuple):
     label: str         # one line for the help text
 
 
+#: fastrnn's backends (``fastrnn.backends``) by bench peer name: the reference is "ref"
+OWN = {("ref" if name == "numpy" else name): name for name in backends.names()}
+
+
+def _own_peer(peer, name):
+    """The bench peer of fastrnn's backend ``name``: device backends time device arrays;
+    the cpu backend also times a stream's step."""
+    backend = backends.get(name)
+    devices = ("cuda",) if backend.device else ("cpu",)
+    kinds = PASSES + ((STEP,) if name == "cpu" else ())
+    what = "; --stream: module.stream().step" if name == "cpu" else ""
+    return Peer("fastrnn.bench.peer_fastrnn", devices, kinds,
+                f"fastrnn backend {name!r} ({backend.doc}){what}")
+
+
 PEERS = {
-    "cpu": Peer("fastrnn.bench.peer_fastrnn", ("cpu",), PASSES + (STEP,),
-                "fastrnn backend 'cpu' (Numba kernels); --stream: module.stream().step"),
-    "cuda": Peer("fastrnn.bench.peer_fastrnn", ("cuda",), PASSES,
-                 "fastrnn backend 'cuda' (numba.cuda kernels), on device arrays"),
-    "ref": Peer("fastrnn.bench.peer_fastrnn", ("cpu",), PASSES,
-                "fastrnn backend 'numpy', the reference (slow at big shapes)"),
+    **{peer: _own_peer(peer, name) for peer, name in OWN.items()},
     "torch": Peer("fastrnn.bench.peer_torch", ("cpu", "cuda"), PASSES + (STEP,),
                   "PyTorch nn.LSTM/nn.GRU (oneDNN on the CPU, cuDNN on CUDA), autograd"),
     "ort": Peer("fastrnn.bench.peer_ort", ("cpu",), PASSES[:1] + (STEP,),
@@ -45,7 +56,7 @@ PEERS = {
                  "float32 GEMM at the same sizes (NumPy's BLAS; cuBLAS via torch on CUDA)"),
 }
 #: fastrnn's own peers, fastest first: the first one present is the one the ratios compare with
-OURS = ("cpu", "cuda", "ref")
+OURS = tuple(sorted(OWN, key=lambda peer: peer == "ref"))
 #: the peers a user would otherwise pick
 RIVALS = ("torch", "ort")
 #: environment variables that set a child's thread count before it imports anything
@@ -56,7 +67,6 @@ OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 def why_unavailable(name, device):
     """None when peer ``name`` can run on ``device`` here, else the reason it cannot."""
-    from .. import _dispatch
     if device not in PEERS[name].devices:
         return f"it does not run on {device}"
     needs = {"torch": ["torch"], "ort": ["onnxruntime", "onnx"],
@@ -64,8 +74,7 @@ def why_unavailable(name, device):
     missing = [module for module in needs if importlib.util.find_spec(module) is None]
     if missing:
         return f"{' and '.join(missing)} not installed (optional: pip install {' '.join(missing)})"
-    backend = {"cpu": "cpu", "cuda": "cuda"}.get(name)
-    return _dispatch._why_unavailable(backend) if backend else None
+    return backends.get(OWN[name]).why_unavailable() if name in OWN and name != "ref" else None
 
 
 def child_env(threads, extra=None):
