@@ -254,15 +254,14 @@ def test_forked_worker(model, data):
         fastrnn.set_num_threads(before)
 
 
-def test_readme_example():
-    """README's "Running on a cluster" example (a ```py block, which tests/test_readme.py
-    leaves out: it needs the dask extra)."""
-    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
-    section = text.split("## Running on a cluster", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```py\n(.*?)```", section, flags=re.S)
-    assert blocks
+def test_docs_example():
+    """The example of docs/guide/dask.md, "Running on a cluster" (a ```py block, which
+    tests/test_docs.py leaves out: it needs the dask extra and starts workers)."""
+    page = pathlib.Path(__file__).parents[1] / "docs" / "guide" / "dask.md"
+    blocks = re.findall(r"```py\n(.*?)```", page.read_text(), flags=re.S)
+    assert blocks, f"{page} has no ```py example"
     for block in blocks:
-        exec(compile(block, "README.md", "exec"), {"__name__": "__main__"})
+        exec(compile(block, str(page), "exec"), {"__name__": "__main__"})
 
 
 def test_worker_killed_mid_computation(client, model, data):
