@@ -153,26 +153,41 @@ def check_forward(cell, x, params, states, lengths, options, train, finite=False
     dtype = _dtype_of(x)
     G = cell.G
     w_hh = _array("w_hh", params["w_hh"], 2, dtype)
-    H = w_hh.shape[1]
-    if H == 0 or w_hh.shape[0] != G * H:
-        raise ValueError(f"w_hh must have shape ({G}·H, H) with H ≥ 1 ({cell.title} has "
-                         f"{G} gate block{'s' * (G > 1)}), got {tuple(w_hh.shape)}")
-    dims = cell.dims(T, B, I, H)
+    w_hr = params.get("w_hr")
+    if w_hr is not None:        # a projection: h_t = W_hr (o ⊙ act(c_t)), P of H units
+        w_hr = params["w_hr"] = _array("w_hr", w_hr, 2, dtype)
+        P, H = w_hr.shape
+        if P == 0 or H == 0 or P >= H:
+            raise ValueError(f"w_hr must have shape (P, H) with 1 ≤ P < H (the projection "
+                             f"of the H hidden units to P outputs), got {tuple(w_hr.shape)}")
+        if tuple(w_hh.shape) != (G * H, P):
+            raise ValueError(f"w_hh must have shape ({G}·H, P) = {(G * H, P)} with w_hr of "
+                             f"shape (P, H) = {(P, H)}, got {tuple(w_hh.shape)}")
+    else:
+        H = P = w_hh.shape[1]
+        if H == 0 or w_hh.shape[0] != G * H:
+            raise ValueError(f"w_hh must have shape ({G}·H, H) with H ≥ 1 ({cell.title} has "
+                             f"{G} gate block{'s' * (G > 1)}), got {tuple(w_hh.shape)}")
+    dims = cell.dims(T, B, I, H, P)
     side = isinstance(x, np.ndarray)   # True: host arrays
     checked = {}
     for p in cell.params:
-        a, want = params[p.name], shape(p.shape, dims)
+        a, want = params.get(p.name), shape(p.shape, dims)
+        if a is None and p.optional:
+            checked[p.name] = None
+            continue
         if a is None and p.bias:
             a = zeros(want, dtype)
         checked[p.name] = a = w_hh if p.name == "w_hh" else _array(p.name, a, len(want), dtype)
         _shape(p.name, a, want)
     states = {f"{s}0": states[f"{s}0"] for s in cell.states}
-    for name, s in states.items():
-        s = zeros((B, H), dtype) if s is None else s
-        states[name] = s = _array(name, s, 2, dtype)
-        _shape(name, s, (B, H))
+    for s in cell.states:
+        name, want = f"{s}0", cell.state_shape(s, dims)
+        a = zeros(want, dtype) if states[name] is None else states[name]
+        states[name] = a = _array(name, a, 2, dtype)
+        _shape(name, a, want)
     for name, a in (*checked.items(), *states.items()):
-        if isinstance(a, np.ndarray) != side:
+        if a is not None and isinstance(a, np.ndarray) != side:
             raise TypeError(f"{name} is a {'device' if side else 'NumPy'} array but x is a "
                             f"{'NumPy' if side else 'device'} array: pass all arrays as NumPy "
                             f"arrays or all as device arrays")
@@ -183,7 +198,7 @@ def check_forward(cell, x, params, states, lengths, options, train, finite=False
     if not isinstance(finite, (bool, np.bool_)):
         raise TypeError(f"check_finite must be True or False, got {finite!r}")
     if finite:
-        inputs = {"x": x, **checked, **states}
+        inputs = {"x": x, **{k: v for k, v in checked.items() if v is not None}, **states}
         check_finite(tuple(inputs), tuple(inputs.values()))
     return x, checked, states, lengths, options, bool(train)
 
@@ -200,11 +215,11 @@ def check_backward(cell, tape, grads, zeros=np.zeros):
                         f"train=True), got {type(tape).__name__}")
     if tape.cell != cell.name:
         raise ValueError(f"tape comes from {tape.cell}_forward, not {cell.name}_forward")
-    T, B, _, H = tape.dims
+    T, B, _, H, P = tape.dims
     out = []
     for name in cell.output_grad_names():
         g = grads[name]
-        want = (T, B, H) if name == "dy" else (B, H)
+        want = (T, B, P) if name == "dy" else (B, H if name == "dc_T" else P)
         if g is None:
             g = zeros(want, tape.dtype)
         g = _array(name, g, len(want), tape.dtype)

@@ -24,7 +24,16 @@ class Param(NamedTuple):
     name: str          # the functional API's argument, e.g. "w_ih"
     torch: str         # the state_dict stem: "weight_ih" -> weight_ih_l{k}[_reverse]
     shape: tuple       # in the symbols of ``dims``
-    bias: bool         # a bias: dropped by bias=False, zeros when None
+    kind: str          # "weight"; "bias": dropped by bias=False, zeros when None;
+                       # "projection": present only with a projection (proj_size > 0)
+
+    @property
+    def bias(self):
+        return self.kind == "bias"
+
+    @property
+    def optional(self):
+        return self.kind == "projection"
 
 
 class Field(NamedTuple):
@@ -36,10 +45,14 @@ class Field(NamedTuple):
 
 
 #: the parameters of every cell, in PyTorch's state_dict order
-PARAMS = (Param("w_ih", "weight_ih", ("GH", "I"), False),
-          Param("w_hh", "weight_hh", ("GH", "H"), False),
-          Param("b_ih", "bias_ih", ("GH",), True),
-          Param("b_hh", "bias_hh", ("GH",), True))
+PARAMS = (Param("w_ih", "weight_ih", ("GH", "I"), "weight"),
+          Param("w_hh", "weight_hh", ("GH", "P"), "weight"),
+          Param("b_ih", "bias_ih", ("GH",), "bias"),
+          Param("b_hh", "bias_hh", ("GH",), "bias"))
+#: the LSTM's projection (PyTorch's proj_size = P): h_t = W_hr (o ⊙ act(c_t))
+PROJECTION = Param("w_hr", "weight_hr", ("P", "H"), "projection")
+#: the size of each state: h has P units (P = H without a projection), c has H
+STATE_SIZES = {"h": "P", "c": "H"}
 
 #: the activations of the candidate (and of the LSTM's output) every cell takes
 ACTIVATIONS = ("tanh", "relu")
@@ -84,6 +97,7 @@ class Cell(NamedTuple):
     inner_bias: tuple  # gate blocks whose b_hh stays inside the gate (with reset_after)
     options: tuple     # the names of the ``OPTIONS`` it takes
     reference: str     # the NumPy reference module, whose docstring carries the equations
+    params: tuple = PARAMS   # its parameters, in the order the kernels take them
 
     @property
     def G(self):
@@ -91,12 +105,19 @@ class Cell(NamedTuple):
         return len(self.gates)
 
     @property
-    def params(self):
-        return PARAMS
+    def projects(self):
+        """Whether the cell can have a projection (``PROJECTION``)."""
+        return PROJECTION in self.params
 
-    def dims(self, T, B, I, H):
-        """The symbols of the shapes, for a call of T steps, B rows, I inputs, H units."""
-        return dict(T=T, T1=T + 1, B=B, I=I, H=H, G=self.G, GH=self.G * H)
+    def dims(self, T, B, I, H, P=None):
+        """The symbols of the shapes, for a call of T steps, B rows, I inputs, H units and
+        outputs h of P units (P = H: no projection)."""
+        return dict(T=T, T1=T + 1, B=B, I=I, H=H, P=H if P is None else P, G=self.G,
+                    GH=self.G * H)
+
+    def state_shape(self, state, dims):
+        """The shape (B, size) of ``state`` ("h" or "c")."""
+        return (dims["B"], dims[STATE_SIZES[state]])
 
     def output_names(self):
         """The fields of the forward's named tuple: y, the final states, tape."""
@@ -126,13 +147,16 @@ def shape(symbols, dims):
     return tuple(dims[s] for s in symbols)
 
 
-_HS = Field("hs", ("T1", "B", "H"), True, "the state entering each step; hs[T] the final one")
+_HS = Field("hs", ("T1", "B", "P"), True, "the state entering each step; hs[T] the final one")
 _GATES = Field("gates", ("T", "B", "GH"), True, "the gates after their nonlinearity")
 
 RNN = Cell("rnn", "RNN", ("a",), ("h",), (_HS,), (), ("activation",), "fastrnn.reference.rnn")
 LSTM = Cell("lstm", "LSTM", ("i", "f", "g", "o"), ("h", "c"),
-            (_HS, Field("cs", ("T1", "B", "H"), True, "the cell state, as hs"), _GATES),
-            (), ("activation", "gate_activation"), "fastrnn.reference.lstm")
+            (_HS, Field("cs", ("T1", "B", "H"), True, "the cell state, as hs"), _GATES,
+             Field("ms", ("T", "B", "H"), True, "with a projection: o ⊙ act(c_t), which W_hr "
+                                                "multiplies")),
+            (), ("activation", "gate_activation"), "fastrnn.reference.lstm",
+            PARAMS + (PROJECTION,))
 GRU = Cell("gru", "GRU", ("r", "z", "n"), ("h",),
            (_HS, _GATES, Field("ghn", ("T", "B", "H"), True,
                                "reset_after: h_{t-1} W_hnᵀ + b_hn; else r ⊙ h_{t-1}")),
@@ -158,22 +182,25 @@ def named_tuple(name, fields, doc):
     return cls
 
 
-def random_problem(cell, T, B, I, H, dtype, seed=0):
+def random_problem(cell, T, B, I, H, dtype, seed=0, P=None):
     """Random inputs of ``fastrnn.<cell>_forward`` and output gradients of its backward.
 
     Parameters and states uniform in ±1/√H (PyTorch's initialisation), x and the
-    gradients standard normal, lengths from T down to 0 across the batch. Returns
-    ``(args, grads)``: dicts keyed by the functional API's argument names."""
+    gradients standard normal, lengths from T down to 0 across the batch; with ``P`` (the
+    LSTM only) a projection ``w_hr`` (P, H). Returns ``(args, grads)``: dicts keyed by the
+    functional API's argument names."""
     cell = get(cell) if isinstance(cell, str) else cell
     rng = np.random.default_rng(seed)
     k = 1 / np.sqrt(H)
-    dims = cell.dims(T, B, I, H)
+    dims = cell.dims(T, B, I, H, P)
     args = dict(x=rng.standard_normal((T, B, I)).astype(dtype))
     for p in cell.params:
-        args[p.name] = rng.uniform(-k, k, shape(p.shape, dims)).astype(dtype)
+        if not p.optional or P is not None:
+            args[p.name] = rng.uniform(-k, k, shape(p.shape, dims)).astype(dtype)
     for s in cell.states:
-        args[f"{s}0"] = rng.uniform(-k, k, (B, H)).astype(dtype)
+        args[f"{s}0"] = rng.uniform(-k, k, cell.state_shape(s, dims)).astype(dtype)
     args["lengths"] = np.linspace(T, 0, B).round().astype(np.int64)
-    grads = {name: rng.standard_normal((T, B, H) if name == "dy" else (B, H)).astype(dtype)
+    grads = {name: rng.standard_normal((T, B, dims["P"]) if name == "dy" else
+                                       cell.state_shape(name[1], dims)).astype(dtype)
              for name in cell.output_grad_names()}
     return args, grads

@@ -129,7 +129,7 @@ def run_cell(cell, backend, args, grads):
     import fastrnn
     out = getattr(fastrnn, f"{cell}_forward")(**args, train=True, backend=backend)
     back = getattr(fastrnn, f"{cell}_backward")(out.tape, **grads)
-    return [np.asarray(a) for a in (*out[:-1], *back)]
+    return [np.asarray(a) for a in (*out[:-1], *back) if a is not None]   # dw_hr: None
 
 
 def run(args):

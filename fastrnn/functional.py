@@ -88,14 +88,16 @@ def _forward(cell, backend, x, params, states, lengths, options, train, check_fi
         cell, x, params, states, lengths, options, train, check_finite, zeros)
     if train:   # the tape owns what its backward reads (module docstring)
         x_ = _own("x", x_, x, backend)
-        for arg in ("w_ih", "w_hh"):
-            params_[arg] = _own(arg, params_[arg], params[arg], backend)
+        for arg in ("w_ih", "w_hh", "w_hr"):
+            if params_.get(arg) is not None:
+                params_[arg] = _own(arg, params_[arg], params[arg], backend)
     *outs, data = backend.kernel(cell.name, "forward")(
         x_, *params_.values(), *states_.values(), lengths, options, train)
     tape = None
     if train:
         T, B, I = x_.shape
-        tape = Tape(cell.name, name, (T, B, I, params_["w_hh"].shape[1]),
+        H = params_["w_hh"].shape[0] // cell.G
+        tape = Tape(cell.name, name, (T, B, I, H, params_["w_hh"].shape[1]),
                     np.dtype(_validate._dtype_of(x_)), isinstance(x_, np.ndarray), data)
     return (*outs, tape)
 
@@ -138,29 +140,33 @@ def rnn_backward(tape, dy=None, dh_T=None, backend=None):
 
 def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, lengths=None,
                  activation="tanh", train=False, backend=None, check_finite=False, *,
-                 gate_activation="sigmoid"):
-    """LSTM over a sequence (gates i, f, g, o):
+                 gate_activation="sigmoid", w_hr=None):
+    """LSTM over a sequence (gates i, f, g, o)::
 
         i, f, o = σ(·), g = act(·) of x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh
         c_t = f ⊙ c_{t-1} + i ⊙ g,   h_t = o ⊙ act(c_t)
+        with a projection w_hr (PyTorch's proj_size P):  h_t = (o ⊙ act(c_t)) W_hrᵀ
 
-    x (T, B, I); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,) or None;
-    h0, c0 (B, H) or None; lengths (B,) or None; activation "tanh" | "relu";
+    x (T, B, I); w_ih (4H, I); w_hh (4H, P) (P = H without w_hr); b_ih, b_hh (4H,) or None;
+    h0 (B, P), c0 (B, H) or None; lengths (B,) or None; activation "tanh" | "relu";
     gate_activation σ = "sigmoid" | "hard_sigmoid" (Keras 3's clip(a/6 + 1/2, 0, 1));
-    backend and check_finite as for ``rnn_forward``; the tape owns what backward reads.
-    Returns ``LSTMOutput(y (T, B, H), h_T (B, H), c_T (B, H), tape)``.
+    w_hr (P, H) with P < H, or None; backend and check_finite as for ``rnn_forward``; the
+    tape owns what backward reads.
+    Returns ``LSTMOutput(y (T, B, P), h_T (B, P), c_T (B, H), tape)``.
     """
     return LSTMOutput(*_forward(LSTM, backend, x,
-                                dict(w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh),
+                                dict(w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, w_hr=w_hr),
                                 dict(h0=h0, c0=c0), lengths,
                                 dict(activation=activation, gate_activation=gate_activation),
                                 train, check_finite))
 
 
 def lstm_backward(tape, dy=None, dh_T=None, dc_T=None, backend=None):
-    """Backprop through time for ``lstm_forward``. dy (T, B, H); dh_T, dc_T (B, H); None = zeros.
+    """Backprop through time for ``lstm_forward``. dy (T, B, P); dh_T (B, P), dc_T (B, H);
+    None = zeros (P = H without a projection).
 
-    Returns ``LSTMGrads(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh)``.
+    Returns ``LSTMGrads(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr)``; dw_hr is None
+    without a projection.
     """
     return LSTMGrads(*_backward(LSTM, backend, tape, dict(dy=dy, dh_T=dh_T, dc_T=dc_T)))
 
@@ -168,7 +174,7 @@ def lstm_backward(tape, dy=None, dh_T=None, dc_T=None, backend=None):
 def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
                 activation="tanh", train=False, backend=None, check_finite=False, *,
                 gate_activation="sigmoid", reset_after=True):
-    """GRU over a sequence (gates r, z, n):
+    """GRU over a sequence (gates r, z, n)::
 
         r, z = σ(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)           (their blocks of the rows)
         n = act(x W_inᵀ + b_in + r ⊙ (h W_hnᵀ + b_hn))       reset_after=True (PyTorch, cuDNN)

@@ -60,9 +60,15 @@ class _RNNBase:
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, activation="tanh", dtype=np.float32,
-                 seed=None, backend=None, **options):
+                 seed=None, backend=None, proj_size=0, **options):
         self.input_size = _validate.check_int("input_size", input_size)
         self.hidden_size = _validate.check_int("hidden_size", hidden_size)
+        self.proj_size = _validate.check_int("proj_size", proj_size, minimum=0)
+        if self.proj_size and not self._decl.projects:
+            raise TypeError(f"{self._decl.title} takes no proj_size (only the LSTM projects)")
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"proj_size must be smaller than hidden_size = {self.hidden_size} "
+                             f"(0: no projection), got {self.proj_size}")
         self.num_layers = _validate.check_int("num_layers", num_layers)
         if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
@@ -93,9 +99,16 @@ class _RNNBase:
         """This module's cell declaration (``fastrnn.cells``)."""
         return cells.get(self.cell)
 
+    @property
+    def output_size(self):
+        """P, the units of h and of each direction's y: proj_size, or hidden_size."""
+        return self.proj_size or self.hidden_size
+
     def _params(self):
-        """The cell's parameters this module has (no biases with bias=False)."""
-        return [p for p in self._decl.params if self.bias or not p.bias]
+        """The cell's parameters this module has (no biases with bias=False, no w_hr
+        without a projection)."""
+        return [p for p in self._decl.params
+                if (self.bias or not p.bias) and (self.proj_size or not p.optional)]
 
     def _names(self, layer, direction):
         """State-dict names of the parameters of one layer and direction, in ``_params`` order."""
@@ -104,10 +117,10 @@ class _RNNBase:
 
     def _shapes(self):
         """Every parameter's name and shape, in PyTorch's order."""
-        H, D = self.hidden_size, self.num_directions
+        H, P, D = self.hidden_size, self.output_size, self.num_directions
         shapes = {}
         for layer in range(self.num_layers):
-            dims = self._decl.dims(0, 0, self.input_size if layer == 0 else D * H, H)
+            dims = self._decl.dims(0, 0, self.input_size if layer == 0 else D * P, H, P)
             for d in range(D):
                 for name, p in zip(self._names(layer, d), self._params()):
                     shapes[name] = cells.shape(p.shape, dims)
@@ -137,7 +150,8 @@ class _RNNBase:
         return dict(input_size=self.input_size, hidden_size=self.hidden_size,
                     num_layers=self.num_layers, bias=self.bias, batch_first=self.batch_first,
                     dropout=self.dropout, bidirectional=self.bidirectional,
-                    **self._option_args(), dtype=self.dtype.name)
+                    **self._option_args(), dtype=self.dtype.name,
+                    **({"proj_size": self.proj_size} if self.proj_size else {}))
 
     def save(self, path):
         """Write the config and parameters to an ``.npz`` file (no pickle).
@@ -230,13 +244,13 @@ class _RNNBase:
             raise TypeError(f"tape must be the tape of {type(self).__name__}.forward(..., "
                             f"train=True), got {type(tape).__name__}")
         T, B = tape.dims
-        L, D, H = self.num_layers, self.num_directions, self.hidden_size
+        L, D, H = self.num_layers, self.num_directions, self.output_size
         dy = self._check_grad("dy", dy, (B, T, D * H) if self.batch_first else (T, B, D * H))
         if dy is not None and self.batch_first:
             dy = dy.transpose(1, 0, 2)
         dfinal = self._check_dstate(dstate, B)
         backward = getattr(functional, f"{self.cell}_backward")
-        dstate0 = [np.zeros((L * D, B, H), self.dtype) for _ in dfinal]
+        dstate0 = [np.zeros(self._state_shape(s, B), self.dtype) for s in self._decl.states]
         for layer in reversed(range(L)):
             dx = None
             for d in range(D):
@@ -279,14 +293,19 @@ class _RNNBase:
         return tuple(f"{s}0" for s in self._decl.states)
 
     def _check_states(self, names, states, B):
-        """Each of ``states`` None or (L·D, B, H) of this dtype; [] when all are None."""
-        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        """Each of ``states`` None or (L·D, B, P or H) of this dtype; [] when all are None."""
         if all(s is None for s in states):
             return []
         out = []
-        for name, s in zip(names, states):
+        for name, s, state in zip(names, states, self._decl.states):
+            shape = self._state_shape(state, B)
             out.append(np.zeros(shape, self.dtype) if s is None else self._check_grad(name, s, shape))
         return out
+
+    def _state_shape(self, state, B):
+        """(L·D, B, P) for h, (L·D, B, H) for c."""
+        size = self.hidden_size if state == "c" else self.output_size
+        return (self.num_layers * self.num_directions, B, size)
 
     def _check_grad(self, name, a, shape):
         if a is None:
@@ -355,7 +374,10 @@ class LSTM(_RNNBase):
 
     LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
          bidirectional=False, activation="tanh" | "relu", dtype=np.float32, seed=None,
-         backend=None, gate_activation="sigmoid" | "hard_sigmoid").
+         backend=None, gate_activation="sigmoid" | "hard_sigmoid", proj_size=0).
+
+    With proj_size = P > 0 (PyTorch's): h_t = W_hr (o ⊙ act(c_t)), h and y of P units
+    (``weight_hr_l{k}[_reverse]`` (P, H) in the state dict), c of H.
     """
     cell = "lstm"
 

@@ -82,6 +82,9 @@ class Stream:
         if module.bidirectional:
             raise ValueError("a bidirectional module cannot stream: its reverse direction "
                              "reads the sequence from its end (use bidirectional=False)")
+        if getattr(module, "proj_size", 0):
+            raise NotImplementedError("streams of an LSTM with proj_size are not built yet; "
+                                      "run the module on whole sequences")
         cpu = backends.get("cpu")
         why = cpu.why_unavailable()
         if why is not None:

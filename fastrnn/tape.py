@@ -13,7 +13,7 @@ class Tape(NamedTuple):
     """What a training forward keeps for its backward. Treat it as opaque."""
     cell: str          # "rnn" | "lstm" | "gru": a name of ``fastrnn.cells.CELLS``
     backend: str       # the backend that made it, and that runs its backward
-    dims: tuple        # (T, B, I, H)
+    dims: tuple        # (T, B, I, H, P): P = H, or the LSTM's projection size
     dtype: np.dtype
     host: bool         # True for NumPy inputs, False for device arrays
     data: Any          # the backend's own record: the fields of ``Cell.tape`` and more

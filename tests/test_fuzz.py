@@ -71,9 +71,10 @@ def run(cell, backend, activation, args, grads):
     out = getattr(fastrnn, f"{cell}_forward")(**args, activation=activation, train=True,
                                               backend=backend)
     back = getattr(fastrnn, f"{cell}_backward")(out.tape, **grads)
-    names = list(out._fields[:-1]) + list(back._fields)
-    return names, [a.copy_to_host() if hasattr(a, "copy_to_host") else np.asarray(a)
-                   for a in (*out[:-1], *back)]
+    pairs = [(k, v) for k, v in (*zip(out._fields[:-1], out[:-1]), *back._asdict().items())
+             if v is not None]           # dw_hr: None without a projection
+    return [k for k, _ in pairs], [a.copy_to_host() if hasattr(a, "copy_to_host")
+                                   else np.asarray(a) for _, a in pairs]
 
 
 def compare(cell, backend, activation, args, grads, what):

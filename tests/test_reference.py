@@ -38,12 +38,28 @@ def test_backward_matches_finite_differences(cell, options, with_lengths):
         args["lengths"] = None
     out = getattr(fastrnn, f"{cell}_forward")(**args, **options, train=True, backend="numpy")
     analytic = getattr(fastrnn, f"{cell}_backward")(out.tape, **grads)
-    names = ["x", *(f"{s}0" for s in CELLS[cell].states), *(p.name for p in CELLS[cell].params)]
+    names = ["x", *(f"{s}0" for s in CELLS[cell].states),
+             *(p.name for p in CELLS[cell].params if not p.optional)]    # w_hr: below
     for name in names:
         num = _finite_difference(cell, args, grads, options, name)
         got = getattr(analytic, "d" + name)
         assert np.abs(num).max() > 0, f"d{name}: the loss does not depend on {name}"
         np.testing.assert_allclose(got, num, atol=1e-7, rtol=1e-6, err_msg=f"d{name}")
+
+
+@pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "lengths"])
+def test_projection_backward_matches_finite_differences(with_lengths):
+    """The LSTM with w_hr (P = 2 < H = 3): every gradient, dw_hr too."""
+    args, grads = random_problem("lstm", 4, 3, 2, 3, np.float64, seed=1, P=2)
+    if not with_lengths:
+        args["lengths"] = None
+    out = fastrnn.lstm_forward(**args, train=True, backend="numpy")
+    analytic = fastrnn.lstm_backward(out.tape, **grads)
+    for name in ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr"):
+        num = _finite_difference("lstm", args, grads, {}, name)
+        assert np.abs(num).max() > 0, f"d{name}: the loss does not depend on {name}"
+        np.testing.assert_allclose(getattr(analytic, "d" + name), num, atol=1e-7, rtol=1e-6,
+                                   err_msg=f"d{name}")
 
 
 def test_finite_differences_see_every_gradient():
@@ -52,7 +68,8 @@ def test_finite_differences_see_every_gradient():
         args, grads = random_problem(cell, 4, 3, 2, 3, np.float64, seed=1)
         out = getattr(fastrnn, f"{cell}_forward")(**args, train=True, backend="numpy")
         for name, g in getattr(fastrnn, f"{cell}_backward")(out.tape, **grads)._asdict().items():
-            assert np.count_nonzero(g) > 0, f"{cell} {name} is all zeros"
+            if name != "dw_hr":          # None: no projection here (checked above)
+                assert np.count_nonzero(g) > 0, f"{cell} {name} is all zeros"
 
 
 def _one_step_inputs(G):
@@ -123,7 +140,7 @@ def test_dtype_kept_and_inputs_unchanged(cell, dtype):
     before = {k: v.copy() for k, v in {**args, **grads}.items()}
     out = getattr(fastrnn, f"{cell}_forward")(**args, train=True, backend="numpy")
     back = getattr(fastrnn, f"{cell}_backward")(out.tape, **grads)
-    for a in (*out[:-1], *back):
+    for a in (*out[:-1], *(g for g in back if g is not None)):
         assert a.dtype == dtype
     for k, v in {**args, **grads}.items():
         np.testing.assert_array_equal(v, before[k], err_msg=f"{k} was modified")

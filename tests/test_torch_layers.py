@@ -1,4 +1,5 @@
-"""fastrnn's LSTM and GRU modules against PyTorch's: 2 layers, both directions, variable lengths.
+"""fastrnn's LSTM and GRU modules against PyTorch's: 2 layers, both directions, variable
+lengths; the LSTM also with a projection (proj_size).
 
 The torch model's state_dict is loaded into ours; torch runs on a PackedSequence
 (pack_padded_sequence, lengths unsorted). Outputs, final states and the gradients
@@ -38,21 +39,24 @@ def torch_run(module, x, states, dy, dstates):
 
 @pytest.mark.parametrize("backend", fastrnn.available_backends())
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_matches_torch(cell, dtype, backend):
+@pytest.mark.parametrize("cell, extra", [("lstm", {}), ("gru", {}), ("lstm", {"proj_size": 3})],
+                         ids=["lstm", "gru", "lstm-proj_size=3"])
+def test_matches_torch(cell, extra, dtype, backend):
     if backend == "cuda":
         pytest.skip("the CUDA backend is compared with the reference in its own tests")
     torch.manual_seed(0)
-    ref = getattr(torch.nn, cell.upper())(I, H, LAYERS, bidirectional=True)
+    ref = getattr(torch.nn, cell.upper())(I, H, LAYERS, bidirectional=True, **extra)
     ref = ref.to(torch.float64 if dtype == np.float64 else torch.float32)
     ours = getattr(fastrnn, cell.upper())(I, H, LAYERS, bidirectional=True, dtype=dtype,
-                                           backend=backend)
+                                           backend=backend, **extra)
+    P = extra.get("proj_size", H)
     ours.load_state_dict({k: v.numpy() for k, v in ref.state_dict().items()})
     rng = np.random.default_rng(1)
     x = rng.standard_normal((T, B, I)).astype(dtype)
     n_states = 2 if cell == "lstm" else 1
-    states = [rng.standard_normal((2 * LAYERS, B, H)).astype(dtype) for _ in range(n_states)]
-    dy = rng.standard_normal((T, B, 2 * H)).astype(dtype)
+    states = [rng.standard_normal((2 * LAYERS, B, size)).astype(dtype)
+              for size in (P, H)[:n_states]]
+    dy = rng.standard_normal((T, B, 2 * P)).astype(dtype)
     dy[np.arange(T)[:, None] >= LENGTHS] = 0      # padded steps are constant zeros in both
     dstates = [rng.standard_normal(s.shape).astype(dtype) for s in states]
 

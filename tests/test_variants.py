@@ -17,7 +17,8 @@ IDS = [variant_id(*v) for v in CELL_VARIANTS]
 def _run(cell, options, backend, args, grads):
     out = getattr(fastrnn, f"{cell}_forward")(**args, **options, train=True, backend=backend)
     back = getattr(fastrnn, f"{cell}_backward")(out.tape, **grads)
-    return dict(zip(out._fields[:-1], out[:-1])), back._asdict()
+    grads = {k: v for k, v in back._asdict().items() if v is not None}    # dw_hr: projection
+    return dict(zip(out._fields[:-1], out[:-1])), grads
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -48,6 +49,8 @@ def test_the_options_change_the_results():
             b = _run(cell, {**options, key: default}, "numpy", args, grads)
             assert not np.allclose(a[0]["y"], b[0]["y"]), (cell, options, key)
             assert not np.allclose(a[1]["dw_hh"], b[1]["dw_hh"]), (cell, options, key)
+    assert _run("lstm", {}, "numpy", *random_problem("lstm", 2, 1, 2, 3, np.float64))[1].keys() \
+        == {"dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh"}     # no dw_hr without w_hr
 
 
 def test_hard_sigmoid_is_keras_3s():
@@ -92,3 +95,35 @@ def test_layers_take_the_options(cell, options, name, tmp_path):
             stream = one_way.stream(batch_size=3)
             steps = np.stack([stream.step(x_t) for x_t in x])
             assert_close(steps, one_way(x)[0], "stream")
+
+
+PROJECTING = [(c, o) for c, o in CELL_VARIANTS if fastrnn.cells.CELLS[c].projects]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", [v for v in VARIANTS if v != "numpy"])
+@pytest.mark.parametrize("cell, options", PROJECTING, ids=[variant_id(*v) for v in PROJECTING])
+def test_projection_matches_the_reference(cell, options, name, dtype):
+    """The LSTM with w_hr (P = 3 < H = 7): y, h of P units, c of H, and dw_hr."""
+    args, grads = random_problem(cell, 6, 5, 4, 7, dtype, seed=3, P=3)
+    want = _run(cell, options, "numpy", args, grads)
+    with variant(name) as backend:
+        got = _run(cell, options, backend, args, grads)
+    assert want[0]["y"].shape == (6, 5, 3) and want[1]["dw_hr"].shape == (3, 7)
+    for ref, res in zip(want, got):
+        for key in ref:
+            assert_close(res[key], ref[key], f"{cell} {options} {name} {key}")
+
+
+def test_a_projection_is_checked():
+    args, _ = random_problem("lstm", 3, 2, 4, 5, np.float64, P=2)
+    with pytest.raises(ValueError, match=r"w_hh must have shape \(4·H, P\) = \(20, 2\)"):
+        fastrnn.lstm_forward(**{**args, "w_hh": np.zeros((20, 5))})
+    with pytest.raises(ValueError, match=r"w_hr must have shape \(P, H\) with 1 ≤ P < H"):
+        fastrnn.lstm_forward(**{**args, "w_hr": np.zeros((5, 5))})
+    with pytest.raises(ValueError, match=r"h0 must have shape \(2, 2\)"):
+        fastrnn.lstm_forward(**{**args, "h0": np.zeros((2, 5))})
+    with pytest.raises(TypeError, match="GRU takes no proj_size"):
+        fastrnn.GRU(3, 5, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size must be smaller than hidden_size = 5"):
+        fastrnn.LSTM(3, 5, proj_size=5)

@@ -26,17 +26,17 @@ def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, options, train):
 
 def rnn_backward(tape, dy, dh_T):
     """Returns dx, dh0, dw_ih, dw_hh, db_ih, db_hh."""
-    dx, dh0, _, *rest = backward(tape, dy, dh_T, None)
+    dx, dh0, _, *rest, _ = backward(tape, dy, dh_T, None)
     return (dx, dh0, *rest)
 
 
-def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train):
-    """Returns y (T, B, H), h_T (B, H), c_T (B, H), tape or None."""
-    return forward("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train)
+def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, options, train):
+    """Returns y (T, B, P), h_T (B, P), c_T (B, H), tape or None (P = H without w_hr)."""
+    return forward("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_hr)
 
 
 def lstm_backward(tape, dy, dh_T, dc_T):
-    """Returns dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh."""
+    """Returns dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr (None without w_hr)."""
     return backward(tape, dy, dh_T, dc_T)
 
 
@@ -49,7 +49,7 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, options, train):
 
 def gru_backward(tape, dy, dh_T):
     """Returns dx, dh0, dw_ih, dw_hh, db_ih, db_hh."""
-    dx, dh0, _, *rest = backward(tape, dy, dh_T, None)
+    dx, dh0, _, *rest, _ = backward(tape, dy, dh_T, None)
     return (dx, dh0, *rest)
 
 

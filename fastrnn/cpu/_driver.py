@@ -84,28 +84,32 @@ def _flags(options):
             bool(options.reset_after))
 
 
-def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train):
-    """The kernel contract's ``<cell>_forward``; c0 is None except for the LSTM.
-    Returns y (T,B,H), h_T (B,H), c_T (B,H) or None, tape (dict) or None."""
+def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_hr=None):
+    """The kernel contract's ``<cell>_forward``; c0 is None except for the LSTM, w_hr (P,H)
+    the LSTM's projection or None. Returns y (T,B,P), h_T (B,P), c_T (B,H) or None, tape
+    (dict) or None (P = H without a projection)."""
     kind, G = TAGS[cell], cells.get(cell).G
     T, B, I = x.shape
-    H = w_hh.shape[1]
+    H, P = w_hh.shape[0] // G, w_hh.shape[1]
     dtype = x.dtype
     before = kind == GRU and not options.reset_after
-    # the GRU without reset_after needs every unit's r before its n block: not "units"
-    name = "batch" if before else variant(B, _threads.get_num_threads())
+    # the GRU without reset_after needs every unit's r before its n block, a projection
+    # every unit's m: not "units", which splits the units
+    name = "batch" if before or w_hr is not None else variant(B, _threads.get_num_threads())
     Hc = H if kind == LSTM else 0
     c0 = c0 if kind == LSTM else np.empty((B, 0), dtype)
-    y, h_T, c_T = np.empty((T, B, H), dtype), np.empty((B, H), dtype), np.empty((B, Hc), dtype)
+    y, h_T, c_T = np.empty((T, B, P), dtype), np.empty((B, P), dtype), np.empty((B, Hc), dtype)
     # the tape; in inference one step of scratch for the gates and no states
     Tt = T if train else 1
-    hs = np.empty((T + 1 if train else 0, B, H), dtype)
+    hs = np.empty((T + 1 if train else 0, B, P), dtype)
     cs = np.empty((T + 1 if train else 0, B, Hc), dtype)
     gates = np.empty((Tt, B, G * H if kind != RNN else 0), dtype)
     ghn = np.empty((Tt, B, H if kind == GRU else 0), dtype)
-    common = (kind, *_flags(options), x.reshape(T * B, I), w_ih, w_hh)
+    ms = np.empty((T if train and w_hr is not None else 0, B, H), dtype)
+    w_hr_ = np.empty((0, 0), dtype) if w_hr is None else w_hr
+    common = (kind, *_flags(options), x.reshape(T * B, I), w_ih, w_hh, w_hr_)
     tail = (cells.get(cell).fold_bias(b_ih, b_hh, options), b_hh, h0, c0, lengths, y, h_T, c_T,
-            hs, cs, gates, ghn, config.CPU_CHUNK_ROWS)
+            hs, cs, gates, ghn, ms, config.CPU_CHUNK_ROWS)
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         if name == "units":
             parts = max(1, min(threads, H))
@@ -117,22 +121,24 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train):
         else:
             parts = max(1, min(threads, B))
             _pool.run(forward_batch, parts, *common, *tail, *_blas_rule(parts))
-    tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, options=options,
-                hs=hs, cs=cs, gates=gates, ghn=ghn) if train else None
+    tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, w_hr=w_hr, lengths=lengths,
+                options=options, hs=hs, cs=cs, gates=gates, ghn=ghn, ms=ms) if train else None
     return y, h_T, (c_T if kind == LSTM else None), tape
 
 
 def backward(tape, dy, dh_T, dc_T):
     """The kernel contract's ``<cell>_backward``; dc_T is None except for the LSTM.
-    Returns dx, dh0, dc0 (None but for the LSTM), dw_ih, dw_hh, db_ih, db_hh."""
+    Returns dx, dh0, dc0 (None but for the LSTM), dw_ih, dw_hh, db_ih, db_hh, dw_hr (None
+    without a projection)."""
     kind, G = TAGS[tape["cell"]], cells.get(tape["cell"]).G
     x, w_ih, w_hh, hs, cs = tape["x"], tape["w_ih"], tape["w_hh"], tape["hs"], tape["cs"]
+    w_hr = tape["w_hr"]
     T, B, I = x.shape
-    H = w_hh.shape[1]
+    H, P = w_hh.shape[0] // G, w_hh.shape[1]
     dtype = x.dtype
     da = np.empty((T, B, G * H), dtype)
     dgh = np.empty_like(da) if kind == GRU else da
-    dh0, dc0 = np.empty((B, H), dtype), np.empty((B, cs.shape[2]), dtype)
+    dh0, dc0 = np.empty((B, P), dtype), np.empty((B, cs.shape[2]), dtype)
     dc_T = dc_T if kind == LSTM else dc0
     dx = np.empty_like(x)
     dw_ih, dw_hh = np.empty_like(w_ih), np.empty_like(w_hh)
@@ -140,14 +146,21 @@ def backward(tape, dy, dh_T, dc_T):
     before = kind == GRU and not tape["options"].reset_after
     # without reset_after the GRU's W_hn multiplies q = r ⊙ h (the tape's ghn), from row 2H
     w_hn_t = np.ascontiguousarray(w_hh[2 * H:].T) if before else np.empty((0, 0), dtype)
-    hp2 = hs[:T].reshape(T * B, H)
+    hp2 = hs[:T].reshape(T * B, P)
+    # with a projection: W_hrᵀ for dm = dh W_hr, dh_t of every step for dW_hr = Σ dh_tᵀ m_t
+    w_hr_t = np.empty((0, 0), dtype) if w_hr is None else np.ascontiguousarray(w_hr.T)
+    dhs = np.empty((T if w_hr is not None else 0, B, P), dtype)
+    dw_hr = np.empty((0, 0) if w_hr is None else w_hr.shape, dtype)
     hq2, q0 = (tape["ghn"].reshape(T * B, H), 2 * H) if before else (hp2, G * H)
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         rows = max(1, min(threads, B))
         _pool.run(backward_batch, rows, kind, *_flags(tape["options"]),
-                  np.ascontiguousarray(w_hh.T), w_hn_t, hs, cs, tape["gates"], tape["ghn"],
-                  tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh, *_blas_rule(rows))
+                  np.ascontiguousarray(w_hh.T), w_hn_t, w_hr_t, hs, cs, tape["gates"],
+                  tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs,
+                  *_blas_rule(rows))
         _pool.run(weight_grads, threads, x.reshape(T * B, I), hp2, hq2, q0,
                   da.reshape(T * B, G * H), dgh.reshape(T * B, G * H), w_ih,
-                  dx.reshape(T * B, I), dw_ih, dw_hh, db_ih, db_hh)
-    return dx, dh0, (dc0 if kind == LSTM else None), dw_ih, dw_hh, db_ih, db_hh
+                  dx.reshape(T * B, I), dw_ih, dw_hh, db_ih, db_hh, dhs.reshape(-1, P),
+                  tape["ms"].reshape(-1, H), dw_hr)
+    return (dx, dh0, (dc0 if kind == LSTM else None), dw_ih, dw_hh, db_ih, db_hh,
+            None if w_hr is None else dw_hr)

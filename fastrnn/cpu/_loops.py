@@ -152,14 +152,18 @@ def product(h, w, r0, r1, out, acc, blas_min_rows, dots_min_k):
 
 
 @njit(**JIT)
-def forward_batch(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, bias, b_hh, h0, c0,
-                  lengths, y, h_T, c_T, hs, cs, gates, ghn, chunk_rows, blas_min_rows,
+def forward_batch(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, w_hr, bias, b_hh, h0, c0,
+                  lengths, y, h_T, c_T, hs, cs, gates, ghn, ms, chunk_rows, blas_min_rows,
                   dots_min_k):
     """Share p of the "batch" forward: every step of batch rows [b0, b1).
 
     The GRU without reset_after splits a step's product in two: gh's r and z blocks, then
-    q = r ⊙ h_{t-1} of every row (``gru_reset``), then gh's n block = q W_hnᵀ."""
-    T, B, H = y.shape
+    q = r ⊙ h_{t-1} of every row (``gru_reset``), then gh's n block = q W_hnᵀ. The LSTM
+    with a projection (w_hr (P,H), not (0,0)) writes m = o ⊙ act(c) of every row, then
+    h = m W_hrᵀ (and m into the tape's ms)."""
+    T, B, P = y.shape
+    proj = w_hr.shape[0] > 0
+    H = w_hr.shape[1] if proj else P
     I = x2.shape[1]
     b0, b1 = share(p, parts, B)
     n = b1 - b0
@@ -167,7 +171,8 @@ def forward_batch(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, bias, b_hh,
         return
     train = hs.shape[0] > 0
     h, c = h0[b0:b1].copy(), c0[b0:b1].copy()
-    hn = np.empty_like(h)
+    hn = np.empty((n, H), y.dtype)
+    hq = np.empty((n, P if proj else 0), y.dtype)
     ct = np.empty(H, y.dtype)
     gh = np.empty((n, w_hh.shape[0]), y.dtype)
     before = cell == GRU and not after
@@ -203,8 +208,18 @@ def forward_batch(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, bias, b_hh,
                 if t < lengths[b0 + b]:
                     cell_units(cell, relu, hard, after, 0, H, gi[(t - t0) * n + b], gh[b], bias,
                                b_hh, h[b], hn[b], c[b], gates[tt, b0 + b], ct, ghn[tt, b0 + b])
-                    copy_row(h[b], hn[b])
-                    copy_row(y[t, b0 + b], hn[b])
+            if proj:
+                # h = m W_hrᵀ (every row: a finished one's is not used)
+                product(hn, w_hr, 0, P, hq, False, blas_min_rows, dots_min_k)
+            for b in range(n):
+                if t < lengths[b0 + b]:
+                    if proj:
+                        if train:
+                            copy_row(ms[t, b0 + b], hn[b])
+                        copy_row(h[b], hq[b])
+                    else:
+                        copy_row(h[b], hn[b])
+                    copy_row(y[t, b0 + b], h[b])
                 else:
                     # a finished sequence outputs zeros and keeps its state
                     y[t, b0 + b] = 0
@@ -216,12 +231,13 @@ def forward_batch(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, bias, b_hh,
 
 
 @njit(**JIT)
-def forward_units(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, bias, b_hh, h0, c0, lengths, y,
-                  h_T, c_T, hs, cs, gates, ghn, chunk_rows, blas_min_rows, dots_min_k, hbuf, c, ct,
+def forward_units(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, w_hr, bias, b_hh, h0, c0,
+                  lengths, y, h_T, c_T, hs, cs, gates, ghn, ms, chunk_rows, blas_min_rows, dots_min_k, hbuf, c, ct,
                   gh, gi,
                   counter):
     """Share p of the "units" forward: hidden units [j0, j1) of every step (not for the GRU
-    without reset_after, whose n block needs every unit's r first).
+    without reset_after, whose n block needs every unit's r first, nor for a projection:
+    w_hr and ms are unused).
 
     Shared workspace (every share reads or writes only its units' columns, but h):
     hbuf (2,B,H) h_{t-1} and h_t by the parity of t; c, ct (B,H or 0) the LSTM state and
@@ -273,20 +289,49 @@ def forward_units(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, bias, b_hh,
 
 
 @njit(**JIT)
-def backward_batch(p, parts, cell, relu, hard, after, w_hh_t, w_hn_t, hs, cs, gates, ghn,
-                   lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, blas_min_rows, dots_min_k):
+def backward_batch(p, parts, cell, relu, hard, after, w_hh_t, w_hn_t, w_hr_t, hs, cs, gates,
+                   ghn, lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, blas_min_rows,
+                   dots_min_k):
     """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their rows of da, dgh
     (T,B,G·H) (dgh is da except for the GRU), dh0 and dc0. w_hn_t (H,H) = W_hnᵀ for the
     GRU without reset_after (else unused): its step has a product in the middle,
-    dq = da_n W_hn (``gru_back_before``, then ``gru_back_reset``)."""
+    dq = da_n W_hn (``gru_back_before``, then ``gru_back_reset``). w_hr_t (H,P) = W_hrᵀ for
+    the LSTM with a projection (else (0,0)): per step dm = dh_t W_hr, and dh_t goes into
+    dhs (T,B,P) for dW_hr."""
     T, B, H = dy.shape
     b0, b1 = share(p, parts, B)
     if b1 == b0:
         return
     dh, dc = dh_T[b0:b1].copy(), dc_T[b0:b1].copy()
     before = cell == GRU and not after
-    dan, dq = np.zeros((b1 - b0, H if before else 0), dy.dtype), np.empty((b1 - b0, H if before else 0), dy.dtype)
+    n = b1 - b0
+    dan, dq = np.zeros((n, H if before else 0), dy.dtype), np.empty((n, H if before else 0), dy.dtype)
+    proj = w_hr_t.shape[0] > 0
+    Hc = w_hr_t.shape[0]
+    dht, dm, zero = np.zeros((n, H if proj else 0), dy.dtype), np.empty((n, Hc), dy.dtype), np.zeros(Hc, dy.dtype)
     for t in range(T - 1, -1, -1):
+        if proj:
+            # dh_t = dh + dy[t] (kept for dW_hr); dm = dh_t W_hr; then the cell with dm
+            for b in range(n):
+                bb = b0 + b
+                if t < lengths[bb]:
+                    for j in range(H):
+                        dht[b, j] = dh[b, j] + dy[t, bb, j]
+                        dh[b, j] = 0
+                else:
+                    dht[b] = 0
+                copy_row(dhs[t, bb], dht[b])
+            product(dht, w_hr_t, 0, Hc, dm, False, blas_min_rows, dots_min_k)
+            for b in range(n):
+                bb = b0 + b
+                if t < lengths[bb]:
+                    backward_row(cell, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
+                                 ghn[t, bb], hs[t, bb], hs[t + 1, bb], dm[b], zero, dc[b],
+                                 da[t, bb], dgh[t, bb])
+                else:
+                    da[t, bb] = 0
+            product(da[t, b0:b1], w_hh_t, 0, H, dh, True, blas_min_rows, dots_min_k)
+            continue
         if before:
             for b in range(b1 - b0):
                 bb = b0 + b
@@ -324,12 +369,13 @@ def backward_batch(p, parts, cell, relu, hard, after, w_hh_t, w_hn_t, hs, cs, ga
 
 @njit(**JIT)
 def weight_grads(p, parts, x2, hp2, hq2, q0, da2, dgh2, w_ih, dx2, dw_ih, dw_hh, db_ih,
-                 db_hh):
+                 db_hh, dhs2, ms2, dw_hr):
     """Share p of dx2 = da2 W_ih (rows of T·B) and of dW_ih = da2ᵀ x2, dW_hh = dgh2ᵀ hp2,
     db_ih = Σ da2, db_hh = Σ dgh2 (rows of G·H). x2 (T·B,I); hp2 (T·B,H) the state entering
     each step; da2, dgh2 (T·B,G·H). Rows g ≥ q0 of W_hh multiply hq2 (T·B,H) instead:
     dW_hh = da2ᵀ hq2, db_hh = Σ da2 there (the GRU without reset_after: q = r ⊙ h;
-    q0 = G·H for the others)."""
+    q0 = G·H for the others). With a projection dW_hr = dhs2ᵀ ms2 (rows of P); else these
+    three have no rows."""
     r0, r1 = share(p, parts, x2.shape[0])
     g0, g1 = share(p, parts, w_ih.shape[0])
     q = min(max(q0, g0), g1)
@@ -337,6 +383,8 @@ def weight_grads(p, parts, x2, hp2, hq2, q0, da2, dgh2, w_ih, dx2, dw_ih, dw_hh,
     gemm(True, False, da2[:, g0:g1], x2, dw_ih[g0:g1], 0)
     gemm(True, False, dgh2[:, g0:q], hp2, dw_hh[g0:q], 0)
     gemm(True, False, da2[:, q:g1], hq2, dw_hh[q:g1], 0)
+    p0, p1 = share(p, parts, dw_hr.shape[0])
+    gemm(True, False, dhs2[:, p0:p1], ms2, dw_hr[p0:p1], 0)
     db_ih[g0:g1], db_hh[g0:g1] = 0, 0
     for r in range(x2.shape[0]):
         for g in range(g0, g1):

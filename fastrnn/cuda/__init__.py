@@ -57,10 +57,10 @@ def _host(a):
     return isinstance(a, np.ndarray)
 
 
-def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, activation, train):
+def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, options, train):
     """Returns y (T,B,H), h_T (B,H), tape (dict of device arrays) or None."""
     y, h_T, _, tape = driver.forward("rnn", x, w_ih, w_hh, b_ih, b_hh, h0, None, lengths,
-                                     activation, train)
+                                     options, train)
     return (*to_host((y, h_T), _host(x)), tape)
 
 
@@ -70,22 +70,26 @@ def rnn_backward(tape, dy, dh_T):
     return to_host((dx, dh0, *dw), _host(dy))
 
 
-def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
-    """Returns y (T,B,H), h_T (B,H), c_T (B,H), tape (dict of device arrays) or None."""
+def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, options, train):
+    """Returns y (T,B,H), h_T (B,H), c_T (B,H), tape (dict of device arrays) or None.
+    The projection (w_hr not None) has no cuda kernels yet: NotImplementedError."""
+    if w_hr is not None:
+        raise NotImplementedError("the cuda backend has no kernels for the LSTM's projection "
+                                  "(w_hr, proj_size) yet; use the cpu or numpy backend")
     y, h_T, c_T, tape = driver.forward("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths,
-                                       activation, train)
+                                       options, train)
     return (*to_host((y, h_T, c_T), _host(x)), tape)
 
 
 def lstm_backward(tape, dy, dh_T, dc_T):
-    """Returns dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh."""
-    return to_host(driver.backward(tape, dy, dh_T, dc_T), _host(dy))
+    """Returns dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr (None: no projection)."""
+    return (*to_host(driver.backward(tape, dy, dh_T, dc_T), _host(dy)), None)
 
 
-def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, activation, train):
+def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, options, train):
     """Returns y (T,B,H), h_T (B,H), tape (dict of device arrays) or None."""
     y, h_T, _, tape = driver.forward("gru", x, w_ih, w_hh, b_ih, b_hh, h0, None, lengths,
-                                     activation, train)
+                                     options, train)
     return (*to_host((y, h_T), _host(x)), tape)
 
 
