@@ -44,7 +44,7 @@ test-cpu: $(STAMP)
 test-cuda: $(STAMP)
 	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest tests -m cuda
 
-# Speed over time (README "Benchmarks"): the asv suite in benchmarks/, run in
+# Speed over time (docs/benchmarks.md): the asv suite in benchmarks/, run in
 # .venv on the checkout as it is, its results saved under HEAD's hash in .asv/.
 # BENCH=regex picks benchmarks; A, B (any git revisions) and FACTOR pick what
 # bench-compare reports: the benchmarks whose ratio B/A is beyond FACTOR.

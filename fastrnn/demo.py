@@ -22,7 +22,7 @@ import numpy as np
 
 from . import backends
 
-#: defaults chosen to pass 94% test accuracy on the 4,000/1,000 split (see README)
+#: defaults chosen to pass 94% test accuracy on the 4,000/1,000 split (see docs/guide/demo.md)
 DEFAULTS = dict(epochs=20, hidden=128, cell="lstm", activation="tanh", lr=3e-3,
                 batch_size=64, clip=None, seed=0)
 KERAS_REFERENCE = "Keras LSTM(128, relu), full MNIST (60,000 train), 10 epochs: 93.10%"

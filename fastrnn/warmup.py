@@ -3,7 +3,7 @@
 Run it once where the cache will live (a container image build, a CI cache
 step, each worker of a cluster that has its own disk): every later process
 then loads the kernels from the cache instead of compiling them (see
-README, "Cold start"). The cache is Numba's: ``NUMBA_CACHE_DIR`` when set,
+docs/performance.md, "Cold start"). The cache is Numba's: ``NUMBA_CACHE_DIR`` when set,
 else ``__pycache__`` beside fastrnn's sources (or a per-user directory when
 those are read-only).
 
