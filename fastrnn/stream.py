@@ -3,7 +3,7 @@
 ::
 
     stream = lstm.stream(batch_size=1)       # zero state, or stream(state=...)
-    y_t = stream.step(x_t)                   # x_t (B, I) -> y_t (B, H): the top layer's h_t
+    y_t = stream.step(x_t)                   # x_t (B, I) -> y_t (B, P): the top layer's h_t
     stream.state                             # as lstm(x)[1] after the same steps
     stream.reset()                           # zeros; reset(rows) for some rows only
 
@@ -82,9 +82,6 @@ class Stream:
         if module.bidirectional:
             raise ValueError("a bidirectional module cannot stream: its reverse direction "
                              "reads the sequence from its end (use bidirectional=False)")
-        if getattr(module, "proj_size", 0):
-            raise NotImplementedError("streams of an LSTM with proj_size are not built yet; "
-                                      "run the module on whole sequences")
         cpu = backends.get("cpu")
         why = cpu.why_unavailable()
         if why is not None:
@@ -95,12 +92,14 @@ class Stream:
         G = cells.get(module.cell).G
 
         def params(layer):
-            names = module._names(layer, 0)
-            w = [module.params[n] for n in names]
-            return w + [np.zeros(G * H, dt)] * (4 - len(w))      # bias=False
+            w = {p.name: module.params[n] for p, n in zip(module._params(), module._names(layer, 0))}
+            zero = np.zeros(G * H, dt)                            # bias=False
+            return [w.get(name, zero) for name in ("w_ih", "w_hh", "b_ih", "b_hh")] + (
+                [w["w_hr"]] if "w_hr" in w else [])
         self._stepper = cpu.kernels().Stepper(module.cell, module.options,
                                               [params(layer) for layer in range(L)],
-                                              B, module.input_size, H, dt)
+                                              B, module.input_size, H, dt,
+                                              module.output_size)
         self._h, self._c = self._stepper.h, self._stepper.c
         self._x, self._out = self._stepper.x, self._stepper.out
         self._shape = (B, module.input_size)
@@ -168,12 +167,13 @@ class Stream:
         x_t : numpy.ndarray
             The frame, ``(B, I)``, of the module's dtype.
         out : numpy.ndarray, optional
-            A writable ``(B, H)`` array of the dtype to fill instead of allocating.
+            A writable ``(B, P)`` array of the dtype to fill instead of allocating (P =
+            hidden_size, or the LSTM's proj_size).
 
         Returns
         -------
         numpy.ndarray
-            The top layer's new h_t, ``(B, H)``: a new array, or ``out``.
+            The top layer's new h_t, ``(B, P)``: a new array, or ``out``.
 
         Raises
         ------
@@ -212,7 +212,7 @@ class Stream:
         if a.dtype != dt:
             return TypeError(f"{name} must have dtype {dt} like the module, got {a.dtype}")
         return ValueError(f"{name} must be {what}array of shape {shape} (B = batch_size, "
-                          f"{'I = input_size' if name == 'x_t' else 'H = hidden_size'}), got "
+                          f"{'I = input_size' if name == 'x_t' else 'P = hidden_size or proj_size'}), got "
                           f"shape {a.shape}")
 
     def __repr__(self):

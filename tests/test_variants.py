@@ -127,3 +127,35 @@ def test_a_projection_is_checked():
         fastrnn.GRU(3, 5, proj_size=2)
     with pytest.raises(ValueError, match="proj_size must be smaller than hidden_size = 5"):
         fastrnn.LSTM(3, 5, proj_size=5)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_projected_layers_and_streams(name, tmp_path):
+    """LSTM(proj_size=3), two layers, bidirectional: forward and backward as the reference's,
+    saved and loaded; unidirectional, its stream gives the layer's outputs and state."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3, 4))
+    with variant(name) as backend:
+        layer = fastrnn.LSTM(4, 6, num_layers=2, bidirectional=True, proj_size=3,
+                             dtype=np.float64, seed=1, backend=backend)
+        ref = fastrnn.LSTM(4, 6, num_layers=2, bidirectional=True, proj_size=3,
+                           dtype=np.float64, seed=1, backend="numpy")
+        assert layer.params["weight_hr_l1_reverse"].shape == (3, 6)
+        y, (h, c), tape = layer.forward(x, lengths=[5, 3, 1])
+        y_ref, (h_ref, c_ref), tape_ref = ref.forward(x, lengths=[5, 3, 1])
+        assert y.shape == (5, 3, 6) and h.shape == (4, 3, 3) and c.shape == (4, 3, 6)
+        for got, want, what in ((y, y_ref, "y"), (h, h_ref, "h"), (c, c_ref, "c")):
+            assert_close(got, want, what)
+        dy = rng.standard_normal(y.shape)
+        assert_close(layer.backward(tape, dy)[0], ref.backward(tape_ref, dy)[0], "dx")
+        for key in ref.grads:
+            assert_close(layer.grads[key], ref.grads[key], key)
+        assert fastrnn.LSTM.load(layer.save(tmp_path / "m")).config() == layer.config()
+        one_way = fastrnn.LSTM(4, 6, num_layers=2, proj_size=3, dtype=np.float64, seed=1,
+                               backend=backend)
+        stream = one_way.stream(batch_size=3)
+        steps = np.stack([stream.step(x_t) for x_t in x])
+        y1, state = one_way(x)
+        assert_close(steps, y1, "stream y")
+        for got, want in zip(stream.state, state):
+            assert_close(got, want, "stream state")
