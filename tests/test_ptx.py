@@ -61,19 +61,40 @@ def _signatures(dtype):
     f = numba.from_dtype(np.dtype(dtype))
     a1, a2, a3 = (nt.Array(f, n, "C") for n in (1, 2, 3))
     i64, flag, lengths = nt.int64, nt.boolean, nt.Array(nt.int64, 1, "C")
-    # forward: t (or T), w_hh, xw, b_ih, b_hh, lengths, act, y, hs, then the cell's extra
-    forward = (i64, a2, a3, a1, a1, lengths, i64, a3, a3)
-    # backward: t (or T), w_hh, dy, lengths, act, dh, da, then the cell's tape and carries
+    # forward: t (or T), w_hh, xw, b_ih, b_hh, lengths, act[, sig], y, hs, then the cell's extra
+    head = (i64, a2, a3, a1, a1, lengths, i64)
+    forward, gated_forward = head + (a3, a3), head + (i64, a3, a3)
+    # backward: t (or T), w_hh, dy, lengths, act[, sig], dh, da, then the cell's tape and carries
     backward = (i64, a2, a3, lengths, i64, a2, a3)
-    per_cell = {"rnn": (forward, backward + (a3,)),                  # - | hs
-                "lstm": (forward + (a3,), backward + (a3, a3, a2)),  # cs | gates, cs, dc
-                "gru": (forward + (a3,), backward + (a3,) * 4)}      # gh_n | gates, hs, gh_n, dgi
+    gated_backward = (i64, a2, a3, lengths, i64, i64, a2, a3)
+    # family -> (forward, backward, the phases of a forward step, of a backward step)
+    families = {
+        "rnn": (forward, backward + (a3,), ("",), ("",)),                 # - | hs
+        "lstm": (gated_forward + (a3,), gated_backward + (a3, a3, a2),    # cs | gates, cs, dc
+                 ("",), ("",)),
+        "gru": (gated_forward + (a3,), gated_backward + (a3,) * 4,        # gh_n | gates, hs,
+                ("",), ("",)),                                             # gh_n, dgi
+        # reset_after=False: two kernels a step, the same arguments for both
+        "gru_before": (gated_forward + (a3,), gated_backward + (a3,) * 3,  # q | gates, hs, dan
+                       ("_rz", "_n"), ("_zn", "_r")),
+    }
     sigs = {"gemm_kernel": (a2, a2, a2, flag, flag, flag), "colsum_kernel": (a2, a1)}
-    for cell, (fwd, bwd) in per_cell.items():
-        for kind in ("step", "persistent"):
-            sigs[f"{cell}_{kind}_kernel"] = fwd
-            sigs[f"{cell}_grad_{kind}_kernel"] = bwd
+    for family, (fwd, bwd, fwd_phases, bwd_phases) in families.items():
+        sigs[f"{family}_persistent_kernel"] = fwd
+        sigs[f"{family}_grad_persistent_kernel"] = bwd
+        for phase in fwd_phases:
+            sigs[f"{family}{phase}_step_kernel"] = fwd
+        for phase in bwd_phases:
+            sigs[f"{family}_grad{phase}_step_kernel"] = bwd
     return sigs
+
+
+def test_the_driver_launches_every_step_kernel():
+    """The driver's table of step and persistent kernels is exactly the cells' kernels."""
+    from fastrnn.cuda import driver
+    launched = {kernel.py_func.__name__ for phases, persistent in driver.STEP_KERNELS.values()
+                for kernel in (*phases, persistent)}
+    assert launched == set(_kernels()) - {"gemm_kernel", "colsum_kernel"}
 
 
 def _kernels():

@@ -1,5 +1,6 @@
-"""One time step of RNN, LSTM and GRU, forward and backward, each as ONE fused kernel,
-and the persistent kernels that run every step in one launch.
+"""One time step of RNN, LSTM and GRU, forward and backward, each as ONE fused kernel
+(two for the GRU with reset_after=False, below), and the persistent kernels that run
+every step in one launch.
 
 Forward step t. A block owns a tile of STEP_BM batch rows × STEP_BN hidden
 units and computes, with ``gate_tile_product``, the recurrent product
@@ -13,7 +14,7 @@ by the same thread), so the tape costs no extra buffer.
 Backward step t (walking time in reverse). The tile product is
 da[t+1] W_hh for the block's (b, j): the part of dL/dh_t that flows back
 through W_hh from step t+1 (da[T] = 0). Adding the carried rest ``dh`` (0 for
-RNN and LSTM, dh_{t+1} ⊙ z for GRU) and dy[t] gives dh_t; the cell's gate
+RNN and LSTM, dh_{t+1} ⊙ z for the GRU) and dy[t] gives dh_t; the cell's gate
 gradients go to da[t] and the rest for step t−1 back to ``dh``.
 
 Masking: at t ≥ lengths[b] the forward writes y[t, b] = 0 and copies the
@@ -24,14 +25,36 @@ launch per step (``*_step_kernel``), or one launch for all steps
 (``*_persistent_kernel``: a cooperative launch of at most as many blocks as can
 be resident, with a grid-wide barrier between steps). Between steps every
 block needs all of h_{t−1} (or da[t+1]): that barrier is the kernel boundary
-or ``grid.sync()``.
+or ``grid.sync()``. Each kernel allocates its block's shared tiles
+(``shared_tiles``) once and hands them to the step functions it calls: NVVM
+refuses a kernel in which two device functions each declare them (the
+two-phase persistent kernels below would: "symbol multiply defined").
 
-Constants are float32 (0 and 1 are exact), so compiled float32 kernels stay
-float32 and float64 kernels promote them exactly. The simulator runs these
-functions as Python, where ``math.exp`` returns a Python float that NumPy 2
-would demote to float32 next to a float32 constant: there the constants are
-Python floats (every step in double, stored in the array's dtype).
-``act`` is ACT_TANH or ACT_RELU.
+The GRU with reset_after=False ("reset before": n = act(gi_n + (r ⊙ h_{t−1})
+W_hnᵀ + b_hn)) needs r of every unit of a row before the n block's recurrent
+product, so each of its steps is TWO fused kernels, with the same barrier
+(kernel boundary, or ``grid.sync()`` in its persistent kernel) between them:
+
+    forward   1 ``gru_before_rz``: gh_{r,z} = h_{t−1} W_h{r,z}ᵀ for the tile; r, z;
+                q = r ⊙ h_{t−1} into the tape's ghn[t]
+              2 ``gru_before_n``: q W_hnᵀ for the tile; n, h_t, y[t]
+    backward  1 ``gru_before_grad_zn``: [da_r da_z][t+1] W_h{r,z} for the tile (the
+                rest of dh_t: dh_{t+1} ⊙ z + dq ⊙ r is carried in ``dh``); da_n, da_z
+              2 ``gru_before_grad_r``: dq = da_n[t] W_hn for the tile; da_r = dq ⊙
+                h_{t−1} σ'(r); dh += dq ⊙ r
+
+Its gate gradients are the same on the input and the recurrent side, kept as
+da (T+1, B, 2H) = [da_r da_z] and dan (T, B, H) = da_n, so that every GEMM
+after the loop reads a whole contiguous array.
+
+Constants are float32 (0, 1, 1/2 and 6 are exact), so compiled float32
+kernels stay float32 and float64 kernels promote them exactly. The simulator
+runs these functions as Python, where ``math.exp`` returns a Python float that
+NumPy 2 would demote to float32 next to a float32 constant: there the
+constants are Python floats (every step in double, stored in the array's
+dtype). ``act`` is ACT_TANH or ACT_RELU; ``sig``, the gates' nonlinearity σ of
+the LSTM and GRU, is SIG_SIGMOID or SIG_HARD (Keras 3's hard sigmoid
+clip(a/6 + 1/2, 0, 1)): run-time codes, not compile-time specialisations.
 """
 import math
 
@@ -39,7 +62,9 @@ import numpy as np
 from numba import config, cuda
 
 ACT_TANH, ACT_RELU = 0, 1
-ZERO, ONE = (0.0, 1.0) if config.ENABLE_CUDASIM else (np.float32(0), np.float32(1))
+SIG_SIGMOID, SIG_HARD = 0, 1
+ZERO, HALF, ONE, SIX = ((0.0, 0.5, 1.0, 6.0) if config.ENABLE_CUDASIM else
+                        tuple(np.float32(v) for v in (0, 0.5, 1, 6)))
 
 # The step tiles (compile-time constants, here so that the kernel cache, which
 # follows this file, never pairs old tiles with a new launch configuration).
@@ -65,6 +90,29 @@ def sigmoid(a):
         return ONE / (ONE + math.exp(-a))
     e = math.exp(a)
     return e / (ONE + e)
+
+
+@cuda.jit(device=True, cache=True)
+def gate(a, sig):
+    """σ(a): the sigmoid, or the hard sigmoid clip(a/6 + 1/2, 0, 1) (NaN stays NaN, as np.clip)."""
+    if sig == SIG_SIGMOID:
+        return sigmoid(a)
+    s = a / SIX + HALF
+    if s <= ZERO:
+        return ZERO
+    if s >= ONE:
+        return ONE
+    return s
+
+
+@cuda.jit(device=True, cache=True)
+def gate_grad(d, s, sig):
+    """d σ'(a) from s = σ(a): d s (1 − s); for the hard sigmoid d/6 where 0 < s < 1, else d·0."""
+    if sig == SIG_SIGMOID:
+        return d * s * (ONE - s)
+    if s > ZERO and s < ONE:
+        return d / SIX
+    return d * ZERO
 
 
 @cuda.jit(device=True, cache=True)
@@ -174,15 +222,15 @@ def rnn_unit(t, b, j, gh, xw, b_ih, b_hh, lengths, act, y, hs):
 
 
 @cuda.jit(device=True, cache=True)
-def lstm_unit(t, b, j, gh_i, gh_f, gh_g, gh_o, xw, b_ih, b_hh, lengths, act, y, hs, cs):
+def lstm_unit(t, b, j, gh_i, gh_f, gh_g, gh_o, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs):
     """Gates i, f, g, o; c_t = f c + i g; h_t = o act(c_t). xw (T,B,4H) ← [i f g o]."""
     H = hs.shape[2]
     h_prev, c_prev = hs[t, b, j], cs[t, b, j]
     if t < lengths[b]:
-        i = sigmoid(xw[t, b, j] + b_ih[j] + gh_i + b_hh[j])
-        f = sigmoid(xw[t, b, H + j] + b_ih[H + j] + gh_f + b_hh[H + j])
+        i = gate(xw[t, b, j] + b_ih[j] + gh_i + b_hh[j], sig)
+        f = gate(xw[t, b, H + j] + b_ih[H + j] + gh_f + b_hh[H + j], sig)
         g = activate(xw[t, b, 2 * H + j] + b_ih[2 * H + j] + gh_g + b_hh[2 * H + j], act)
-        o = sigmoid(xw[t, b, 3 * H + j] + b_ih[3 * H + j] + gh_o + b_hh[3 * H + j])
+        o = gate(xw[t, b, 3 * H + j] + b_ih[3 * H + j] + gh_o + b_hh[3 * H + j], sig)
         xw[t, b, j], xw[t, b, H + j], xw[t, b, 2 * H + j], xw[t, b, 3 * H + j] = i, f, g, o
         # c' = f c + i g ;  h' = o act(c')
         c = f * c_prev + i * g
@@ -195,8 +243,8 @@ def lstm_unit(t, b, j, gh_i, gh_f, gh_g, gh_o, xw, b_ih, b_hh, lengths, act, y, 
 
 
 @cuda.jit(device=True, cache=True)
-def gru_unit(t, b, j, gh_r, gh_z, gh_n_raw, xw, b_ih, b_hh, lengths, act, y, hs, gh_n):
-    """r, z = σ(gi + gh); n = act(gi_n + r gh_n); h_t = (1 − z) n + z h_{t−1}.
+def gru_unit(t, b, j, gh_r, gh_z, gh_n_raw, xw, b_ih, b_hh, lengths, act, sig, y, hs, gh_n):
+    """r, z = σ(gi + gh); n = act(gi_n + r gh_n); h_t = (1 − z) n + z h_{t−1} (reset after).
 
     gi = xw[t] + b_ih, gh = (gh_r, gh_z, gh_n_raw) + b_hh; xw (T,B,3H) ← [r z n];
     gh_n (T,B,H) ← gh's n block.
@@ -204,12 +252,50 @@ def gru_unit(t, b, j, gh_r, gh_z, gh_n_raw, xw, b_ih, b_hh, lengths, act, y, hs,
     H = hs.shape[2]
     h_prev = hs[t, b, j]
     if t < lengths[b]:
-        r = sigmoid(xw[t, b, j] + b_ih[j] + gh_r + b_hh[j])
-        z = sigmoid(xw[t, b, H + j] + b_ih[H + j] + gh_z + b_hh[H + j])
+        r = gate(xw[t, b, j] + b_ih[j] + gh_r + b_hh[j], sig)
+        z = gate(xw[t, b, H + j] + b_ih[H + j] + gh_z + b_hh[H + j], sig)
         ghn = gh_n_raw + b_hh[2 * H + j]
         n = activate(xw[t, b, 2 * H + j] + b_ih[2 * H + j] + r * ghn, act)
         xw[t, b, j], xw[t, b, H + j], xw[t, b, 2 * H + j] = r, z, n
         gh_n[t, b, j] = ghn
+        # h' = (1 - z) n + z h
+        h = (ONE - z) * n + z * h_prev
+        y[t, b, j] = h
+        hs[t + 1, b, j] = h
+    else:
+        y[t, b, j] = ZERO
+        hs[t + 1, b, j] = h_prev
+
+
+@cuda.jit(device=True, cache=True)
+def gru_before_rz_unit(t, b, j, gh_r, gh_z, xw, b_ih, b_hh, lengths, sig, hs, q):
+    """Reset-before phase 1: r, z = σ(gi + gh); q = r h_{t−1}. xw (T,B,3H) ← [r z ·]; q (T,B,H).
+
+    q is 0 on a finished row (its r is not computed), so that the weight gradient
+    Σ da_nᵀ q, where that row's da_n is 0, reads finite numbers only.
+    """
+    H = hs.shape[2]
+    if t < lengths[b]:
+        r = gate(xw[t, b, j] + b_ih[j] + gh_r + b_hh[j], sig)
+        z = gate(xw[t, b, H + j] + b_ih[H + j] + gh_z + b_hh[H + j], sig)
+        xw[t, b, j], xw[t, b, H + j] = r, z
+        q[t, b, j] = r * hs[t, b, j]
+    else:
+        q[t, b, j] = ZERO
+
+
+@cuda.jit(device=True, cache=True)
+def gru_before_n_unit(t, b, j, qw, xw, b_ih, b_hh, lengths, act, y, hs):
+    """Reset-before phase 2: n = act(gi_n + qw + b_hn), qw = q W_hnᵀ; h_t = (1 − z) n + z h_{t−1}.
+
+    z from phase 1 in xw[t]; xw (T,B,3H) ← [r z n].
+    """
+    H = hs.shape[2]
+    h_prev = hs[t, b, j]
+    if t < lengths[b]:
+        z = xw[t, b, H + j]
+        n = activate(xw[t, b, 2 * H + j] + b_ih[2 * H + j] + qw + b_hh[2 * H + j], act)
+        xw[t, b, 2 * H + j] = n
         # h' = (1 - z) n + z h
         h = (ONE - z) * n + z * h_prev
         y[t, b, j] = h
@@ -229,7 +315,7 @@ def rnn_grad_unit(t, b, j, dh_t, act, dh, da, hs):
 
 
 @cuda.jit(device=True, cache=True)
-def lstm_grad_unit(t, b, j, dh_t, act, dh, da, gates, cs, dc):
+def lstm_grad_unit(t, b, j, dh_t, act, sig, dh, da, gates, cs, dc):
     """Gate gradients into da[t] (T+1,B,4H); dc ← dc_t f; dh ← 0. gates (T,B,4H) = [i f g o]."""
     H = dh.shape[1]
     i, f = gates[t, b, j], gates[t, b, H + j]
@@ -239,16 +325,16 @@ def lstm_grad_unit(t, b, j, dh_t, act, dh, da, gates, cs, dc):
     do = dh_t * act_c
     dc_t = dc[b, j] + dh_t * o * activation_grad(act_c, act)
     # c = f c_prev + i g, then through the gate nonlinearities
-    da[t, b, j] = dc_t * g * i * (ONE - i)
-    da[t, b, H + j] = dc_t * cs[t, b, j] * f * (ONE - f)
+    da[t, b, j] = gate_grad(dc_t * g, i, sig)
+    da[t, b, H + j] = gate_grad(dc_t * cs[t, b, j], f, sig)
     da[t, b, 2 * H + j] = dc_t * i * activation_grad(g, act)
-    da[t, b, 3 * H + j] = do * o * (ONE - o)
+    da[t, b, 3 * H + j] = gate_grad(do, o, sig)
     dc[b, j] = dc_t * f
     dh[b, j] = ZERO
 
 
 @cuda.jit(device=True, cache=True)
-def gru_grad_unit(t, b, j, dh_t, act, dh, da, gates, hs, gh_n, dgi):
+def gru_grad_unit(t, b, j, dh_t, act, sig, dh, da, gates, hs, gh_n, dgi):
     """Gate gradients: dgi[t] (input side, (T,B,3H)) and da[t] (recurrent side); dh ← dh_t z.
 
     They differ in the n block: dgi_n = da_n, recurrent da_n r. gates (T,B,3H) = [r z n].
@@ -257,12 +343,32 @@ def gru_grad_unit(t, b, j, dh_t, act, dh, da, gates, hs, gh_n, dgi):
     r, z, n = gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j]
     # h = (1 - z) n + z h_prev
     da_n = dh_t * (ONE - z) * activation_grad(n, act)
-    da_z = dh_t * (hs[t, b, j] - n) * z * (ONE - z)
+    da_z = gate_grad(dh_t * (hs[t, b, j] - n), z, sig)
     # n = act(gi_n + r gh_n)
-    da_r = da_n * gh_n[t, b, j] * r * (ONE - r)
+    da_r = gate_grad(da_n * gh_n[t, b, j], r, sig)
     dgi[t, b, j], dgi[t, b, H + j], dgi[t, b, 2 * H + j] = da_r, da_z, da_n
     da[t, b, j], da[t, b, H + j], da[t, b, 2 * H + j] = da_r, da_z, da_n * r
     dh[b, j] = dh_t * z
+
+
+@cuda.jit(device=True, cache=True)
+def gru_before_grad_zn_unit(t, b, j, dh_t, act, sig, dh, da, gates, hs, dan):
+    """Reset-before phase 1: da_n → dan[t] (T,B,H), da_z → da[t] (T+1,B,2H); dh ← dh_t z."""
+    H = dh.shape[1]
+    z, n = gates[t, b, H + j], gates[t, b, 2 * H + j]
+    # h = (1 - z) n + z h_prev
+    dan[t, b, j] = dh_t * (ONE - z) * activation_grad(n, act)
+    da[t, b, H + j] = gate_grad(dh_t * (hs[t, b, j] - n), z, sig)
+    dh[b, j] = dh_t * z
+
+
+@cuda.jit(device=True, cache=True)
+def gru_before_grad_r_unit(t, b, j, dq, sig, dh, da, gates, hs):
+    """Reset-before phase 2, dq = da_n[t] W_hn: da_r = dq h_{t−1} σ'(r) → da[t]; dh += dq r."""
+    r = gates[t, b, j]
+    # n = act(gi_n + q W_hnᵀ + b_hn), q = r h_prev
+    da[t, b, j] = gate_grad(dq * hs[t, b, j], r, sig)
+    dh[b, j] += dq * r
 
 
 @cuda.jit(device=True, cache=True)
@@ -277,10 +383,9 @@ def masked_grad(t, b, j, G, da):
 # Each step function walks its block's tiles: the tile product, then the units.
 
 @cuda.jit(device=True, cache=True)
-def rnn_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs):
+def rnn_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, a_tile, w_tile):
     B, H = hs.shape[1], hs.shape[2]
     acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), y.dtype)
-    a_tile, w_tile = shared_tiles(y.dtype)
     for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
         row0, col0 = tile_origin(tile, H)
         gate_tile_product(hs[t], w_hh, True, 1, H, row0, col0, acc, a_tile, w_tile)
@@ -292,10 +397,9 @@ def rnn_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs):
 
 
 @cuda.jit(device=True, cache=True)
-def lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, cs):
+def lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs, a_tile, w_tile):
     B, H = hs.shape[1], hs.shape[2]
     acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), y.dtype)
-    a_tile, w_tile = shared_tiles(y.dtype)
     for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
         row0, col0 = tile_origin(tile, H)
         gate_tile_product(hs[t], w_hh, True, 4, H, row0, col0, acc, a_tile, w_tile)
@@ -304,14 +408,13 @@ def lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, cs):
                 b, j = owned_unit(row0, col0, r, s)
                 if b < B and j < H:
                     lstm_unit(t, b, j, acc[r, s, 0], acc[r, s, 1], acc[r, s, 2], acc[r, s, 3],
-                              xw, b_ih, b_hh, lengths, act, y, hs, cs)
+                              xw, b_ih, b_hh, lengths, act, sig, y, hs, cs)
 
 
 @cuda.jit(device=True, cache=True)
-def gru_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, gh_n):
+def gru_step(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, gh_n, a_tile, w_tile):
     B, H = hs.shape[1], hs.shape[2]
     acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), y.dtype)
-    a_tile, w_tile = shared_tiles(y.dtype)
     for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
         row0, col0 = tile_origin(tile, H)
         gate_tile_product(hs[t], w_hh, True, 3, H, row0, col0, acc, a_tile, w_tile)
@@ -320,14 +423,45 @@ def gru_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, gh_n):
                 b, j = owned_unit(row0, col0, r, s)
                 if b < B and j < H:
                     gru_unit(t, b, j, acc[r, s, 0], acc[r, s, 1], acc[r, s, 2],
-                             xw, b_ih, b_hh, lengths, act, y, hs, gh_n)
+                             xw, b_ih, b_hh, lengths, act, sig, y, hs, gh_n)
 
 
 @cuda.jit(device=True, cache=True)
-def rnn_grad_step(t, w_hh, dy, lengths, act, dh, da, hs):
+def gru_before_rz_step(t, w_hh, xw, b_ih, b_hh, lengths, sig, hs, q, a_tile, w_tile):
+    """Phase 1: h_{t−1} W_h{r,z}ᵀ (the first two gate blocks of w_hh), then r, z, q."""
+    B, H = hs.shape[1], hs.shape[2]
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), hs.dtype)
+    for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
+        row0, col0 = tile_origin(tile, H)
+        gate_tile_product(hs[t], w_hh, True, 2, H, row0, col0, acc, a_tile, w_tile)
+        for r in range(STEP_RM):
+            for s in range(STEP_RN):
+                b, j = owned_unit(row0, col0, r, s)
+                if b < B and j < H:
+                    gru_before_rz_unit(t, b, j, acc[r, s, 0], acc[r, s, 1], xw, b_ih, b_hh,
+                                       lengths, sig, hs, q)
+
+
+@cuda.jit(device=True, cache=True)
+def gru_before_n_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, q, a_tile, w_tile):
+    """Phase 2 (after every q[t] of phase 1): q W_hnᵀ, then n, h_t, y[t]."""
+    B, H = hs.shape[1], hs.shape[2]
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), y.dtype)
+    for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
+        row0, col0 = tile_origin(tile, H)
+        gate_tile_product(q[t], w_hh[2 * H:], True, 1, H, row0, col0, acc, a_tile, w_tile)
+        for r in range(STEP_RM):
+            for s in range(STEP_RN):
+                b, j = owned_unit(row0, col0, r, s)
+                if b < B and j < H:
+                    gru_before_n_unit(t, b, j, acc[r, s, 0], xw, b_ih, b_hh, lengths, act,
+                                      y, hs)
+
+
+@cuda.jit(device=True, cache=True)
+def rnn_grad_step(t, w_hh, dy, lengths, act, dh, da, hs, a_tile, w_tile):
     B, H = dh.shape
     acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), dh.dtype)
-    a_tile, w_tile = shared_tiles(dh.dtype)
     for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
         row0, col0 = tile_origin(tile, H)
         # da[t+1] W_hh: what flows back into h_t through the next step
@@ -345,10 +479,9 @@ def rnn_grad_step(t, w_hh, dy, lengths, act, dh, da, hs):
 
 
 @cuda.jit(device=True, cache=True)
-def lstm_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, cs, dc):
+def lstm_grad_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc, a_tile, w_tile):
     B, H = dh.shape
     acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), dh.dtype)
-    a_tile, w_tile = shared_tiles(dh.dtype)
     for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
         row0, col0 = tile_origin(tile, H)
         gate_tile_product(da[t + 1], w_hh, False, 1, H, row0, col0, acc, a_tile, w_tile)
@@ -358,7 +491,7 @@ def lstm_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, cs, dc):
                 if b < B and j < H:
                     dh_in = dh[b, j] + acc[r, s, 0]
                     if t < lengths[b]:
-                        lstm_grad_unit(t, b, j, dh_in + dy[t, b, j], act, dh, da,
+                        lstm_grad_unit(t, b, j, dh_in + dy[t, b, j], act, sig, dh, da,
                                        gates, cs, dc)
                     else:
                         masked_grad(t, b, j, 4, da)
@@ -366,10 +499,9 @@ def lstm_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, cs, dc):
 
 
 @cuda.jit(device=True, cache=True)
-def gru_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, hs, gh_n, dgi):
+def gru_grad_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, hs, gh_n, dgi, a_tile, w_tile):
     B, H = dh.shape
     acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), dh.dtype)
-    a_tile, w_tile = shared_tiles(dh.dtype)
     for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
         row0, col0 = tile_origin(tile, H)
         gate_tile_product(da[t + 1], w_hh, False, 1, H, row0, col0, acc, a_tile, w_tile)
@@ -379,7 +511,7 @@ def gru_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, hs, gh_n, dgi):
                 if b < B and j < H:
                     dh_in = dh[b, j] + acc[r, s, 0]
                     if t < lengths[b]:
-                        gru_grad_unit(t, b, j, dh_in + dy[t, b, j], act, dh, da,
+                        gru_grad_unit(t, b, j, dh_in + dy[t, b, j], act, sig, dh, da,
                                       gates, hs, gh_n, dgi)
                     else:
                         masked_grad(t, b, j, 3, da)
@@ -387,95 +519,207 @@ def gru_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, hs, gh_n, dgi):
                         dh[b, j] = dh_in
 
 
+@cuda.jit(device=True, cache=True)
+def gru_before_grad_zn_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, hs, dan, a_tile,
+                            w_tile):
+    """Phase 1: [da_r da_z][t+1] W_h{r,z} (da (T+1,B,2H): K = 2H rows of w_hh), then da_z, da_n."""
+    B, H = dh.shape
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), dh.dtype)
+    for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
+        row0, col0 = tile_origin(tile, H)
+        gate_tile_product(da[t + 1], w_hh, False, 1, H, row0, col0, acc, a_tile, w_tile)
+        for r in range(STEP_RM):
+            for s in range(STEP_RN):
+                b, j = owned_unit(row0, col0, r, s)
+                if b < B and j < H:
+                    dh_in = dh[b, j] + acc[r, s, 0]
+                    if t < lengths[b]:
+                        gru_before_grad_zn_unit(t, b, j, dh_in + dy[t, b, j], act, sig, dh, da,
+                                                gates, hs, dan)
+                    else:
+                        masked_grad(t, b, j, 2, da)
+                        dan[t, b, j] = ZERO
+                        dh[b, j] = dh_in
+
+
+@cuda.jit(device=True, cache=True)
+def gru_before_grad_r_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, hs, dan, a_tile,
+                           w_tile):
+    """Phase 2 (after every da_n[t] of phase 1): dq = da_n[t] W_hn, then da_r and dh += dq r."""
+    B, H = dh.shape
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), dh.dtype)
+    for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
+        row0, col0 = tile_origin(tile, H)
+        gate_tile_product(dan[t], w_hh[2 * H:], False, 1, H, row0, col0, acc, a_tile, w_tile)
+        for r in range(STEP_RM):
+            for s in range(STEP_RN):
+                b, j = owned_unit(row0, col0, r, s)
+                if b < B and j < H and t < lengths[b]:
+                    gru_before_grad_r_unit(t, b, j, acc[r, s, 0], sig, dh, da, gates, hs)
+
+
 # ------------------------------------------------------------------ kernels
-# *_step_kernel: one step per launch. *_persistent_kernel: every step in one
-# cooperative launch, steps separated by a grid-wide barrier.
+# *_step_kernel: one step (or one phase of a step) per launch. *_persistent_kernel:
+# every step in one cooperative launch, steps (and phases) separated by a grid-wide
+# barrier. The phases of a step take the same arguments, so the driver launches
+# them alike.
 
 @cuda.jit(cache=True)
 def rnn_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs):
     """Forward step t: xw (T,B,H), y (T,B,H), hs (T+1,B,H)."""
-    rnn_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs)
+    a_tile, w_tile = shared_tiles(hs.dtype)
+    rnn_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, a_tile, w_tile)
 
 
 @cuda.jit(cache=True)
-def lstm_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, cs):
+def lstm_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs):
     """Forward step t: xw (T,B,4H), y (T,B,H), hs and cs (T+1,B,H)."""
-    lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, cs)
+    a_tile, w_tile = shared_tiles(hs.dtype)
+    lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs, a_tile, w_tile)
 
 
 @cuda.jit(cache=True)
-def gru_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, gh_n):
-    """Forward step t: xw (T,B,3H), y (T,B,H), hs (T+1,B,H), gh_n (T,B,H)."""
-    gru_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, gh_n)
+def gru_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, gh_n):
+    """Forward step t (reset after): xw (T,B,3H), y (T,B,H), hs (T+1,B,H), gh_n (T,B,H)."""
+    a_tile, w_tile = shared_tiles(hs.dtype)
+    gru_step(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, gh_n, a_tile, w_tile)
+
+
+@cuda.jit(cache=True)
+def gru_before_rz_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, q):
+    """Forward step t (reset before), phase 1: r, z into xw[t] (T,B,3H), q[t] = r h_{t−1}."""
+    a_tile, w_tile = shared_tiles(hs.dtype)
+    gru_before_rz_step(t, w_hh, xw, b_ih, b_hh, lengths, sig, hs, q, a_tile, w_tile)
+
+
+@cuda.jit(cache=True)
+def gru_before_n_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, q):
+    """Forward step t (reset before), phase 2: n into xw[t], h_t into hs[t+1] and y[t]."""
+    a_tile, w_tile = shared_tiles(hs.dtype)
+    gru_before_n_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, q, a_tile, w_tile)
 
 
 @cuda.jit(cache=True)
 def rnn_grad_step_kernel(t, w_hh, dy, lengths, act, dh, da, hs):
     """Backward step t: dy (T,B,H), dh (B,H), da (T+1,B,H), hs (T+1,B,H)."""
-    rnn_grad_step(t, w_hh, dy, lengths, act, dh, da, hs)
+    a_tile, w_tile = shared_tiles(dh.dtype)
+    rnn_grad_step(t, w_hh, dy, lengths, act, dh, da, hs, a_tile, w_tile)
 
 
 @cuda.jit(cache=True)
-def lstm_grad_step_kernel(t, w_hh, dy, lengths, act, dh, da, gates, cs, dc):
+def lstm_grad_step_kernel(t, w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc):
     """Backward step t: da (T+1,B,4H), gates (T,B,4H), cs (T+1,B,H), dh and dc (B,H)."""
-    lstm_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, cs, dc)
+    a_tile, w_tile = shared_tiles(dh.dtype)
+    lstm_grad_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc, a_tile, w_tile)
 
 
 @cuda.jit(cache=True)
-def gru_grad_step_kernel(t, w_hh, dy, lengths, act, dh, da, gates, hs, gh_n, dgi):
-    """Backward step t: da (T+1,B,3H), dgi and gates (T,B,3H), hs (T+1,B,H), gh_n (T,B,H)."""
-    gru_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, hs, gh_n, dgi)
+def gru_grad_step_kernel(t, w_hh, dy, lengths, act, sig, dh, da, gates, hs, gh_n, dgi):
+    """Backward step t (reset after): da (T+1,B,3H), dgi and gates (T,B,3H), hs (T+1,B,H),
+    gh_n (T,B,H)."""
+    a_tile, w_tile = shared_tiles(dh.dtype)
+    gru_grad_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, hs, gh_n, dgi, a_tile,
+                  w_tile)
+
+
+@cuda.jit(cache=True)
+def gru_before_grad_zn_step_kernel(t, w_hh, dy, lengths, act, sig, dh, da, gates, hs, dan):
+    """Backward step t (reset before), phase 1: da (T+1,B,2H) ← da_z, dan (T,B,H) ← da_n."""
+    a_tile, w_tile = shared_tiles(dh.dtype)
+    gru_before_grad_zn_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, hs, dan,
+                            a_tile, w_tile)
+
+
+@cuda.jit(cache=True)
+def gru_before_grad_r_step_kernel(t, w_hh, dy, lengths, act, sig, dh, da, gates, hs, dan):
+    """Backward step t (reset before), phase 2: da ← da_r, dh += dq r."""
+    a_tile, w_tile = shared_tiles(dh.dtype)
+    gru_before_grad_r_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, hs, dan,
+                           a_tile, w_tile)
 
 
 @cuda.jit(cache=True)
 def rnn_persistent_kernel(T, w_hh, xw, b_ih, b_hh, lengths, act, y, hs):
     """Forward steps 0..T−1 in one launch."""
+    a_tile, w_tile = shared_tiles(hs.dtype)
     grid = cuda.cg.this_grid()
     for t in range(T):
-        rnn_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs)
+        rnn_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, a_tile, w_tile)
         grid.sync()
 
 
 @cuda.jit(cache=True)
-def lstm_persistent_kernel(T, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, cs):
+def lstm_persistent_kernel(T, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs):
     """Forward steps 0..T−1 in one launch."""
+    a_tile, w_tile = shared_tiles(hs.dtype)
     grid = cuda.cg.this_grid()
     for t in range(T):
-        lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, cs)
+        lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs, a_tile, w_tile)
         grid.sync()
 
 
 @cuda.jit(cache=True)
-def gru_persistent_kernel(T, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, gh_n):
-    """Forward steps 0..T−1 in one launch."""
+def gru_persistent_kernel(T, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, gh_n):
+    """Forward steps 0..T−1 in one launch (reset after)."""
+    a_tile, w_tile = shared_tiles(hs.dtype)
     grid = cuda.cg.this_grid()
     for t in range(T):
-        gru_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, gh_n)
+        gru_step(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, gh_n, a_tile, w_tile)
+        grid.sync()
+
+
+@cuda.jit(cache=True)
+def gru_before_persistent_kernel(T, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, q):
+    """Forward steps 0..T−1 in one launch (reset before: two phases a step)."""
+    a_tile, w_tile = shared_tiles(hs.dtype)
+    grid = cuda.cg.this_grid()
+    for t in range(T):
+        gru_before_rz_step(t, w_hh, xw, b_ih, b_hh, lengths, sig, hs, q, a_tile, w_tile)
+        grid.sync()
+        gru_before_n_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, q, a_tile, w_tile)
         grid.sync()
 
 
 @cuda.jit(cache=True)
 def rnn_grad_persistent_kernel(T, w_hh, dy, lengths, act, dh, da, hs):
     """Backward steps T−1..0 in one launch."""
+    a_tile, w_tile = shared_tiles(dh.dtype)
     grid = cuda.cg.this_grid()
     for t in range(T - 1, -1, -1):
-        rnn_grad_step(t, w_hh, dy, lengths, act, dh, da, hs)
+        rnn_grad_step(t, w_hh, dy, lengths, act, dh, da, hs, a_tile, w_tile)
         grid.sync()
 
 
 @cuda.jit(cache=True)
-def lstm_grad_persistent_kernel(T, w_hh, dy, lengths, act, dh, da, gates, cs, dc):
+def lstm_grad_persistent_kernel(T, w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc):
     """Backward steps T−1..0 in one launch."""
+    a_tile, w_tile = shared_tiles(dh.dtype)
     grid = cuda.cg.this_grid()
     for t in range(T - 1, -1, -1):
-        lstm_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, cs, dc)
+        lstm_grad_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc, a_tile, w_tile)
         grid.sync()
 
 
 @cuda.jit(cache=True)
-def gru_grad_persistent_kernel(T, w_hh, dy, lengths, act, dh, da, gates, hs, gh_n, dgi):
-    """Backward steps T−1..0 in one launch."""
+def gru_grad_persistent_kernel(T, w_hh, dy, lengths, act, sig, dh, da, gates, hs, gh_n, dgi):
+    """Backward steps T−1..0 in one launch (reset after)."""
+    a_tile, w_tile = shared_tiles(dh.dtype)
     grid = cuda.cg.this_grid()
     for t in range(T - 1, -1, -1):
-        gru_grad_step(t, w_hh, dy, lengths, act, dh, da, gates, hs, gh_n, dgi)
+        gru_grad_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, hs, gh_n, dgi,
+                      a_tile, w_tile)
+        grid.sync()
+
+
+@cuda.jit(cache=True)
+def gru_before_grad_persistent_kernel(T, w_hh, dy, lengths, act, sig, dh, da, gates, hs, dan):
+    """Backward steps T−1..0 in one launch (reset before: two phases a step)."""
+    a_tile, w_tile = shared_tiles(dh.dtype)
+    grid = cuda.cg.this_grid()
+    for t in range(T - 1, -1, -1):
+        gru_before_grad_zn_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, hs, dan,
+                                a_tile, w_tile)
+        grid.sync()
+        gru_before_grad_r_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, hs, dan,
+                               a_tile, w_tile)
         grid.sync()

@@ -14,9 +14,22 @@ Backward, walking time in reverse with dh (and dc) carried on the device:
     dx = dA W_ih,  dW_ih = dAᵀ x,  dW_hh = dAᵀ h_{0..T−1},  db = Σ_rows dA
 
 (for the GRU the input side uses dgi, which differs from the recurrent-side
-da in the n block). With FASTRNN_CUDA_PERSISTENT=1 in the environment (read
+da in the n block). The GRU with reset_after=False runs every step as two
+fused kernels, one after the other (cells.py: the n block's recurrent product
+needs r of the whole row); its gate gradients are da = [da_r da_z] and
+dan = da_n on both sides, so after the loop
+
+    dh0 = dh + da[0] W_h{r,z}
+    dx = da W_i{r,z} + dan W_in,   dW_i{r,z} = daᵀ x,   dW_in = danᵀ x
+    dW_h{r,z} = daᵀ h_{0..T−1},    dW_hn = danᵀ q   (q = r ⊙ h_{t−1}, the tape's ghn)
+    db_ih = db_hh = Σ_rows [da dan]
+
+each GEMM over whole contiguous arrays (row blocks of the weights are
+contiguous views). With FASTRNN_CUDA_PERSISTENT=1 in the environment (read
 at import) each loop is instead ONE cooperative launch of the cell's
-persistent kernel. The tape is a dict of device arrays.
+persistent kernel, the phases of a step separated by grid barriers. The tape
+is a dict of device arrays, with the kernel family (``kind``: the cell, or
+"gru_before") and the run-time codes of act (and σ) the kernels take.
 """
 import math
 import os
@@ -31,22 +44,29 @@ from .gemm import colsum, gemm
 
 #: run each time loop as one cooperative launch (FASTRNN_CUDA_PERSISTENT=1)
 PERSISTENT = os.environ.get("FASTRNN_CUDA_PERSISTENT", "0") == "1"
-#: (cell, "forward" | "backward") -> (one-step kernel, persistent kernel)
-STEP_KERNELS = {(cell, way): (getattr(cells, f"{cell}{grad}_step_kernel"),
-                              getattr(cells, f"{cell}{grad}_persistent_kernel"))
-                for cell in ("rnn", "lstm", "gru")
-                for way, grad in (("forward", ""), ("backward", "_grad"))}
+#: the phases of one step of each kernel family ("gru_before": the GRU with reset_after=False)
+PHASES = {"rnn": ("",), "lstm": ("",), "gru": ("",), "gru_before": ("_rz", "_n")}
+GRAD_PHASES = {**PHASES, "gru_before": ("_zn", "_r")}
+#: (family, "forward" | "backward") -> (the step's phase kernels in order, persistent kernel)
+STEP_KERNELS = {(kind, way): (tuple(getattr(cells, f"{kind}{grad}{phase}_step_kernel")
+                                    for phase in phases[kind]),
+                              getattr(cells, f"{kind}{grad}_persistent_kernel"))
+                for kind in PHASES
+                for way, grad, phases in (("forward", "", PHASES),
+                                          ("backward", "_grad", GRAD_PHASES))}
 ACTIVATION_CODES = {"tanh": cells.ACT_TANH, "relu": cells.ACT_RELU}
+GATE_CODES = {"sigmoid": cells.SIG_SIGMOID, "hard_sigmoid": cells.SIG_HARD}
 
 
-def _run_steps(cell, way, T, B, H, args):
-    """Every step of one pass: ``args`` follow the step index (or T) in the kernel's signature.
+def _run_steps(kind, way, T, B, H, args):
+    """Every step of one pass: ``args`` follow the step index (or T) in the kernels' signature
+    (the same for every phase of a step).
 
     The grid covers the (B, H) tiles once; the persistent kernel's cooperative
     grid is capped at the blocks that can be resident at once (blocks then walk
     several tiles), and at one block in the simulator.
     """
-    step, persistent = STEP_KERNELS[cell, way]
+    phases, persistent = STEP_KERNELS[kind, way]
     block = (STEP_TX, STEP_TY)
     blocks = math.ceil(B / STEP_BM) * math.ceil(H / STEP_BN)
     if T == 0 or blocks == 0:
@@ -60,9 +80,10 @@ def _run_steps(cell, way, T, B, H, args):
         return
     steps = range(T) if way == "forward" else range(T - 1, -1, -1)
     # specialised once, so the T launches skip Numba's per-call type dispatch
-    step = step.specialize(0, *args)[blocks, block]
+    phases = [phase.specialize(0, *args)[blocks, block] for phase in phases]
     for t in steps:
-        step(t, *args)
+        for phase in phases:
+            phase(t, *args)
 
 
 def _states(h0, T):
@@ -78,26 +99,38 @@ def _carried(name, a):
     return d if isinstance(a, np.ndarray) else copy(d)
 
 
-def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, activation, train):
-    """Returns device arrays y (T,B,H), h_T (B,H), c_T (B,H) or None (not LSTM), and the tape."""
+def _kind(cell, reset_after):
+    """The kernel family: the cell, or "gru_before" for the GRU with reset_after=False."""
+    return "gru_before" if cell == "gru" and not reset_after else cell
+
+
+def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train):
+    """Returns device arrays y (T,B,H), h_T (B,H), c_T (B,H) or None (not LSTM), and the tape.
+
+    ``options``: ``fastrnn.cells.Options`` (the RNN reads its activation only, the LSTM
+    not reset_after)."""
     names = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0")
     x, w_ih, w_hh, b_ih, b_hh, h0 = (as_device(n, a) for n, a in
                                      zip(names, (x, w_ih, w_hh, b_ih, b_hh, h0)))
     T, B, I = x.shape
     GH, H = w_hh.shape
     lengths = cuda.to_device(lengths)
-    act = ACTIVATION_CODES[activation]
+    kind = _kind(cell, options.reset_after)
+    act = ACTIVATION_CODES[options.activation]
+    # the RNN has no gates; LSTM and GRU kernels take σ's code after act's
+    codes = (act,) if cell == "rnn" else (act, GATE_CODES[options.gate_activation])
     # every step's input projection in one GEMM: xw = x W_ihᵀ; the step kernels
     # overwrite xw[t] with the gate activations the backward needs
     xw = empty((T, B, GH), x.dtype)
     gemm(x.reshape(T * B, I), w_ih, xw.reshape(T * B, GH), trans_b=True)
     hs = _states(h0, T)
     cs = _states(as_device("c0", c0), T) if cell == "lstm" else None
+    # GRU: ghn (T,B,H) is gh_n = h W_hnᵀ + b_hn (reset after) or q = r ⊙ h (before)
     extra = {"rnn": (), "lstm": (cs,), "gru": (empty((T, B, H), x.dtype),)}[cell]
     y = empty((T, B, H), x.dtype)
-    _run_steps(cell, "forward", T, B, H, (w_hh, xw, b_ih, b_hh, lengths, act, y, hs, *extra))
-    tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, act=act, hs=hs,
-                gates=xw, extra=extra) if train else None
+    _run_steps(kind, "forward", T, B, H, (w_hh, xw, b_ih, b_hh, lengths, *codes, y, hs, *extra))
+    tape = dict(cell=cell, kind=kind, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, codes=codes,
+                hs=hs, gates=xw, extra=extra) if train else None
     # the final states are copies: the tape's hs and cs stay private
     return y, copy(hs[T]), copy(cs[T]) if cs is not None else None, tape
 
@@ -111,6 +144,8 @@ def backward(tape, dy, dh_T, dc_T):
     dy = as_device("dy", dy)
     dh = _carried("dh_T", dh_T)
     dc = _carried("dc_T", dc_T) if cell == "lstm" else None
+    if tape["kind"] == "gru_before":
+        return _backward_gru_before(tape, dy, dh)
     # recurrent-side gate gradients; da[T] = 0 starts the recursion
     da = empty((T + 1, B, GH), x.dtype)
     da[T].copy_to_device(device_zeros((B, GH), x.dtype))
@@ -122,7 +157,8 @@ def backward(tape, dy, dh_T, dc_T):
         tail = (tape["gates"], tape["extra"][0], dc)
     else:
         tail = (tape["gates"], hs, tape["extra"][0], dgi)
-    _run_steps(cell, "backward", T, B, H, (w_hh, dy, tape["lengths"], tape["act"], dh, da, *tail))
+    _run_steps(cell, "backward", T, B, H, (w_hh, dy, tape["lengths"], *tape["codes"], dh, da,
+                                           *tail))
     # dh0 = (carried rest) + da[0] W_hh
     gemm(da[0], w_hh, dh, accumulate=True)
     # weight, bias and input gradients of all steps at once
@@ -136,3 +172,37 @@ def backward(tape, dy, dh_T, dc_T):
     colsum(dgi2, db_ih)
     colsum(da2, db_hh)
     return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh
+
+
+def _backward_gru_before(tape, dy, dh):
+    """The GRU with reset_after=False (module docstring): dx, dh0, None, dw_ih, dw_hh, db_ih,
+    db_hh, as ``backward``."""
+    x, w_ih, w_hh, hs, gates = (tape[k] for k in ("x", "w_ih", "w_hh", "hs", "gates"))
+    q = tape["extra"][0]
+    T, B, I = x.shape
+    H = w_hh.shape[1]
+    # da (T+1,B,2H) = [da_r da_z], da[T] = 0 starts the recursion; dan (T,B,H) = da_n
+    da = empty((T + 1, B, 2 * H), x.dtype)
+    da[T].copy_to_device(device_zeros((B, 2 * H), x.dtype))
+    dan = empty((T, B, H), x.dtype)
+    _run_steps("gru_before", "backward", T, B, H,
+               (w_hh, dy, tape["lengths"], *tape["codes"], dh, da, gates, hs, dan))
+    # row blocks of the weights and biases: contiguous views
+    rz, n = slice(0, 2 * H), slice(2 * H, 3 * H)
+    # dh0 = (carried rest) + [da_r da_z][0] W_h{r,z}
+    gemm(da[0], w_hh[rz], dh, accumulate=True)
+    da2, dan2, x2 = da[:T].reshape(T * B, 2 * H), dan.reshape(T * B, H), x.reshape(T * B, I)
+    dx = empty((T, B, I), x.dtype)
+    dx2 = dx.reshape(T * B, I)
+    gemm(da2, w_ih[rz], dx2)
+    gemm(dan2, w_ih[n], dx2, accumulate=True)
+    dw_ih, dw_hh = empty((3 * H, I), x.dtype), empty((3 * H, H), x.dtype)
+    gemm(da2, x2, dw_ih[rz], trans_a=True)
+    gemm(dan2, x2, dw_ih[n], trans_a=True)
+    gemm(da2, hs[:T].reshape(T * B, H), dw_hh[rz], trans_a=True)
+    gemm(dan2, q.reshape(T * B, H), dw_hh[n], trans_a=True)
+    # both biases add outside r: the same gradient
+    db_ih = empty((3 * H,), x.dtype)
+    colsum(da2, db_ih[rz])
+    colsum(dan2, db_ih[n])
+    return dx, dh, None, dw_ih, dw_hh, db_ih, copy(db_ih)
