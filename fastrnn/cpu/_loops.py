@@ -389,4 +389,7 @@ def weight_grads(p, parts, x2, hp2, hq2, q0, da2, dgh2, w_ih, dx2, dw_ih, dw_hh,
     for r in range(x2.shape[0]):
         for g in range(g0, g1):
             db_ih[g] += da2[r, g]
-            db_hh[g] += dgh2[r, g] if g < q else da2[r, g]
+        for g in range(g0, q):
+            db_hh[g] += dgh2[r, g]
+        for g in range(q, g1):
+            db_hh[g] += da2[r, g]
