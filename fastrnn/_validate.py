@@ -27,7 +27,7 @@ import numbers
 
 import numpy as np
 
-from .cells import ACTIVATIONS, OPTIONS, Options, shape
+from .cells import OPTIONS, Options, shape
 from .tape import Tape
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -91,12 +91,6 @@ def check_options(cell, given):
     return Options(**given)
 
 
-def check_activation(activation):
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    return activation
-
-
 def check_lengths(lengths, T, B):
     """lengths: None (every sequence has length T) or B integers in [0, T] -> int64 (B,)."""
     if lengths is None:
@@ -155,7 +149,7 @@ def check_forward(cell, x, params, states, lengths, options, train, finite=False
     w_hh = _array("w_hh", params["w_hh"], 2, dtype)
     w_hr = params.get("w_hr")
     if w_hr is not None:        # a projection: h_t = W_hr (o ⊙ act(c_t)), P of H units
-        w_hr = params["w_hr"] = _array("w_hr", w_hr, 2, dtype)
+        w_hr = _array("w_hr", w_hr, 2, dtype)
         P, H = w_hr.shape
         if P == 0 or H == 0 or P >= H:
             raise ValueError(f"w_hr must have shape (P, H) with 1 ≤ P < H (the projection "
@@ -172,13 +166,13 @@ def check_forward(cell, x, params, states, lengths, options, train, finite=False
     side = isinstance(x, np.ndarray)   # True: host arrays
     checked = {}
     for p in cell.params:
-        a, want = params.get(p.name), shape(p.shape, dims)
-        if a is None and p.optional:
-            checked[p.name] = None
+        if p.name in ("w_hh", "w_hr"):      # checked above (w_hr: None without a projection)
+            checked[p.name] = w_hh if p.name == "w_hh" else w_hr
             continue
+        a, want = params[p.name], shape(p.shape, dims)
         if a is None and p.bias:
             a = zeros(want, dtype)
-        checked[p.name] = a = w_hh if p.name == "w_hh" else _array(p.name, a, len(want), dtype)
+        checked[p.name] = a = _array(p.name, a, len(want), dtype)
         _shape(p.name, a, want)
     states = {f"{s}0": states[f"{s}0"] for s in cell.states}
     for s in cell.states:
@@ -215,11 +209,11 @@ def check_backward(cell, tape, grads, zeros=np.zeros):
                         f"train=True), got {type(tape).__name__}")
     if tape.cell != cell.name:
         raise ValueError(f"tape comes from {tape.cell}_forward, not {cell.name}_forward")
-    T, B, _, H, P = tape.dims
+    dims = cell.dims(*tape.dims)
     out = []
     for name in cell.output_grad_names():
         g = grads[name]
-        want = (T, B, P) if name == "dy" else (B, H if name == "dc_T" else P)
+        want = cell.output_grad_shape(name, dims)
         if g is None:
             g = zeros(want, tape.dtype)
         g = _array(name, g, len(want), tape.dtype)

@@ -21,7 +21,9 @@ def _cuda_device():
     from numba import config, cuda
     if config.ENABLE_CUDASIM:
         return None
-    return None if cuda.is_available() else "no CUDA GPU was found (numba.cuda.is_available() is False)"
+    if cuda.is_available():
+        return None
+    return "no CUDA GPU was found (numba.cuda.is_available() is False)"
 
 
 class Backend(NamedTuple):

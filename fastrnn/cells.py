@@ -131,6 +131,13 @@ class Cell(NamedTuple):
         """The backward's arguments: the gradients of y and of the final states."""
         return ("dy", *(f"d{s}_T" for s in self.states))
 
+    def output_grad_shape(self, name, dims):
+        """The shape of the backward's argument ``name``: dy (T, B, P), d<state>_T as the
+        state."""
+        if name == "dy":
+            return (dims["T"], dims["B"], dims["P"])
+        return self.state_shape(name[1:-2], dims)
+
     def fold_bias(self, b_ih, b_hh, options=Options()):
         """b_ih + b_hh as one (G·H,) vector, except in the ``inner_bias`` blocks (b_ih
         there), which exist only with ``options.reset_after``."""
@@ -200,7 +207,6 @@ def random_problem(cell, T, B, I, H, dtype, seed=0, P=None):
     for s in cell.states:
         args[f"{s}0"] = rng.uniform(-k, k, cell.state_shape(s, dims)).astype(dtype)
     args["lengths"] = np.linspace(T, 0, B).round().astype(np.int64)
-    grads = {name: rng.standard_normal((T, B, dims["P"]) if name == "dy" else
-                                       cell.state_shape(name[1], dims)).astype(dtype)
+    grads = {name: rng.standard_normal(cell.output_grad_shape(name, dims)).astype(dtype)
              for name in cell.output_grad_names()}
     return args, grads

@@ -1,7 +1,8 @@
 """The functional API: one layer, one direction, forward and backward, on any backend.
 
 Time-major: x is (T, B, I). Weights follow PyTorch's layout and gate order
-(docs/design.md, "Cells"; declared in ``fastrnn.cells``), so ``weight_ih_l0`` etc. from a ``state_dict`` can be passed as
+(docs/design.md, "Cells"; declared in ``fastrnn.cells``), so ``weight_ih_l0`` etc.
+from a ``state_dict`` can be passed as
 they are. G is the number of gate blocks: RNN 1, LSTM 4 (i, f, g, o),
 GRU 3 (r, z, n).
 
@@ -88,9 +89,9 @@ def _forward(cell, backend, x, params, states, lengths, options, train, check_fi
         cell, x, params, states, lengths, options, train, check_finite, zeros)
     if train:   # the tape owns what its backward reads (module docstring)
         x_ = _own("x", x_, x, backend)
-        for arg in ("w_ih", "w_hh", "w_hr"):
-            if params_.get(arg) is not None:
-                params_[arg] = _own(arg, params_[arg], params[arg], backend)
+        for p in cell.params:    # the weights (not the biases) are read again by backward
+            if not p.bias and params_[p.name] is not None:
+                params_[p.name] = _own(p.name, params_[p.name], params[p.name], backend)
     *outs, data = backend.kernel(cell.name, "forward")(
         x_, *params_.values(), *states_.values(), lengths, options, train)
     tape = None
@@ -103,10 +104,9 @@ def _forward(cell, backend, x, params, states, lengths, options, train, check_fi
 
 
 def _backward(cell, backend, tape, grads):
-    host = getattr(tape, "host", True)
     kernels = backends.get(tape.backend).kernels() if isinstance(tape, Tape) else None
-    grads = _validate.check_backward(cell, tape, grads,
-                                     np.zeros if host else kernels.zeros)
+    zeros = np.zeros if kernels is None or tape.host else kernels.zeros
+    grads = _validate.check_backward(cell, tape, grads, zeros)
     if backend is not None and backend != "auto" and backend != tape.backend:
         raise ValueError(f"backend={backend!r} but the tape was made by backend "
                          f"{tape.backend!r}; a tape's backward runs on its own backend")
@@ -127,7 +127,8 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
     Returns ``RNNOutput(y (T, B, H), h_T (B, H), tape)``.
     """
     return RNNOutput(*_forward(RNN, backend, x, dict(w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh),
-                               dict(h0=h0), lengths, dict(activation=activation), train, check_finite))
+                               dict(h0=h0), lengths, dict(activation=activation), train,
+                               check_finite))
 
 
 def rnn_backward(tape, dy=None, dh_T=None, backend=None):

@@ -75,8 +75,8 @@ class _RNNBase:
         self.bias, self.batch_first = bool(bias), bool(batch_first)
         self.bidirectional = bool(bidirectional)
         self.dropout = float(dropout)
-        self.activation = _validate.check_activation(activation)
-        # the cell's other options (``fastrnn.cells.OPTIONS``): gate_activation, reset_after
+        # the cell's options (``fastrnn.cells.OPTIONS``): activation, and gate_activation,
+        # reset_after where the cell takes them; each also an attribute
         self.options = _validate.check_options(self._decl, dict(options, activation=activation))
         for name in self._decl.options:
             setattr(self, name, getattr(self.options, name))
@@ -299,7 +299,8 @@ class _RNNBase:
         out = []
         for name, s, state in zip(names, states, self._decl.states):
             shape = self._state_shape(state, B)
-            out.append(np.zeros(shape, self.dtype) if s is None else self._check_grad(name, s, shape))
+            out.append(np.zeros(shape, self.dtype) if s is None
+                       else self._check_grad(name, s, shape))
         return out
 
     def _state_shape(self, state, B):

@@ -92,7 +92,8 @@ class Stream:
         G = cells.get(module.cell).G
 
         def params(layer):
-            w = {p.name: module.params[n] for p, n in zip(module._params(), module._names(layer, 0))}
+            w = {p.name: module.params[n]
+                 for p, n in zip(module._params(), module._names(layer, 0))}
             zero = np.zeros(G * H, dt)                            # bias=False
             return [w.get(name, zero) for name in ("w_ih", "w_hh", "b_ih", "b_hh")] + (
                 [w["w_hr"]] if "w_hr" in w else [])

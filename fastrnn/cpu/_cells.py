@@ -175,7 +175,7 @@ def gru_back_before(relu, gates, hp, dy, dh, da, dgh):
         dn[j] = dht * (one(z[j]) - z[j]) * dact(n[j], relu)
         dz[j] = dht * (hp[j] - n[j])
         dh[j] = dht * z[j]
-        sn[j] = dn[j] - dn[j]
+        sn[j] = one(dn[j]) - one(dn[j])      # 0, even where dn is inf
 
 
 @njit(inline="always", **JIT)

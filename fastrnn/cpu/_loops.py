@@ -232,9 +232,8 @@ def forward_batch(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, w_hr, bias,
 
 @njit(**JIT)
 def forward_units(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, w_hr, bias, b_hh, h0, c0,
-                  lengths, y, h_T, c_T, hs, cs, gates, ghn, ms, chunk_rows, blas_min_rows, dots_min_k, hbuf, c, ct,
-                  gh, gi,
-                  counter):
+                  lengths, y, h_T, c_T, hs, cs, gates, ghn, ms, chunk_rows, blas_min_rows,
+                  dots_min_k, hbuf, c, ct, gh, gi, counter):
     """Share p of the "units" forward: hidden units [j0, j1) of every step (not for the GRU
     without reset_after, whose n block needs every unit's r first, nor for a projection:
     w_hr and ms are unused).
@@ -272,8 +271,8 @@ def forward_units(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, w_hr, bias,
             for b in range(B):
                 if t < lengths[b]:
                     # the gates of this share's units
-                    cell_units(cell, relu, hard, after, j0, j1, gi[(t - t0) * B + b], gh[b], bias, b_hh, h[b],
-                               hn[b], c[b], gates[tt, b], ct[b], ghn[tt, b])
+                    cell_units(cell, relu, hard, after, j0, j1, gi[(t - t0) * B + b], gh[b], bias,
+                               b_hh, h[b], hn[b], c[b], gates[tt, b], ct[b], ghn[tt, b])
                     copy_row(y[t, b, j0:j1], hn[b, j0:j1])
                 else:
                     copy_row(hn[b, j0:j1], h[b, j0:j1])
@@ -305,10 +304,15 @@ def backward_batch(p, parts, cell, relu, hard, after, w_hh_t, w_hn_t, w_hr_t, hs
     dh, dc = dh_T[b0:b1].copy(), dc_T[b0:b1].copy()
     before = cell == GRU and not after
     n = b1 - b0
-    dan, dq = np.zeros((n, H if before else 0), dy.dtype), np.empty((n, H if before else 0), dy.dtype)
+    # the GRU without reset_after: da_n (contiguous) and dq = da_n W_hn
+    dan = np.zeros((n, H if before else 0), dy.dtype)
+    dq = np.empty_like(dan)
+    # a projection (H here is P; Hc the LSTM's units): dh_t, dm = dh_t W_hr, and a zero
+    # carried dh for the cell's backward, which sees dm as its output gradient
     proj = w_hr_t.shape[0] > 0
     Hc = w_hr_t.shape[0]
-    dht, dm, zero = np.zeros((n, H if proj else 0), dy.dtype), np.empty((n, Hc), dy.dtype), np.zeros(Hc, dy.dtype)
+    dht = np.zeros((n, H if proj else 0), dy.dtype)
+    dm, zero = np.empty((n, Hc), dy.dtype), np.zeros(Hc, dy.dtype)
     for t in range(T - 1, -1, -1):
         if proj:
             # dh_t = dh + dy[t] (kept for dW_hr); dm = dh_t W_hr; then the cell with dm
@@ -354,9 +358,9 @@ def backward_batch(p, parts, cell, relu, hard, after, w_hh_t, w_hn_t, w_hr_t, hs
         for b in range(b1 - b0):
             bb = b0 + b
             if t < lengths[bb]:
-                backward_row(cell, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb], ghn[t, bb],
-                             hs[t, bb], hs[t + 1, bb], dy[t, bb], dh[b], dc[b], da[t, bb],
-                             dgh[t, bb])
+                backward_row(cell, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
+                             ghn[t, bb], hs[t, bb], hs[t + 1, bb], dy[t, bb], dh[b], dc[b],
+                             da[t, bb], dgh[t, bb])
             else:
                 # a finished step passes dh, dc through
                 da[t, bb] = 0

@@ -89,7 +89,7 @@ class Stepper:
 
     def __init__(self, cell, options, layers, B, I, H, dtype, P=None):
         decl, kind = cells.get(cell), TAGS[cell]
-        L, G, dt, P = len(layers), cells.get(cell).G, np.dtype(dtype), P or H
+        L, G, dt, P = len(layers), decl.G, np.dtype(dtype), P or H
         self.h = np.zeros((L, B, P), dt)
         self.c = np.zeros((L, B, H if kind == LSTM else 0), dt)
         self.x, self.out = np.zeros((B, I), dt), np.zeros((B, P), dt)
@@ -101,7 +101,8 @@ class Stepper:
         self._buffers = [
             self.x, np.ascontiguousarray(w_ih[0]),
             np.stack(w_ih[1:]) if L > 1 else np.zeros((0, G * H, P), dt), np.stack(w_hh), w_hr,
-            np.stack([decl.fold_bias(bi, bh, options) for bi, bh in zip(b_ih, b_hh)]), np.stack(b_hh),
+            np.stack([decl.fold_bias(bi, bh, options) for bi, bh in zip(b_ih, b_hh)]),
+            np.stack(b_hh),
             self.h, self.c, *(np.zeros((B, G * H), dt) for _ in range(4)),
             np.zeros((B, H), dt), np.zeros((B, H), dt), self.out]
         self._args = (kind, *_flags(options), dt.type(0), L, B, I, H, P, G,
