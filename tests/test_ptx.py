@@ -77,6 +77,9 @@ def _signatures(dtype):
         # reset_after=False: two kernels a step, the same arguments for both
         "gru_before": (gated_forward + (a3,), gated_backward + (a3,) * 3,  # q | gates, hs, dan
                        ("_rz", "_n"), ("_zn", "_r")),
+        # the LSTM with a projection: two kernels a step; cs, w_hr, ms | gates, cs, dc, w_hr, dhs
+        "lstm_proj": (gated_forward + (a3, a2, a3), gated_backward + (a3, a3, a2, a2, a3),
+                      ("_cell", "_h"), ("_h", "_cell")),
     }
     sigs = {"gemm_kernel": (a2, a2, a2, flag, flag, flag), "colsum_kernel": (a2, a1)}
     for family, (fwd, bwd, fwd_phases, bwd_phases) in families.items():

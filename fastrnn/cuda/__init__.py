@@ -15,6 +15,12 @@ cell to the units they own: biases, input projection, gates, state, y[t],
 masking, tape. The backward does the same in reverse, one fused kernel per
 step (da[t+1] W_hh for the tile, then the gate gradients of step t), then
 three large GEMMs (dx, dW_ih, dW_hh) and two column sums (db) over all steps.
+Two cell variants need a product in the middle of a step, and run each step
+as two fused kernels, one after the other: the GRU with reset_after=False
+((r ⊙ h_{t−1}) W_hnᵀ) and the LSTM with a projection (w_hr, PyTorch's
+proj_size: h_t = m_t W_hrᵀ after the cell has made m_t = o ⊙ act(c_t) for
+every unit; backward dm = dh_t W_hr before the gate gradients, and
+dW_hr = Σ_t dh_tᵀ m_t as one GEMM after the loop).
 
 What a step costs. One launch forward and one backward, each a few µs of
 launch latency plus Numba's Python-side argument marshalling (~10–30 µs per
@@ -66,24 +72,21 @@ def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, options, train):
 
 def rnn_backward(tape, dy, dh_T):
     """Returns dx, dh0, dw_ih, dw_hh, db_ih, db_hh."""
-    dx, dh0, _, *dw = driver.backward(tape, dy, dh_T, None)
+    dx, dh0, _, *dw, _ = driver.backward(tape, dy, dh_T, None)
     return to_host((dx, dh0, *dw), _host(dy))
 
 
 def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, lengths, options, train):
-    """Returns y (T,B,H), h_T (B,H), c_T (B,H), tape (dict of device arrays) or None.
-    The projection (w_hr not None) has no cuda kernels yet: NotImplementedError."""
-    if w_hr is not None:
-        raise NotImplementedError("the cuda backend has no kernels for the LSTM's projection "
-                                  "(w_hr, proj_size) yet; use the cpu or numpy backend")
+    """Returns y (T,B,P), h_T (B,P), c_T (B,H), tape (dict of device arrays) or None;
+    P = H, or with a projection w_hr (P,H) its rows: h_t = m_t W_hrᵀ (two kernels a step)."""
     y, h_T, c_T, tape = driver.forward("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths,
-                                       options, train)
+                                       options, train, w_hr)
     return (*to_host((y, h_T, c_T), _host(x)), tape)
 
 
 def lstm_backward(tape, dy, dh_T, dc_T):
     """Returns dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr (None: no projection)."""
-    return (*to_host(driver.backward(tape, dy, dh_T, dc_T), _host(dy)), None)
+    return to_host(driver.backward(tape, dy, dh_T, dc_T), _host(dy))
 
 
 def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, options, train):
@@ -95,7 +98,7 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, lengths, options, train):
 
 def gru_backward(tape, dy, dh_T):
     """Returns dx, dh0, dw_ih, dw_hh, db_ih, db_hh."""
-    dx, dh0, _, *dw = driver.backward(tape, dy, dh_T, None)
+    dx, dh0, _, *dw, _ = driver.backward(tape, dy, dh_T, None)
     return to_host((dx, dh0, *dw), _host(dy))
 
 

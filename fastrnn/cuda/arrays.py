@@ -37,5 +37,7 @@ def copy(a):
 
 
 def to_host(arrays, host):
-    """The device ``arrays`` as NumPy arrays when ``host``, else unchanged."""
-    return tuple(a.copy_to_host() for a in arrays) if host else tuple(arrays)
+    """The device ``arrays`` as NumPy arrays when ``host``, else unchanged (None stays None)."""
+    if not host:
+        return tuple(arrays)
+    return tuple(None if a is None else a.copy_to_host() for a in arrays)

@@ -1,6 +1,6 @@
 """One time step of RNN, LSTM and GRU, forward and backward, each as ONE fused kernel
-(two for the GRU with reset_after=False, below), and the persistent kernels that run
-every step in one launch.
+(two for the GRU with reset_after=False and for the LSTM with a projection, below), and
+the persistent kernels that run every step in one launch.
 
 Forward step t. A block owns a tile of STEP_BM batch rows × STEP_BN hidden
 units and computes, with ``gate_tile_product``, the recurrent product
@@ -46,6 +46,24 @@ product, so each of its steps is TWO fused kernels, with the same barrier
 Its gate gradients are the same on the input and the recurrent side, kept as
 da (T+1, B, 2H) = [da_r da_z] and dan (T, B, H) = da_n, so that every GEMM
 after the loop reads a whole contiguous array.
+
+The LSTM with a projection (PyTorch's proj_size: w_hr (P, H), P < H; h and y
+have P units, c and the gates H; w_hh is (4H, P)) needs m_t = o ⊙ act(c_t) of
+every unit of a row before h_t = m_t W_hrᵀ, and h_t before the next step, so
+its steps are two fused kernels too ("lstm_proj"), with the same barriers:
+
+    forward   1 ``lstm_proj_cell``: h_{t−1} W_hhᵀ (K = P) for the (B, H) tile; the
+                cell (``lstm_step``, as without a projection); m_t into ms[t]
+              2 ``lstm_proj_h``: m_t W_hrᵀ (K = H) for the (B, P) tile: h_t, y[t]
+    backward  1 ``lstm_proj_grad_h``: dh_t = dh + da[t+1] W_hh + dy[t] (K = 4H) for
+                the (B, P) tile, into dhs[t] (the driver's dW_hr = dhsᵀ ms)
+              2 ``lstm_proj_grad_cell``: dm = dh_t W_hr (K = P) for the (B, H) tile;
+                the gate gradients (``lstm_grad_step``, as without a projection)
+
+One step function serves the LSTM with and without a projection in each
+direction: it tells them apart by the state's width (hs or dh has P < H units
+of cs with a projection), a uniform run-time branch. ms and dhs are 0 on
+finished rows.
 
 Constants are float32 (0, 1, 1/2 and 6 are exact), so compiled float32
 kernels stay float32 and float64 kernels promote them exactly. The simulator
@@ -209,37 +227,54 @@ def shared_tiles(dtype):
 # ------------------------------------------------------------------ forward: one unit
 
 @cuda.jit(device=True, cache=True)
-def rnn_unit(t, b, j, gh, xw, b_ih, b_hh, lengths, act, y, hs):
-    """h_t = act(xw[t] + b_ih + gh + b_hh) for unit (b, j); xw (T,B,H) ← h_t."""
-    h_prev = hs[t, b, j]
+def output_unit(t, b, j, h, lengths, y, hs):
+    """h_t = h: into y[t] and hs[t+1] on a running row; on a finished one y[t] = 0 and
+    hs[t+1] = hs[t] (the state is kept, h is not read)."""
     if t < lengths[b]:
-        h = activate(xw[t, b, j] + b_ih[j] + gh + b_hh[j], act)
         y[t, b, j] = h
         hs[t + 1, b, j] = h
     else:
         y[t, b, j] = ZERO
-        hs[t + 1, b, j] = h_prev
+        hs[t + 1, b, j] = hs[t, b, j]
 
 
 @cuda.jit(device=True, cache=True)
-def lstm_unit(t, b, j, gh_i, gh_f, gh_g, gh_o, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs):
-    """Gates i, f, g, o; c_t = f c + i g; h_t = o act(c_t). xw (T,B,4H) ← [i f g o]."""
-    H = hs.shape[2]
-    h_prev, c_prev = hs[t, b, j], cs[t, b, j]
+def rnn_unit(t, b, j, gh, xw, b_ih, b_hh, lengths, act, y, hs):
+    """h_t = act(xw[t] + b_ih + gh + b_hh) for unit (b, j), into y[t] and hs[t+1]."""
+    h = ZERO
+    if t < lengths[b]:
+        h = activate(xw[t, b, j] + b_ih[j] + gh + b_hh[j], act)
+    output_unit(t, b, j, h, lengths, y, hs)
+
+
+@cuda.jit(device=True, cache=True)
+def lstm_unit(t, b, j, gh_i, gh_f, gh_g, gh_o, xw, b_ih, b_hh, lengths, act, sig, out, hs, cs):
+    """Gates i, f, g, o; c_t = f c + i g; m_t = o act(c_t). xw (T,B,4H) ← [i f g o];
+    cs (T+1,B,H) ← c_t (c_{t−1} kept on a finished row).
+
+    Without a projection (hs has the H units of cs) h_t = m_t, into out = y and hs
+    (``output_unit``). With one (hs (T+1,B,P), P < H) m_t goes to out = ms (T,B,H), 0 on a
+    finished row, for the step's second phase, h_t = m_t W_hrᵀ (``lstm_project_step``).
+    """
+    H = cs.shape[2]
+    c_prev = cs[t, b, j]
+    m = ZERO
     if t < lengths[b]:
         i = gate(xw[t, b, j] + b_ih[j] + gh_i + b_hh[j], sig)
         f = gate(xw[t, b, H + j] + b_ih[H + j] + gh_f + b_hh[H + j], sig)
         g = activate(xw[t, b, 2 * H + j] + b_ih[2 * H + j] + gh_g + b_hh[2 * H + j], act)
         o = gate(xw[t, b, 3 * H + j] + b_ih[3 * H + j] + gh_o + b_hh[3 * H + j], sig)
         xw[t, b, j], xw[t, b, H + j], xw[t, b, 2 * H + j], xw[t, b, 3 * H + j] = i, f, g, o
-        # c' = f c + i g ;  h' = o act(c')
+        # c' = f c + i g ;  m' = o act(c')
         c = f * c_prev + i * g
-        h = o * activate(c, act)
-        y[t, b, j] = h
-        hs[t + 1, b, j], cs[t + 1, b, j] = h, c
+        m = o * activate(c, act)
+        cs[t + 1, b, j] = c
     else:
-        y[t, b, j] = ZERO
-        hs[t + 1, b, j], cs[t + 1, b, j] = h_prev, c_prev
+        cs[t + 1, b, j] = c_prev
+    if hs.shape[2] == H:
+        output_unit(t, b, j, m, lengths, out, hs)
+    else:
+        out[t, b, j] = m
 
 
 @cuda.jit(device=True, cache=True)
@@ -250,7 +285,7 @@ def gru_unit(t, b, j, gh_r, gh_z, gh_n_raw, xw, b_ih, b_hh, lengths, act, sig, y
     gh_n (T,B,H) ← gh's n block.
     """
     H = hs.shape[2]
-    h_prev = hs[t, b, j]
+    h = ZERO
     if t < lengths[b]:
         r = gate(xw[t, b, j] + b_ih[j] + gh_r + b_hh[j], sig)
         z = gate(xw[t, b, H + j] + b_ih[H + j] + gh_z + b_hh[H + j], sig)
@@ -259,12 +294,8 @@ def gru_unit(t, b, j, gh_r, gh_z, gh_n_raw, xw, b_ih, b_hh, lengths, act, sig, y
         xw[t, b, j], xw[t, b, H + j], xw[t, b, 2 * H + j] = r, z, n
         gh_n[t, b, j] = ghn
         # h' = (1 - z) n + z h
-        h = (ONE - z) * n + z * h_prev
-        y[t, b, j] = h
-        hs[t + 1, b, j] = h
-    else:
-        y[t, b, j] = ZERO
-        hs[t + 1, b, j] = h_prev
+        h = (ONE - z) * n + z * hs[t, b, j]
+    output_unit(t, b, j, h, lengths, y, hs)
 
 
 @cuda.jit(device=True, cache=True)
@@ -291,18 +322,14 @@ def gru_before_n_unit(t, b, j, qw, xw, b_ih, b_hh, lengths, act, y, hs):
     z from phase 1 in xw[t]; xw (T,B,3H) ← [r z n].
     """
     H = hs.shape[2]
-    h_prev = hs[t, b, j]
+    h = ZERO
     if t < lengths[b]:
         z = xw[t, b, H + j]
         n = activate(xw[t, b, 2 * H + j] + b_ih[2 * H + j] + qw + b_hh[2 * H + j], act)
         xw[t, b, 2 * H + j] = n
         # h' = (1 - z) n + z h
-        h = (ONE - z) * n + z * h_prev
-        y[t, b, j] = h
-        hs[t + 1, b, j] = h
-    else:
-        y[t, b, j] = ZERO
-        hs[t + 1, b, j] = h_prev
+        h = (ONE - z) * n + z * hs[t, b, j]
+    output_unit(t, b, j, h, lengths, y, hs)
 
 
 # ------------------------------------------------------------------ backward: one unit
@@ -315,22 +342,33 @@ def rnn_grad_unit(t, b, j, dh_t, act, dh, da, hs):
 
 
 @cuda.jit(device=True, cache=True)
-def lstm_grad_unit(t, b, j, dh_t, act, sig, dh, da, gates, cs, dc):
-    """Gate gradients into da[t] (T+1,B,4H); dc ← dc_t f; dh ← 0. gates (T,B,4H) = [i f g o]."""
-    H = dh.shape[1]
+def lstm_grad_unit(t, b, j, dm, act, sig, da, gates, cs, dc):
+    """From dm = dL/dm_t (dh_t, or dh_t W_hr with a projection): gate gradients into da[t]
+    (T+1,B,4H); dc ← dc_t f. gates (T,B,4H) = [i f g o], cs (T+1,B,H)."""
+    H = cs.shape[2]
     i, f = gates[t, b, j], gates[t, b, H + j]
     g, o = gates[t, b, 2 * H + j], gates[t, b, 3 * H + j]
     act_c = activate(cs[t + 1, b, j], act)
-    # h = o act(c): do = dh act(c); dc += dh o act'(c)
-    do = dh_t * act_c
-    dc_t = dc[b, j] + dh_t * o * activation_grad(act_c, act)
+    # m = o act(c): do = dm act(c); dc += dm o act'(c)
+    do = dm * act_c
+    dc_t = dc[b, j] + dm * o * activation_grad(act_c, act)
     # c = f c_prev + i g, then through the gate nonlinearities
     da[t, b, j] = gate_grad(dc_t * g, i, sig)
     da[t, b, H + j] = gate_grad(dc_t * cs[t, b, j], f, sig)
     da[t, b, 2 * H + j] = dc_t * i * activation_grad(g, act)
     da[t, b, 3 * H + j] = gate_grad(do, o, sig)
     dc[b, j] = dc_t * f
-    dh[b, j] = ZERO
+
+
+@cuda.jit(device=True, cache=True)
+def carry_grad(t, b, j, dh_in, dy, lengths, dh):
+    """dh_t = dh_in + dy[t] on a running row, returned (dh ← 0: all of it goes into this
+    step's gates); on a finished row 0, and dh ← dh_in passes on to step t−1."""
+    if t < lengths[b]:
+        dh[b, j] = ZERO
+        return dh_in + dy[t, b, j]
+    dh[b, j] = dh_in
+    return ZERO
 
 
 @cuda.jit(device=True, cache=True)
@@ -397,9 +435,11 @@ def rnn_step(t, w_hh, xw, b_ih, b_hh, lengths, act, y, hs, a_tile, w_tile):
 
 
 @cuda.jit(device=True, cache=True)
-def lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs, a_tile, w_tile):
-    B, H = hs.shape[1], hs.shape[2]
-    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), y.dtype)
+def lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, out, hs, cs, a_tile, w_tile):
+    """h_{t−1} W_hhᵀ (K = P) for tiles of (B, H), then the cell: h_t into out = y and hs, or,
+    with a projection, phase 1: m_t into out = ms (``lstm_unit``)."""
+    B, H = cs.shape[1], cs.shape[2]
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), cs.dtype)
     for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
         row0, col0 = tile_origin(tile, H)
         gate_tile_product(hs[t], w_hh, True, 4, H, row0, col0, acc, a_tile, w_tile)
@@ -408,7 +448,23 @@ def lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs, a_tile, w_t
                 b, j = owned_unit(row0, col0, r, s)
                 if b < B and j < H:
                     lstm_unit(t, b, j, acc[r, s, 0], acc[r, s, 1], acc[r, s, 2], acc[r, s, 3],
-                              xw, b_ih, b_hh, lengths, act, sig, y, hs, cs)
+                              xw, b_ih, b_hh, lengths, act, sig, out, hs, cs)
+
+
+@cuda.jit(device=True, cache=True)
+def lstm_project_step(t, w_hr, lengths, y, hs, ms, a_tile, w_tile):
+    """Projection phase 2 (after every ms[t] of phase 1): h_t = m_t W_hrᵀ (K = H) for tiles of
+    (B, P), into y[t] and hs[t+1] (``output_unit``). w_hr (P,H), hs (T+1,B,P), ms (T,B,H)."""
+    B, P = hs.shape[1], hs.shape[2]
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), hs.dtype)
+    for tile in range(cuda.blockIdx.x, tile_count(B, P), cuda.gridDim.x):
+        row0, col0 = tile_origin(tile, P)
+        gate_tile_product(ms[t], w_hr, True, 1, P, row0, col0, acc, a_tile, w_tile)
+        for r in range(STEP_RM):
+            for s in range(STEP_RN):
+                b, j = owned_unit(row0, col0, r, s)
+                if b < B and j < P:
+                    output_unit(t, b, j, acc[r, s, 0], lengths, y, hs)
 
 
 @cuda.jit(device=True, cache=True)
@@ -479,23 +535,46 @@ def rnn_grad_step(t, w_hh, dy, lengths, act, dh, da, hs, a_tile, w_tile):
 
 
 @cuda.jit(device=True, cache=True)
-def lstm_grad_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc, a_tile, w_tile):
-    B, H = dh.shape
+def lstm_grad_step(t, a, w, dy, lengths, act, sig, dh, da, gates, cs, dc, a_tile, w_tile):
+    """The product a w for tiles of (B, H), then the cell's gate gradients (``lstm_grad_unit``).
+
+    Without a projection (dh (B,H)) a = da[t+1], w = w_hh: dm = dh_t = dh + a w + dy[t]
+    (``carry_grad``). With one (dh (B,P), P < H), phase 2: a = dhs[t] (dh_t from phase 1),
+    w = w_hr: dm = dh_t W_hr, and dh is not touched.
+    """
+    B, H = cs.shape[1], cs.shape[2]
+    project = dh.shape[1] < H
     acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), dh.dtype)
     for tile in range(cuda.blockIdx.x, tile_count(B, H), cuda.gridDim.x):
         row0, col0 = tile_origin(tile, H)
-        gate_tile_product(da[t + 1], w_hh, False, 1, H, row0, col0, acc, a_tile, w_tile)
+        gate_tile_product(a, w, False, 1, H, row0, col0, acc, a_tile, w_tile)
         for r in range(STEP_RM):
             for s in range(STEP_RN):
                 b, j = owned_unit(row0, col0, r, s)
                 if b < B and j < H:
-                    dh_in = dh[b, j] + acc[r, s, 0]
+                    dm = acc[r, s, 0]
+                    if not project:
+                        dm = carry_grad(t, b, j, dh[b, j] + dm, dy, lengths, dh)
                     if t < lengths[b]:
-                        lstm_grad_unit(t, b, j, dh_in + dy[t, b, j], act, sig, dh, da,
-                                       gates, cs, dc)
+                        lstm_grad_unit(t, b, j, dm, act, sig, da, gates, cs, dc)
                     else:
                         masked_grad(t, b, j, 4, da)
-                        dh[b, j] = dh_in
+
+
+@cuda.jit(device=True, cache=True)
+def lstm_grad_h_step(t, w_hh, dy, lengths, dh, da, dhs, a_tile, w_tile):
+    """Projection phase 1: dh_t = dh + da[t+1] W_hh + dy[t] (K = 4H) for tiles of (B, P), into
+    dhs[t] (T,B,P): 0 on a finished row, whose dh passes on (``carry_grad``)."""
+    B, P = dh.shape
+    acc = cuda.local.array((STEP_RM, STEP_RN, MAX_GATES), dh.dtype)
+    for tile in range(cuda.blockIdx.x, tile_count(B, P), cuda.gridDim.x):
+        row0, col0 = tile_origin(tile, P)
+        gate_tile_product(da[t + 1], w_hh, False, 1, P, row0, col0, acc, a_tile, w_tile)
+        for r in range(STEP_RM):
+            for s in range(STEP_RN):
+                b, j = owned_unit(row0, col0, r, s)
+                if b < B and j < P:
+                    dhs[t, b, j] = carry_grad(t, b, j, dh[b, j] + acc[r, s, 0], dy, lengths, dh)
 
 
 @cuda.jit(device=True, cache=True)
@@ -579,6 +658,22 @@ def lstm_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs):
 
 
 @cuda.jit(cache=True)
+def lstm_proj_cell_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs, w_hr, ms):
+    """Forward step t with a projection, phase 1: gates into xw[t] (T,B,4H), c_t into cs[t+1]
+    (T+1,B,H), m_t into ms[t] (T,B,H)."""
+    a_tile, w_tile = shared_tiles(hs.dtype)
+    lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, ms, hs, cs, a_tile, w_tile)
+
+
+@cuda.jit(cache=True)
+def lstm_proj_h_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs, w_hr, ms):
+    """Forward step t with a projection, phase 2: h_t = m_t W_hrᵀ into hs[t+1] (T+1,B,P) and
+    y[t] (T,B,P)."""
+    a_tile, w_tile = shared_tiles(hs.dtype)
+    lstm_project_step(t, w_hr, lengths, y, hs, ms, a_tile, w_tile)
+
+
+@cuda.jit(cache=True)
 def gru_step_kernel(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, gh_n):
     """Forward step t (reset after): xw (T,B,3H), y (T,B,H), hs (T+1,B,H), gh_n (T,B,H)."""
     a_tile, w_tile = shared_tiles(hs.dtype)
@@ -610,7 +705,26 @@ def rnn_grad_step_kernel(t, w_hh, dy, lengths, act, dh, da, hs):
 def lstm_grad_step_kernel(t, w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc):
     """Backward step t: da (T+1,B,4H), gates (T,B,4H), cs (T+1,B,H), dh and dc (B,H)."""
     a_tile, w_tile = shared_tiles(dh.dtype)
-    lstm_grad_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc, a_tile, w_tile)
+    lstm_grad_step(t, da[t + 1], w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc, a_tile,
+                   w_tile)
+
+
+@cuda.jit(cache=True)
+def lstm_proj_grad_h_step_kernel(t, w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc, w_hr,
+                                 dhs):
+    """Backward step t with a projection, phase 1: dh_t into dhs[t] (T,B,P); dh (B,P)."""
+    a_tile, w_tile = shared_tiles(dh.dtype)
+    lstm_grad_h_step(t, w_hh, dy, lengths, dh, da, dhs, a_tile, w_tile)
+
+
+@cuda.jit(cache=True)
+def lstm_proj_grad_cell_step_kernel(t, w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc, w_hr,
+                                    dhs):
+    """Backward step t with a projection, phase 2: dm = dhs[t] W_hr, gate gradients into da[t]
+    (T+1,B,4H), dc (B,H) ← dc_t f."""
+    a_tile, w_tile = shared_tiles(dh.dtype)
+    lstm_grad_step(t, dhs[t], w_hr, dy, lengths, act, sig, dh, da, gates, cs, dc, a_tile,
+                   w_tile)
 
 
 @cuda.jit(cache=True)
@@ -659,6 +773,18 @@ def lstm_persistent_kernel(T, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs
 
 
 @cuda.jit(cache=True)
+def lstm_proj_persistent_kernel(T, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, cs, w_hr, ms):
+    """Forward steps 0..T−1 in one launch (a projection: two phases a step)."""
+    a_tile, w_tile = shared_tiles(hs.dtype)
+    grid = cuda.cg.this_grid()
+    for t in range(T):
+        lstm_step(t, w_hh, xw, b_ih, b_hh, lengths, act, sig, ms, hs, cs, a_tile, w_tile)
+        grid.sync()
+        lstm_project_step(t, w_hr, lengths, y, hs, ms, a_tile, w_tile)
+        grid.sync()
+
+
+@cuda.jit(cache=True)
 def gru_persistent_kernel(T, w_hh, xw, b_ih, b_hh, lengths, act, sig, y, hs, gh_n):
     """Forward steps 0..T−1 in one launch (reset after)."""
     a_tile, w_tile = shared_tiles(hs.dtype)
@@ -696,7 +822,22 @@ def lstm_grad_persistent_kernel(T, w_hh, dy, lengths, act, sig, dh, da, gates, c
     a_tile, w_tile = shared_tiles(dh.dtype)
     grid = cuda.cg.this_grid()
     for t in range(T - 1, -1, -1):
-        lstm_grad_step(t, w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc, a_tile, w_tile)
+        lstm_grad_step(t, da[t + 1], w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc,
+                       a_tile, w_tile)
+        grid.sync()
+
+
+@cuda.jit(cache=True)
+def lstm_proj_grad_persistent_kernel(T, w_hh, dy, lengths, act, sig, dh, da, gates, cs, dc, w_hr,
+                                     dhs):
+    """Backward steps T−1..0 in one launch (a projection: two phases a step)."""
+    a_tile, w_tile = shared_tiles(dh.dtype)
+    grid = cuda.cg.this_grid()
+    for t in range(T - 1, -1, -1):
+        lstm_grad_h_step(t, w_hh, dy, lengths, dh, da, dhs, a_tile, w_tile)
+        grid.sync()
+        lstm_grad_step(t, dhs[t], w_hr, dy, lengths, act, sig, dh, da, gates, cs, dc, a_tile,
+                       w_tile)
         grid.sync()
 
 

@@ -25,11 +25,23 @@ dan = da_n on both sides, so after the loop
     db_ih = db_hh = Σ_rows [da dan]
 
 each GEMM over whole contiguous arrays (row blocks of the weights are
-contiguous views). With FASTRNN_CUDA_PERSISTENT=1 in the environment (read
+contiguous views).
+
+The LSTM with a projection (w_hr (P, H), P < H; h, y and the rows of W_hh's
+product have P units, c and the gates H) also runs every step as two fused
+kernels ("lstm_proj"): the cell for the (B, H) tiles, writing m_t = o ⊙ act(c_t)
+into ms[t], then h_t = m_t W_hrᵀ for the (B, P) tiles (cells.py). Backward,
+per step: dh_t = dh + da[t+1] W_hh + dy[t] for the (B, P) tiles, kept in
+dhs[t] (0 on finished rows); then dm = dh_t W_hr and the cell's gate
+gradients for the (B, H) tiles. After the loop, besides the LSTM's GEMMs,
+
+    dW_hr = dhsᵀ ms     (T·B rows: P × H)
+
+With FASTRNN_CUDA_PERSISTENT=1 in the environment (read
 at import) each loop is instead ONE cooperative launch of the cell's
 persistent kernel, the phases of a step separated by grid barriers. The tape
-is a dict of device arrays, with the kernel family (``kind``: the cell, or
-"gru_before") and the run-time codes of act (and σ) the kernels take.
+is a dict of device arrays, with the kernel family (``kind``: the cell,
+"gru_before" or "lstm_proj") and the run-time codes of act (and σ) the kernels take.
 """
 import math
 import os
@@ -44,9 +56,11 @@ from .gemm import colsum, gemm
 
 #: run each time loop as one cooperative launch (FASTRNN_CUDA_PERSISTENT=1)
 PERSISTENT = os.environ.get("FASTRNN_CUDA_PERSISTENT", "0") == "1"
-#: the phases of one step of each kernel family ("gru_before": the GRU with reset_after=False)
-PHASES = {"rnn": ("",), "lstm": ("",), "gru": ("",), "gru_before": ("_rz", "_n")}
-GRAD_PHASES = {**PHASES, "gru_before": ("_zn", "_r")}
+#: the phases of one step of each kernel family ("gru_before": the GRU with reset_after=False;
+#: "lstm_proj": the LSTM with a projection)
+PHASES = {"rnn": ("",), "lstm": ("",), "gru": ("",), "gru_before": ("_rz", "_n"),
+          "lstm_proj": ("_cell", "_h")}
+GRAD_PHASES = {**PHASES, "gru_before": ("_zn", "_r"), "lstm_proj": ("_h", "_cell")}
 #: (family, "forward" | "backward") -> (the step's phase kernels in order, persistent kernel)
 STEP_KERNELS = {(kind, way): (tuple(getattr(cells, f"{kind}{grad}{phase}_step_kernel")
                                     for phase in phases[kind]),
@@ -62,9 +76,10 @@ def _run_steps(kind, way, T, B, H, args):
     """Every step of one pass: ``args`` follow the step index (or T) in the kernels' signature
     (the same for every phase of a step).
 
-    The grid covers the (B, H) tiles once; the persistent kernel's cooperative
-    grid is capped at the blocks that can be resident at once (blocks then walk
-    several tiles), and at one block in the simulator.
+    The grid covers the (B, H) tiles once (H: the widest phase's units; the step functions
+    walk their tiles grid-stride, so a phase with fewer tiles leaves blocks idle); the
+    persistent kernel's cooperative grid is capped at the blocks that can be resident at
+    once (blocks then walk several tiles), and at one block in the simulator.
     """
     phases, persistent = STEP_KERNELS[kind, way]
     block = (STEP_TX, STEP_TY)
@@ -99,13 +114,17 @@ def _carried(name, a):
     return d if isinstance(a, np.ndarray) else copy(d)
 
 
-def _kind(cell, reset_after):
-    """The kernel family: the cell, or "gru_before" for the GRU with reset_after=False."""
-    return "gru_before" if cell == "gru" and not reset_after else cell
+def _kind(cell, reset_after, projects=False):
+    """The kernel family: the cell, "gru_before" for the GRU with reset_after=False, or
+    "lstm_proj" for the LSTM with a projection."""
+    if cell == "gru" and not reset_after:
+        return "gru_before"
+    return "lstm_proj" if projects else cell
 
 
-def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train):
-    """Returns device arrays y (T,B,H), h_T (B,H), c_T (B,H) or None (not LSTM), and the tape.
+def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_hr=None):
+    """Returns device arrays y (T,B,P), h_T (B,P), c_T (B,H) or None (not LSTM), and the tape;
+    P = H but for the LSTM with a projection w_hr (P,H).
 
     ``options``: ``fastrnn.cells.Options`` (the RNN reads its activation only, the LSTM
     not reset_after)."""
@@ -113,9 +132,10 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train):
     x, w_ih, w_hh, b_ih, b_hh, h0 = (as_device(n, a) for n, a in
                                      zip(names, (x, w_ih, w_hh, b_ih, b_hh, h0)))
     T, B, I = x.shape
-    GH, H = w_hh.shape
+    GH, P = w_hh.shape              # P: the units of h (H but with a projection)
+    H = P if c0 is None else c0.shape[1]
     lengths = cuda.to_device(lengths)
-    kind = _kind(cell, options.reset_after)
+    kind = _kind(cell, options.reset_after, w_hr is not None)
     act = ACTIVATION_CODES[options.activation]
     # the RNN has no gates; LSTM and GRU kernels take σ's code after act's
     codes = (act,) if cell == "rnn" else (act, GATE_CODES[options.gate_activation])
@@ -125,9 +145,15 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train):
     gemm(x.reshape(T * B, I), w_ih, xw.reshape(T * B, GH), trans_b=True)
     hs = _states(h0, T)
     cs = _states(as_device("c0", c0), T) if cell == "lstm" else None
-    # GRU: ghn (T,B,H) is gh_n = h W_hnᵀ + b_hn (reset after) or q = r ⊙ h (before)
-    extra = {"rnn": (), "lstm": (cs,), "gru": (empty((T, B, H), x.dtype),)}[cell]
-    y = empty((T, B, H), x.dtype)
+    # GRU: ghn (T,B,H) is gh_n = h W_hnᵀ + b_hn (reset after) or q = r ⊙ h (before);
+    # a projection: w_hr (P,H) and ms (T,B,H), m_t = o ⊙ act(c_t) (0 on finished rows)
+    if cell == "gru":
+        extra = (empty((T, B, H), x.dtype),)
+    elif kind == "lstm_proj":
+        extra = (cs, as_device("w_hr", w_hr), empty((T, B, H), x.dtype))
+    else:
+        extra = () if cs is None else (cs,)
+    y = empty((T, B, P), x.dtype)
     _run_steps(kind, "forward", T, B, H, (w_hh, xw, b_ih, b_hh, lengths, *codes, y, hs, *extra))
     tape = dict(cell=cell, kind=kind, x=x, w_ih=w_ih, w_hh=w_hh, lengths=lengths, codes=codes,
                 hs=hs, gates=xw, extra=extra) if train else None
@@ -137,15 +163,17 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train):
 
 def backward(tape, dy, dh_T, dc_T):
     """BPTT from a ``forward`` tape. Returns device dx, dh0, dc0 (None but for LSTM),
-    dw_ih, dw_hh, db_ih, db_hh."""
-    cell, x, w_ih, w_hh, hs = (tape[k] for k in ("cell", "x", "w_ih", "w_hh", "hs"))
+    dw_ih, dw_hh, db_ih, db_hh, dw_hr (None but for the LSTM with a projection)."""
+    cell, kind, x, w_ih, w_hh, hs = (tape[k] for k in ("cell", "kind", "x", "w_ih", "w_hh",
+                                                        "hs"))
     T, B, I = x.shape
-    GH, H = w_hh.shape
+    GH, P = w_hh.shape
+    H = tape["extra"][0].shape[2] if cell == "lstm" else P      # cs (T+1,B,H)
     dy = as_device("dy", dy)
     dh = _carried("dh_T", dh_T)
     dc = _carried("dc_T", dc_T) if cell == "lstm" else None
-    if tape["kind"] == "gru_before":
-        return _backward_gru_before(tape, dy, dh)
+    if kind == "gru_before":
+        return (*_backward_gru_before(tape, dy, dh), None)
     # recurrent-side gate gradients; da[T] = 0 starts the recursion
     da = empty((T + 1, B, GH), x.dtype)
     da[T].copy_to_device(device_zeros((B, GH), x.dtype))
@@ -157,7 +185,10 @@ def backward(tape, dy, dh_T, dc_T):
         tail = (tape["gates"], tape["extra"][0], dc)
     else:
         tail = (tape["gates"], hs, tape["extra"][0], dgi)
-    _run_steps(cell, "backward", T, B, H, (w_hh, dy, tape["lengths"], *tape["codes"], dh, da,
+    if kind == "lstm_proj":     # dhs (T,B,P): dh_t of every step, for dW_hr
+        dhs = empty((T, B, P), x.dtype)
+        tail += (tape["extra"][1], dhs)
+    _run_steps(kind, "backward", T, B, H, (w_hh, dy, tape["lengths"], *tape["codes"], dh, da,
                                            *tail))
     # dh0 = (carried rest) + da[0] W_hh
     gemm(da[0], w_hh, dh, accumulate=True)
@@ -165,13 +196,17 @@ def backward(tape, dy, dh_T, dc_T):
     da2, dgi2, x2 = da[:T].reshape(T * B, GH), dgi.reshape(T * B, GH), x.reshape(T * B, I)
     dx = empty((T, B, I), x.dtype)
     gemm(dgi2, w_ih, dx.reshape(T * B, I))
-    dw_ih, dw_hh = empty((GH, I), x.dtype), empty((GH, H), x.dtype)
+    dw_ih, dw_hh = empty((GH, I), x.dtype), empty((GH, P), x.dtype)
     gemm(dgi2, x2, dw_ih, trans_a=True)
-    gemm(da2, hs[:T].reshape(T * B, H), dw_hh, trans_a=True)
+    gemm(da2, hs[:T].reshape(T * B, P), dw_hh, trans_a=True)
     db_ih, db_hh = empty((GH,), x.dtype), empty((GH,), x.dtype)
     colsum(dgi2, db_ih)
     colsum(da2, db_hh)
-    return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh
+    dw_hr = None
+    if kind == "lstm_proj":     # dW_hr = dhsᵀ ms (finished rows: 0 in both)
+        dw_hr = empty((P, H), x.dtype)
+        gemm(dhs.reshape(T * B, P), tape["extra"][2].reshape(T * B, H), dw_hr, trans_a=True)
+    return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr
 
 
 def _backward_gru_before(tape, dy, dh):
