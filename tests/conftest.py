@@ -35,6 +35,9 @@ def cell_options(cell, skip=()):
 #: (cell, options) for every cell and every combination of its options: the test matrix
 #: a new cell or option joins without new test code
 CELL_VARIANTS = [(cell, options) for cell in CELLS for options in cell_options(cell)]
+#: the variants of the cells that can have a projection (the LSTM's proj_size, ``w_hr``),
+#: each run with one on every backend
+PROJECTING = [(cell, options) for cell, options in CELL_VARIANTS if CELLS[cell].projects]
 
 
 def variant_id(cell, options):

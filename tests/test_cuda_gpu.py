@@ -42,6 +42,18 @@ def test_persistent_kernels_match_the_reference(cell, monkeypatch):
         assert_close(g, r, f"persistent {cell} output {i}")
 
 
+@pytest.mark.parametrize("persistent", [False, True], ids=["step-kernels", "persistent"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_projection_matches_the_reference(dtype, persistent, monkeypatch):
+    """The LSTM with w_hr (P = 40 of H = 100): two kernels a step, or two grid barriers."""
+    from fastrnn.cuda import driver
+    monkeypatch.setattr(driver, "PERSISTENT", persistent)
+    args, grads = random_problem("lstm", *SHAPE, dtype, seed=8, P=40)
+    for i, (g, r) in enumerate(zip(run_cell("lstm", "cuda", args, grads),
+                                   run_cell("lstm", "numpy", args, grads))):
+        assert_close(g, r, f"projection/{dtype}/persistent={persistent} output {i}")
+
+
 @pytest.mark.parametrize("library", ["cupy", "torch"])
 def test_cuda_array_interface_inputs_stay_on_the_device(library):
     """CuPy arrays and PyTorch CUDA tensors go in without a copy; device arrays come out."""

@@ -1,7 +1,7 @@
 """The tape's rule on the cuda backend (``make test-cuda``: under the Numba CUDA simulator, or on
-a GPU): after a forward with train=True, changing y, x or the weights in place, on the host or
-on the device, never changes what backward returns. Tiny shapes: the simulator runs every GPU
-thread as a Python thread."""
+a GPU): after a forward with train=True, changing y, x or the weights (w_hr of a projection
+too) in place, on the host or on the device, never changes what backward returns. Tiny shapes:
+the simulator runs every GPU thread as a Python thread."""
 import numpy as np
 import pytest
 from numba import config, cuda
@@ -43,12 +43,17 @@ def _grads(cell, args, grads, on_device, what=None):
     return [_host(g) for g in back if g is not None]     # dw_hr: None without a projection
 
 
+#: (cell, P): every cell, and the LSTM with a projection of P = 2 units (w_hr)
+CASES = [(cell, None) for cell in CELLS] + [("lstm", 2)]
+
+
 @pytest.mark.parametrize("on_device", [False, True], ids=["numpy-inputs", "device-inputs"])
-@pytest.mark.parametrize("cell", CELLS)
-def test_cuda_backward_ignores_in_place_changes(cell, on_device):
-    args, grads = random_problem(cell, *SHAPE, np.float64, seed=1)
+@pytest.mark.parametrize("cell, proj", CASES,
+                         ids=[cell + (f"-proj_size={p}" if p else "") for cell, p in CASES])
+def test_cuda_backward_ignores_in_place_changes(cell, proj, on_device):
+    args, grads = random_problem(cell, *SHAPE, np.float64, seed=1, P=proj)
     want = _grads(cell, args, grads, on_device)
-    for what in (["y"], ["x"], ["w_ih", "w_hh"]):
+    for what in (["y"], ["x"], ["w_ih", "w_hh"]) + ((["w_hr"],) if proj else ()):
         got = _grads(cell, args, grads, on_device, what)
         for k, (g, w) in enumerate(zip(got, want)):
             np.testing.assert_array_equal(g, w, err_msg=f"{cell}: changing {what}: gradient #{k}")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import fastrnn
-from conftest import (CELL_VARIANTS, VARIANTS, assert_close, random_problem, variant,
-                      variant_id)
+from conftest import (CELL_VARIANTS, PROJECTING, VARIANTS, assert_close, random_problem,
+                      variant, variant_id)
 
 IDS = [variant_id(*v) for v in CELL_VARIANTS]
 
@@ -95,9 +95,6 @@ def test_layers_take_the_options(cell, options, name, tmp_path):
             stream = one_way.stream(batch_size=3)
             steps = np.stack([stream.step(x_t) for x_t in x])
             assert_close(steps, one_way(x)[0], "stream")
-
-
-PROJECTING = [(c, o) for c, o in CELL_VARIANTS if fastrnn.cells.CELLS[c].projects]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
