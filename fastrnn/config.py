@@ -29,15 +29,7 @@ CPU_UNITS_MAX_B = 4
 #: other work, a barrier per step would wait a scheduler slice each time one of
 #: our threads is descheduled, so ``"batch"`` runs instead.
 CPU_AVOID_BUSY_CORES = True
-#: A per-step product h W_hhᵀ (or dgh W_hh) of a call on one thread with at least
-#: `CPU_BLAS_MIN_ROWS` rows and an inner dimension below `CPU_DOTS_MIN_K` goes to
-#: BLAS; every other one to ``dots``, the backend's register-tiled dot products on
-#: the weights as they lie (faster where BLAS would repack the weights for a small
-#: product, and whenever several threads call at once).
-CPU_BLAS_MIN_ROWS = 32
-#: See `CPU_BLAS_MIN_ROWS`: per-step products with an inner dimension of at least
-#: this many go to ``dots``.
-CPU_DOTS_MIN_K = 256
-#: Rows (steps × batch rows) of the input projection x W_ihᵀ computed at once.
-#: Inference keeps O(CPU_CHUNK_ROWS · G·H) of it per thread, never O(T·B·G·H).
+#: Rows (steps × batch rows) of the input projection x W_ihᵀ computed at once
+#: (at least 8 steps of a thread's rows). Inference keeps O(CPU_CHUNK_ROWS · G·H) of
+#: it per thread, never O(T·B·G·H).
 CPU_CHUNK_ROWS = 256

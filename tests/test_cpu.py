@@ -13,6 +13,7 @@ import pytest
 
 import fastrnn
 from fastrnn.cpu import VARIANTS
+from fastrnn.cpu._tile import MR_MAX
 
 from conftest import assert_close, random_problem, run_cell
 
@@ -60,12 +61,12 @@ def test_matches_reference(variant, cell, activation, shape, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("cell,activation", CASES)
 def test_one_thread_matches_reference(variant, cell, activation, dtype):
-    """On one thread, ≥ CPU_BLAS_MIN_ROWS rows with a small inner dimension: the per-step
-    products go through BLAS instead of dots."""
+    """On one thread, more rows than one microkernel tile holds (``_tile.MR_MAX``: tiles of
+    uneven rows) and units that end inside a panel (its padded columns)."""
     before = fastrnn.get_num_threads()
     try:
         fastrnn.set_num_threads(1)
-        shape = (4, fastrnn.config.CPU_BLAS_MIN_ROWS + 1, 3, 6)
+        shape = (4, 2 * MR_MAX + 3, 3, 37)
         args, grads = problem(cell, activation, shape, dtype)
         ref = run_cell(cell, "numpy", args, grads)
         got = run_cell(cell, "cpu", args, grads)

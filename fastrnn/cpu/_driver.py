@@ -20,6 +20,7 @@ from .. import _threads, backends, cells, config
 from . import _blas, _pool
 from ._cells import GRU, LSTM, RNN
 from ._loops import backward_batch, forward_batch, forward_units, weight_grads
+from ._tile import pack
 
 #: the kernels' integer tag of each cell of ``fastrnn.cells``
 TAGS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -70,11 +71,12 @@ def variant(B, threads):
     return name
 
 
-def _blas_rule(parts):
-    """(blas_min_rows, dots_min_k) of the per-step products for a call on ``parts`` threads:
-    BLAS called from several threads at once ran slower than ``dots`` (measured), so only
-    a call on one thread uses it."""
-    return (config.CPU_BLAS_MIN_ROWS if parts == 1 else 2 ** 62), config.CPU_DOTS_MIN_K
+def _packed(w, dtype, r0=0, r1=None, transpose=False):
+    """``_tile.pack`` of rows [r0, r1) of w (or of wᵀ); no panels (of ``dtype``) for w None."""
+    if w is None:
+        return np.empty((0, 0, 1), dtype)
+    w = np.ascontiguousarray(w.T) if transpose else w
+    return pack(w, r0, w.shape[0] if r1 is None else r1)
 
 
 def _flags(options):
@@ -106,21 +108,22 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
     gates = np.empty((Tt, B, G * H if kind != RNN else 0), dtype)
     ghn = np.empty((Tt, B, H if kind == GRU else 0), dtype)
     ms = np.empty((T if train and w_hr is not None else 0, B, H), dtype)
-    w_hr_ = np.empty((0, 0), dtype) if w_hr is None else w_hr
-    common = (kind, *_flags(options), x.reshape(T * B, I), w_ih, w_hh, w_hr_)
+    common = (kind, *_flags(options), x)
     tail = (cells.get(cell).fold_bias(b_ih, b_hh, options), b_hh, h0, c0, lengths, y, h_T, c_T,
-            hs, cs, gates, ghn, ms, config.CPU_CHUNK_ROWS)
+            hs, cs, gates, ghn)
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         if name == "units":
             parts = max(1, min(threads, H))
-            rows = min(T, max(1, config.CPU_CHUNK_ROWS // max(B, 1))) * B
             scratch = (np.empty((2, B, H), dtype), np.empty((B, Hc), dtype),
-                       np.empty((B, Hc), dtype), np.empty((B, G * H), dtype),
-                       np.empty((rows, G * H), dtype), np.zeros(1, np.int64))
-            _pool.run(forward_units, parts, *common, *tail, *_blas_rule(parts), *scratch)
+                       np.empty((B, Hc), dtype), np.zeros(1, np.int64))
+            _pool.run(forward_units, parts, *common, w_ih, w_hh, *tail, config.CPU_CHUNK_ROWS,
+                      *scratch)
         else:
+            q0 = 2 * H if before else G * H     # W_hh's rows [q0, G·H) multiply r ⊙ h
+            panels = (_packed(w_ih, dtype), _packed(w_hh, dtype, 0, q0),
+                      _packed(w_hh, dtype, q0), _packed(w_hr, dtype))
             parts = max(1, min(threads, B))
-            _pool.run(forward_batch, parts, *common, *tail, *_blas_rule(parts))
+            _pool.run(forward_batch, parts, *common, *panels, *tail, ms, config.CPU_CHUNK_ROWS)
     tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, w_hr=w_hr, lengths=lengths,
                 options=options, hs=hs, cs=cs, gates=gates, ghn=ghn, ms=ms) if train else None
     return y, h_T, (c_T if kind == LSTM else None), tape
@@ -144,20 +147,21 @@ def backward(tape, dy, dh_T, dc_T):
     dw_ih, dw_hh = np.empty_like(w_ih), np.empty_like(w_hh)
     db_ih, db_hh = np.empty(G * H, dtype), np.empty(G * H, dtype)
     before = kind == GRU and not tape["options"].reset_after
-    # without reset_after the GRU's W_hn multiplies q = r ⊙ h (the tape's ghn), from row 2H
-    w_hn_t = np.ascontiguousarray(w_hh[2 * H:].T) if before else np.empty((0, 0), dtype)
+    # packed W_hhᵀ; without reset_after the GRU's W_hn (from row 2H) multiplies q = r ⊙ h
+    # (the tape's ghn); with a projection W_hrᵀ for dm = dh W_hr, and dh_t of every step
+    # for dW_hr = Σ dh_tᵀ m_t
+    panels = (_packed(w_hh, dtype, transpose=True),
+              _packed(w_hh[2 * H:] if before else None, dtype, transpose=True),
+              _packed(w_hr, dtype, transpose=True))
     hp2 = hs[:T].reshape(T * B, P)
-    # with a projection: W_hrᵀ for dm = dh W_hr, dh_t of every step for dW_hr = Σ dh_tᵀ m_t
-    w_hr_t = np.empty((0, 0), dtype) if w_hr is None else np.ascontiguousarray(w_hr.T)
     dhs = np.empty((T if w_hr is not None else 0, B, P), dtype)
     dw_hr = np.empty((0, 0) if w_hr is None else w_hr.shape, dtype)
     hq2, q0 = (tape["ghn"].reshape(T * B, H), 2 * H) if before else (hp2, G * H)
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         rows = max(1, min(threads, B))
-        _pool.run(backward_batch, rows, kind, *_flags(tape["options"]),
-                  np.ascontiguousarray(w_hh.T), w_hn_t, w_hr_t, hs, cs, tape["gates"],
-                  tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs,
-                  *_blas_rule(rows))
+        _pool.run(backward_batch, rows, kind, *_flags(tape["options"]), *panels, hs, cs,
+                  tape["gates"], tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh,
+                  dhs)
         _pool.run(weight_grads, threads, x.reshape(T * B, I), hp2, hq2, q0,
                   da.reshape(T * B, G * H), dgh.reshape(T * B, G * H), w_ih,
                   dx.reshape(T * B, I), dw_ih, dw_hh, db_ih, db_hh, dhs.reshape(-1, P),

@@ -1,51 +1,54 @@
 """The time loops of the cpu backend: serial, GIL-free kernels, one share of the work each.
 
 ``_pool.run(kernel, parts, ...)`` calls ``kernel(p, parts, ...)`` on
-``parts`` threads at once. The per-step products are ``dots`` (register-tiled
-dot products on the weights as they lie); the big ones (the input projection,
-the weight gradients) are single-threaded BLAS calls (``_blas.gemm``), each
+``parts`` threads at once. Every product inside a time loop (the input
+projection, the per-step recurrent products) is our microkernel on weights
+packed once per call (``_tile.matmul``, ``_tile.pack``); the weight gradients
+after the reverse walk are single-threaded BLAS calls (``_blas.gemm``), each
 made by one thread on its own share.
 
 Forward variants (``fastrnn.config.CPU_VARIANT``):
 
 - ``forward_batch`` ("batch"): share p is batch rows [p·B/parts, (p+1)·B/parts). It
   runs all T steps of its rows: the input projection x W_ihᵀ in chunks of
-  steps (BLAS), then per step gh = h W_hhᵀ (``dots``) and the fused gate kernel
-  of each row. No synchronisation between steps: a descheduled thread delays only its
-  own rows.
+  steps, then per step gh = h W_hhᵀ and the fused gate kernel of each row. The
+  driver packs the weights once; no synchronisation between steps: a descheduled
+  thread delays only its own rows.
 - ``forward_units`` ("units"): share p is hidden units [p·H/parts, (p+1)·H/parts) of
-  every gate block. Per chunk of steps it projects its own gate columns; per
-  step it computes its columns of h W_hhᵀ (``dots``; its slice of W_hh stays
-  in its core's cache) and the gates of its units, writes its slice of h_t,
-  and meets the others at a barrier (``_sync.arrive``). For small B, where a
-  step is a matrix-vector product.
+  every gate block. It packs its own units' rows of W_ih and W_hh (they stay in
+  its core's cache); per chunk of steps it projects its own gate columns; per
+  step it computes its columns of h W_hhᵀ and the gates of its units, writes its
+  slice of h_t, and meets the others at a barrier (``_sync.arrive``). For small
+  B, where a step is a matrix-vector product.
 
 Backward: ``backward_batch`` splits the reverse walk by batch rows (per step
-the gate gradients of each row, then dh += dgh W_hh with ``dots``);
+the gate gradients of each row, then dh += dgh W_hh on packed W_hhᵀ);
 ``weight_grads`` then gives each thread a share of dx = da W_ih (rows of T·B),
 dW_ih = daᵀ x, dW_hh = dghᵀ h_prev and db = Σ da (rows of G·H).
 
-Arrays (C-contiguous unless said; G gate blocks; T' = T when training, else 1):
+Arrays (C-contiguous unless said; G gate blocks; T' = T when training, else 1;
+P = H but for the LSTM's projection; NR the panels' width, ``_tile``):
 
-    x2 (T·B,I) x as rows    w_ih (G·H,I)    w_hh (G·H,H)    w_hh_t (H,G·H) = W_hhᵀ (backward)
-    bias, b_hh (G·H,) as in ``_cells``    h0 (B,H)    c0 (B,H) LSTM, else (B,0)
-    lengths (B,) int64     y (T,B,H) out     h_T, c_T like h0, c0: out
+    x (T,B,I)    w_ih (G·H,I)    w_hh (G·H,P)    panels (NP,K,NR) from ``_tile.pack``
+    bias, b_hh (G·H,) as in ``_cells``    h0 (B,P)    c0 (B,H) LSTM, else (B,0)
+    lengths (B,) int64     y (T,B,P) out     h_T, c_T like h0, c0: out
     tape: written when training; otherwise hs, cs have T + 1 = 0 rows and the others
     are one step of scratch:
-      hs (T+1,B,H) the state entering each step, hs[T] the final one; cs likewise (LSTM)
+      hs (T+1,B,P) the state entering each step, hs[T] the final one; cs likewise (LSTM)
       gates (T',B,G·H) the gates after their nonlinearity (RNN: last axis 0)
-      ghn (T',B,H) GRU h W_hnᵀ + b_hn, else last axis 0
-    chunk_rows, blas_min_rows, dots_min_k: ``fastrnn.config.CPU_CHUNK_ROWS``, ``CPU_BLAS_MIN_ROWS``
-    (or more than any batch on several threads), ``CPU_DOTS_MIN_K``
+      ghn (T',B,H) GRU h W_hnᵀ + b_hn (without reset_after: r ⊙ h), else last axis 0
+      ms (T,B,H) the LSTM's m = o ⊙ act(c) with a projection, else no rows
+    chunk_rows: ``fastrnn.config.CPU_CHUNK_ROWS``
+    scratch that ``matmul`` writes has NR columns of room after its last one (``padded``)
 """
 import numpy as np
 from numba import njit
 
 from ._blas import gemm
-from ._cells import (GRU, JIT, backward_row, forward_units as cell_units, gru_back_before,
-                     gru_back_reset, gru_reset)
-from ._math import one
+from ._cells import (GRU, JIT, LSTM, backward_row, forward_units as cell_units,
+                     gru_back_before, gru_back_reset, gru_reset)
 from ._sync import arrive
+from ._tile import matmul, n_panels, pack_into, panel_width
 
 
 @njit(**JIT)
@@ -70,101 +73,36 @@ def copy_row(dst, src):
         dst[j] = src[j]
 
 
-@njit(**{**JIT, "fastmath": {"reassoc", "contract"}})
-def dots(h, w, r0, r1, out, acc):
-    """out[m, r] (+)= h[m] · w[r] for every row m of h and rows r in [r0, r1) of w: out = h wᵀ.
-
-    Sixteen dot products at a time, four rows of w against four rows of h, their sums
-    reassociated (each becomes a SIMD accumulator): every w and h element loaded feeds four
-    multiply-adds, and w needs no packing, unlike BLAS, which packs it on every call (most
-    of a small-batch step). The last M mod 4 rows of h take eight rows of w at a time; an
-    edge tile of w repeats its last row (those results are not stored). ``acc``: add to
-    out instead of overwriting it."""
-    M, K = h.shape
-    if M == 0 or r1 <= r0:
-        return
-    z = one(w[r0, 0]) - one(w[r0, 0])      # 0, whatever w holds (w − w is NaN for inf)
-    M4 = M - M % 4
-    for r in range(r0, r1, 4):
-        w0, w1, w2, w3 = w[r], w[min(r + 1, r1 - 1)], w[min(r + 2, r1 - 1)], w[min(r + 3, r1 - 1)]
-        for m in range(0, M4, 4):
-            h0, h1, h2, h3 = h[m], h[m + 1], h[m + 2], h[m + 3]
-            a0, a1, a2, a3, b0, b1, b2, b3 = z, z, z, z, z, z, z, z
-            c0, c1, c2, c3, d0, d1, d2, d3 = z, z, z, z, z, z, z, z
-            for k in range(K):
-                x0, x1, x2, x3 = h0[k], h1[k], h2[k], h3[k]
-                a0 += w0[k] * x0
-                a1 += w0[k] * x1
-                a2 += w0[k] * x2
-                a3 += w0[k] * x3
-                b0 += w1[k] * x0
-                b1 += w1[k] * x1
-                b2 += w1[k] * x2
-                b3 += w1[k] * x3
-                c0 += w2[k] * x0
-                c1 += w2[k] * x1
-                c2 += w2[k] * x2
-                c3 += w2[k] * x3
-                d0 += w3[k] * x0
-                d1 += w3[k] * x1
-                d2 += w3[k] * x2
-                d3 += w3[k] * x3
-            tile = ((a0, a1, a2, a3), (b0, b1, b2, b3), (c0, c1, c2, c3), (d0, d1, d2, d3))
-            for j in range(min(4, r1 - r)):
-                for i in range(4):
-                    out[m + i, r + j] = tile[j][i] + (out[m + i, r + j] if acc else z)
-    # the last M mod 4 rows of h (all of a matrix-vector product): eight rows of w against
-    # one, eight independent sums (four would leave the multiply-adds waiting on each other)
-    for m in range(M4, M):
-        hm = h[m]
-        for r in range(r0, r1, 8):
-            w0, w1, w2, w3 = (w[r], w[min(r + 1, r1 - 1)], w[min(r + 2, r1 - 1)],
-                              w[min(r + 3, r1 - 1)])
-            w4, w5, w6, w7 = (w[min(r + 4, r1 - 1)], w[min(r + 5, r1 - 1)],
-                              w[min(r + 6, r1 - 1)], w[min(r + 7, r1 - 1)])
-            a0, a1, a2, a3, a4, a5, a6, a7 = z, z, z, z, z, z, z, z
-            for k in range(K):
-                x = hm[k]
-                a0 += w0[k] * x
-                a1 += w1[k] * x
-                a2 += w2[k] * x
-                a3 += w3[k] * x
-                a4 += w4[k] * x
-                a5 += w5[k] * x
-                a6 += w6[k] * x
-                a7 += w7[k] * x
-            col = (a0, a1, a2, a3, a4, a5, a6, a7)
-            for j in range(min(8, r1 - r)):
-                out[m, r + j] = col[j] + (out[m, r + j] if acc else z)
+@njit(**JIT)
+def padded(rows, cols, like):
+    """An (rows, cols + NR) scratch array of like's dtype: room for ``matmul``'s last panel."""
+    return np.empty((rows, cols + panel_width(like)), like.dtype)
 
 
 @njit(**JIT)
-def product(h, w, r0, r1, out, acc, blas_min_rows, dots_min_k):
-    """out[:, r0:r1] (+)= h w[r0:r1]ᵀ: ``dots``, or BLAS where it is faster: at least
-    ``blas_min_rows`` rows of h and an inner dimension below ``dots_min_k`` (there BLAS's
-    packing of w is cheap beside its product; see ``fastrnn.config``)."""
-    if h.shape[0] >= blas_min_rows and h.shape[1] < dots_min_k:
-        gemm(False, True, h, w[r0:r1], out[:, r0:r1], 1 if acc else 0)
-    else:
-        # r0 + 0, acc == True: plain int64 and bool, not the literals some callers pass, so
-        # every caller shares one compiled dots (each literal would compile its own)
-        dots(h, w, r0 + 0, r1 + 0, out, acc == True)  # noqa: E712
+def project(x, t0, t1, b0, b1, wip, gi):
+    """gi[(t − t0)·n + b] = x[t, b0 + b] W_ihᵀ for steps [t0, t1) of rows [b0, b1) (n = b1 − b0):
+    one ``matmul`` per row over the steps, so that even one row makes a tall product."""
+    n = b1 - b0
+    for b in range(n):
+        matmul(x[t0:t1, b0 + b], wip, gi[b:(t1 - t0) * n:n], 0, False)
 
 
 @njit(**JIT)
-def forward_batch(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, w_hr, bias, b_hh, h0, c0,
-                  lengths, y, h_T, c_T, hs, cs, gates, ghn, ms, chunk_rows, blas_min_rows,
-                  dots_min_k):
+def forward_batch(p, parts, cell, relu, hard, after, x, wip, whp, wnp, wrp, bias, b_hh, h0, c0,
+                  lengths, y, h_T, c_T, hs, cs, gates, ghn, ms, chunk_rows):
     """Share p of the "batch" forward: every step of batch rows [b0, b1).
 
-    The GRU without reset_after splits a step's product in two: gh's r and z blocks, then
-    q = r ⊙ h_{t-1} of every row (``gru_reset``), then gh's n block = q W_hnᵀ. The LSTM
-    with a projection (w_hr (P,H), not (0,0)) writes m = o ⊙ act(c) of every row, then
+    wip, whp, wnp, wrp: the packed panels (``_tile.pack``) of W_ih, of W_hh's rows [0, q0)
+    and [q0, G·H), and of W_hr (P,H). q0 = G·H (wnp has no panels) except for the GRU
+    without reset_after, which splits a step's product in two: gh's r and z blocks, then
+    q = r ⊙ h_{t-1} of every row (``gru_reset``), then gh's n block = q W_hnᵀ (q0 = 2H).
+    The LSTM with a projection (wrp has panels) writes m = o ⊙ act(c) of every row, then
     h = m W_hrᵀ (and m into the tape's ms)."""
     T, B, P = y.shape
-    proj = w_hr.shape[0] > 0
-    H = w_hr.shape[1] if proj else P
-    I = x2.shape[1]
+    GH = bias.shape[0]
+    H = GH // (4 if cell == LSTM else 3 if cell == GRU else 1)
+    proj = wrp.shape[0] > 0
     b0, b1 = share(p, parts, B)
     n = b1 - b0
     if n == 0:
@@ -172,51 +110,42 @@ def forward_batch(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, w_hr, bias,
     train = hs.shape[0] > 0
     h, c = h0[b0:b1].copy(), c0[b0:b1].copy()
     hn = np.empty((n, H), y.dtype)
-    hq = np.empty((n, P if proj else 0), y.dtype)
+    hq = padded(n, P if proj else 0, y)
     ct = np.empty(H, y.dtype)
-    gh = np.empty((n, w_hh.shape[0]), y.dtype)
-    before = cell == GRU and not after
+    gh = padded(n, GH, y)
+    before = wnp.shape[0] > 0
     q = np.empty((n, H if before else 0), y.dtype)
-    steps = max(1, chunk_rows // n)
-    gi = np.empty((min(steps, T) * n, w_hh.shape[0]), y.dtype)
-    xb = np.empty((0 if n == B else gi.shape[0], I), y.dtype)
+    # at least 8 steps per chunk: ``project``'s products are one row's steps
+    steps = max(8, chunk_rows // n)
+    gi = padded(min(steps, T) * n, GH, y)
     for t0 in range(0, T, steps):
         t1 = min(T, t0 + steps)
-        rows = (t1 - t0) * n
-        # gi = x W_ihᵀ for steps [t0, t1) of these rows: one GEMM (all rows: x as it lies)
-        if n == B:
-            gemm(False, True, x2[t0 * B:t1 * B], w_ih, gi[:rows], 0)
-        else:
-            for t in range(t0, t1):
-                copy(xb[(t - t0) * n:(t - t0 + 1) * n], x2[t * B + b0:t * B + b1])
-            gemm(False, True, xb[:rows], w_ih, gi[:rows], 0)
+        project(x, t0, t1, b0, b1, wip, gi)
         for t in range(t0, t1):
             if train:
                 copy(hs[t, b0:b1], h)
                 copy(cs[t, b0:b1], c)
             # gh = h_{t-1} W_hhᵀ, then the fused gate kernel of every row
             tt = min(t, gates.shape[0] - 1)
+            matmul(h, whp, gh, 0, False)
             if before:
-                product(h, w_hh, 0, 2 * H, gh, False, blas_min_rows, dots_min_k)
                 for b in range(n):
                     gru_reset(hard, gi[(t - t0) * n + b], gh[b], bias, h[b], q[b])
                     copy_row(ghn[tt, b0 + b], q[b])
-                product(q, w_hh, 2 * H, 3 * H, gh, False, blas_min_rows, dots_min_k)
-            else:
-                product(h, w_hh, 0, w_hh.shape[0], gh, False, blas_min_rows, dots_min_k)
+                matmul(q, wnp, gh, 2 * H, False)
             for b in range(n):
                 if t < lengths[b0 + b]:
                     cell_units(cell, relu, hard, after, 0, H, gi[(t - t0) * n + b], gh[b], bias,
                                b_hh, h[b], hn[b], c[b], gates[tt, b0 + b], ct, ghn[tt, b0 + b])
             if proj:
                 # h = m W_hrᵀ (every row: a finished one's is not used)
-                product(hn, w_hr, 0, P, hq, False, blas_min_rows, dots_min_k)
+                matmul(hn, wrp, hq, 0, False)
             for b in range(n):
                 if t < lengths[b0 + b]:
                     if proj:
                         if train:
                             copy_row(ms[t, b0 + b], hn[b])
-                        copy_row(h[b], hq[b])
+                        copy_row(h[b], hq[b, :P])
                     else:
                         copy_row(h[b], hn[b])
                     copy_row(y[t, b0 + b], h[b])
@@ -231,33 +160,45 @@ def forward_batch(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, w_hr, bias,
 
 
 @njit(**JIT)
-def forward_units(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, w_hr, bias, b_hh, h0, c0,
-                  lengths, y, h_T, c_T, hs, cs, gates, ghn, ms, chunk_rows, blas_min_rows,
-                  dots_min_k, hbuf, c, ct, gh, gi, counter):
-    """Share p of the "units" forward: hidden units [j0, j1) of every step (not for the GRU
-    without reset_after, whose n block needs every unit's r first, nor for a projection:
-    w_hr and ms are unused).
+def pack_units(w, G, H, j0, j1):
+    """Units [j0, j1) of each of w's G gate blocks as panels (G, NP, K, NR): a share's own
+    slice of W_ih or W_hh, packed by the share itself (into its own core's cache)."""
+    nb = n_panels(w, 0, j1 - j0)
+    out = np.empty((G, nb, w.shape[1], panel_width(w)), w.dtype)
+    for g in range(G):
+        pack_into(w, g * H + j0, g * H + j1, out[g])
+    return out
 
-    Shared workspace (every share reads or writes only its units' columns, but h):
-    hbuf (2,B,H) h_{t-1} and h_t by the parity of t; c, ct (B,H or 0) the LSTM state and
-    c_t; gh (B,G·H); gi (rows,G·H) with rows ≥ min(T, chunk_rows // B)·B; counter int64 (1,)
-    zero at the start: the barrier's."""
+
+@njit(**JIT)
+def forward_units(p, parts, cell, relu, hard, after, x, w_ih, w_hh, bias, b_hh, h0, c0,
+                  lengths, y, h_T, c_T, hs, cs, gates, ghn, chunk_rows, hbuf, c, ct, counter):
+    """Share p of the "units" forward: hidden units [j0, j1) of every step (not for the GRU
+    without reset_after, whose n block needs every unit's r first, nor for a projection).
+
+    The share packs its own units' rows of W_ih and W_hh (``pack_units``) and keeps its
+    own gi, gh; shared workspace (every share writes only its units' columns, but reads
+    all of h): hbuf (2,B,H) h_{t-1} and h_t by the parity of t; c, ct (B,H or 0) the LSTM
+    state and c_t; counter int64 (1,) zero at the start: the barrier's."""
     T, B, H = y.shape
-    G = w_hh.shape[0] // H
+    GH = bias.shape[0]
+    G = GH // H
     j0, j1 = share(p, parts, H)
     train = hs.shape[0] > 0
     copy(hbuf[0, :, j0:j1], h0[:, j0:j1])
     copy(c[:, j0:j1], c0[:, j0:j1])
-    steps = max(1, gi.shape[0] // B)
+    wiu, whu = pack_units(w_ih, G, H, j0, j1), pack_units(w_hh, G, H, j0, j1)
+    steps = max(1, min(T, max(8, chunk_rows // B)))
+    gi, gh = padded(steps * B, GH, y), padded(B, GH, y)
     k = 1
     arrive(counter, parts * k)    # h0 is whole before anyone reads it
     for t0 in range(0, T, steps):
         t1 = min(T, t0 + steps)
-        rows = (t1 - t0) * B
-        # this share's gate columns of gi = x W_ihᵀ for steps [t0, t1): one GEMM per gate
-        for g in range(G):
-            gemm(False, True, x2[t0 * B:t1 * B], w_ih[g * H + j0:g * H + j1],
-                 gi[:rows, g * H + j0:g * H + j1], 0)
+        # this share's gate columns of gi = x W_ihᵀ for steps [t0, t1)
+        if j1 > j0:
+            for g in range(G):
+                for b in range(B):
+                    matmul(x[t0:t1, b], wiu[g], gi[b:(t1 - t0) * B:B], g * H + j0, False)
         for t in range(t0, t1):
             h, hn = hbuf[t % 2], hbuf[(t + 1) % 2]
             if train:
@@ -267,7 +208,7 @@ def forward_units(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, w_hr, bias,
             # this share's columns of gh = h_{t-1} W_hhᵀ (every row: finished ones are unused)
             if j1 > j0:
                 for g in range(G):
-                    product(h, w_hh, g * H + j0, g * H + j1, gh, False, blas_min_rows, dots_min_k)
+                    matmul(h, whu[g], gh, g * H + j0, False)
             for b in range(B):
                 if t < lengths[b]:
                     # the gates of this share's units
@@ -288,31 +229,41 @@ def forward_units(p, parts, cell, relu, hard, after, x2, w_ih, w_hh, w_hr, bias,
 
 
 @njit(**JIT)
-def backward_batch(p, parts, cell, relu, hard, after, w_hh_t, w_hn_t, w_hr_t, hs, cs, gates,
-                   ghn, lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, blas_min_rows,
-                   dots_min_k):
+def add_product(a, panels, out, scratch):
+    """out += a · panelsᵀ (``matmul`` into scratch, then added: out has no padding)."""
+    matmul(a, panels, scratch, 0, False)
+    for b in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[b, j] += scratch[b, j]
+
+
+@njit(**JIT)
+def backward_batch(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, gates, ghn,
+                   lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs):
     """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their rows of da, dgh
-    (T,B,G·H) (dgh is da except for the GRU), dh0 and dc0. w_hn_t (H,H) = W_hnᵀ for the
-    GRU without reset_after (else unused): its step has a product in the middle,
-    dq = da_n W_hn (``gru_back_before``, then ``gru_back_reset``). w_hr_t (H,P) = W_hrᵀ for
-    the LSTM with a projection (else (0,0)): per step dm = dh_t W_hr, and dh_t goes into
-    dhs (T,B,P) for dW_hr."""
+    (T,B,G·H) (dgh is da except for the GRU), dh0 and dc0. Packed panels (``_tile.pack``):
+    whtp of W_hhᵀ (P,G·H), for dh += dgh W_hh; wntp of W_hnᵀ (H,H) for the GRU without
+    reset_after (else no panels): its step has a product in the middle, dq = da_n W_hn
+    (``gru_back_before``, then ``gru_back_reset``); wrtp of W_hrᵀ (H,P) for the LSTM with a
+    projection (else no panels): per step dm = dh_t W_hr, and dh_t goes into dhs (T,B,P)
+    for dW_hr."""
     T, B, H = dy.shape
     b0, b1 = share(p, parts, B)
     if b1 == b0:
         return
     dh, dc = dh_T[b0:b1].copy(), dc_T[b0:b1].copy()
-    before = cell == GRU and not after
     n = b1 - b0
+    dhp = padded(n, H, dy)
+    before = wntp.shape[0] > 0
     # the GRU without reset_after: da_n (contiguous) and dq = da_n W_hn
     dan = np.zeros((n, H if before else 0), dy.dtype)
-    dq = np.empty_like(dan)
+    dq = padded(n, H if before else 0, dy)
     # a projection (H here is P; Hc the LSTM's units): dh_t, dm = dh_t W_hr, and a zero
     # carried dh for the cell's backward, which sees dm as its output gradient
-    proj = w_hr_t.shape[0] > 0
-    Hc = w_hr_t.shape[0]
+    proj = wrtp.shape[0] > 0
+    Hc = dc.shape[1] if proj else 0
     dht = np.zeros((n, H if proj else 0), dy.dtype)
-    dm, zero = np.empty((n, Hc), dy.dtype), np.zeros(Hc, dy.dtype)
+    dm, zero = padded(n, Hc, dy), np.zeros(Hc, dy.dtype)
     for t in range(T - 1, -1, -1):
         if proj:
             # dh_t = dh + dy[t] (kept for dW_hr); dm = dh_t W_hr; then the cell with dm
@@ -325,7 +276,7 @@ def backward_batch(p, parts, cell, relu, hard, after, w_hh_t, w_hn_t, w_hr_t, hs
                 else:
                     dht[b] = 0
                 copy_row(dhs[t, bb], dht[b])
-            product(dht, w_hr_t, 0, Hc, dm, False, blas_min_rows, dots_min_k)
+            matmul(dht, wrtp, dm, 0, False)
             for b in range(n):
                 bb = b0 + b
                 if t < lengths[bb]:
@@ -334,7 +285,7 @@ def backward_batch(p, parts, cell, relu, hard, after, w_hh_t, w_hn_t, w_hr_t, hs
                                  da[t, bb], dgh[t, bb])
                 else:
                     da[t, bb] = 0
-            product(da[t, b0:b1], w_hh_t, 0, H, dh, True, blas_min_rows, dots_min_k)
+            add_product(da[t, b0:b1], whtp, dh, dhp)
             continue
         if before:
             for b in range(b1 - b0):
@@ -347,26 +298,24 @@ def backward_batch(p, parts, cell, relu, hard, after, w_hh_t, w_hn_t, w_hr_t, hs
                     da[t, bb] = 0
                     dgh[t, bb] = 0
                     dan[b] = 0
-            product(dan, w_hn_t, 0, H, dq, False, blas_min_rows, dots_min_k)
+            matmul(dan, wntp, dq, 0, False)
             for b in range(b1 - b0):
                 if t < lengths[b0 + b]:
                     gru_back_reset(hard, gates[t, b0 + b], hs[t, b0 + b], dq[b], dh[b],
                                    da[t, b0 + b], dgh[t, b0 + b])
-            product(dgh[t, b0:b1], w_hh_t, 0, w_hh_t.shape[0], dh, True, blas_min_rows,
-                    dots_min_k)
-            continue
-        for b in range(b1 - b0):
-            bb = b0 + b
-            if t < lengths[bb]:
-                backward_row(cell, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
-                             ghn[t, bb], hs[t, bb], hs[t + 1, bb], dy[t, bb], dh[b], dc[b],
-                             da[t, bb], dgh[t, bb])
-            else:
-                # a finished step passes dh, dc through
-                da[t, bb] = 0
-                dgh[t, bb] = 0
+        else:
+            for b in range(b1 - b0):
+                bb = b0 + b
+                if t < lengths[bb]:
+                    backward_row(cell, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
+                                 ghn[t, bb], hs[t, bb], hs[t + 1, bb], dy[t, bb], dh[b], dc[b],
+                                 da[t, bb], dgh[t, bb])
+                else:
+                    # a finished step passes dh, dc through
+                    da[t, bb] = 0
+                    dgh[t, bb] = 0
         # dL/dh_{t-1} += dgh_t W_hh
-        product(dgh[t, b0:b1], w_hh_t, 0, w_hh_t.shape[0], dh, True, blas_min_rows, dots_min_k)
+        add_product(dgh[t, b0:b1], whtp, dh, dhp)
     copy(dh0[b0:b1], dh)
     copy(dc0[b0:b1], dc)
 

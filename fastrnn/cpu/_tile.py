@@ -1,0 +1,208 @@
+"""Our GEMM: a register-tiled microkernel on packed weights, for the products inside a time loop.
+
+    panels = pack(w, r0, r1, out)          rows [r0, r1) of w (N, K) as (NP, K, NR) panels
+    matmul(a, panels, c, c0, acc)          c[:, c0 : c0 + NP·NR] (+)= a · w[r0:r1]ᵀ
+
+A step's product h W_hhᵀ has few rows (the batch, or a thread's share of it)
+and an inner dimension of H: BLAS packs W on every call, which is most of a
+small product's cost, and dot products over K (``dots`` in earlier versions)
+spend a horizontal sum per output, which at K = 128 costs as much as the
+multiply-adds. Here W is packed once per call into panels of NR columns
+(``NR = NV`` SIMD vectors of 64 bytes: 32 float32, 16 float64), laid out
+[panel][k][NR] so that step k of a panel is one contiguous NR-wide row, and
+the microkernel holds an (MR × NR) block of c in registers (MR ≤ ``MR_MAX``
+rows of a, 2 vectors each: up to 16 of AVX-512's 32 registers) while it
+walks k: per k, NV vector loads of the panel, MR broadcasts of a, MR·NV
+fused multiply-adds. No horizontal sums, no packing per step; measured at
+93-107 GFLOP/s on one Zen 4 core in float32 (NumPy's sgemm: about 100),
+1.3-2.7× the dot products at the per-step shapes, 2× at B = 1.
+
+The microkernel is LLVM IR written with llvmlite (``tile``): Numba has no
+SIMD types, and LLVM vectorises neither an accumulator block held in an
+array (it cannot prove that c and the panel do not alias) nor an unrolled
+one. The vector width is LLVM's generic ``<W x float>``, which LLVM lowers
+to whatever the CPU has (one AVX-512 register, two AVX2 ones, four NEON).
+
+Rounding: each output is Σ_k a·w summed in k order with fused multiply-adds,
+from 0 (with ``acc``, then added to c once), as a dot product in float of the
+dtype: within the float tolerance of NumPy's ``a @ w.T``.
+"""
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+#: the most rows of a one microkernel call holds in registers (MR)
+MR_MAX = 8
+#: SIMD vectors (64 bytes each) per panel row: NR = NV · 64 / itemsize columns
+NV = 2
+JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+
+
+def _vector_type(dtype):
+    """LLVM's 64-byte vector of the dtype and its lane count."""
+    lanes = 16 if dtype == types.float32 else 8
+    return ir.VectorType(ir.FloatType() if dtype == types.float32 else ir.DoubleType(), lanes)
+
+
+def _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, pc, c0, ldc, acc):
+    """The IR of one block of mr rows by npan panels (npan·NV vectors): c[c0 + i·ldc + q·NR + j]
+    (+)= Σ_k a[a0 + i·sa_i + k·sa_k] · b[b0 + q·K·NR + k·NR + j]. The accumulators are
+    allocas, which LLVM promotes to registers; npan = 2 gives a block of few rows enough
+    independent multiply-add chains to hide their latency."""
+    i64, W = ir.IntType(64), vty.count
+    single = isinstance(vty.element, ir.FloatType)
+    align = 4 if single else 8
+    const = lambda v: ir.Constant(i64, v)   # noqa: E731
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{W}f{32 if single else 64}")
+    nr, cols = NV * W, [(q, v) for q in range(npan) for v in range(NV)]
+    accs = [[cgutils.alloca_once(builder, vty) for _ in cols] for _ in range(mr)]
+    for row in accs:
+        for a in row:
+            builder.store(ir.Constant(vty, None), a)
+    lane0 = ir.Constant(ir.VectorType(ir.IntType(32), W), None)
+    undef = ir.Constant(vty, ir.Undefined)
+    panel = builder.mul(K, const(nr))
+    with cgutils.for_range(builder, K) as loop:
+        k = loop.index
+        bk = builder.add(b0, builder.mul(k, const(nr)))
+        bv = [builder.load(builder.bitcast(
+            builder.gep(pb, [builder.add(builder.add(bk, builder.mul(const(q), panel)),
+                                         const(v * W))]), vty.as_pointer()), align=align)
+            for q, v in cols]
+        ak = builder.add(a0, builder.mul(k, sa_k))
+        for i in range(mr):
+            ai = builder.load(builder.gep(pa, [builder.add(ak, builder.mul(const(i), sa_i))]))
+            splat = builder.shuffle_vector(
+                builder.insert_element(undef, ai, ir.Constant(ir.IntType(32), 0)), undef, lane0)
+            for n, b in enumerate(bv):
+                builder.store(builder.call(fma, [splat, b, builder.load(accs[i][n])]),
+                              accs[i][n])
+    for i in range(mr):
+        for n, (q, v) in enumerate(cols):
+            ptr = builder.bitcast(builder.gep(pc, [builder.add(
+                c0, builder.add(builder.mul(const(i), ldc), const(q * nr + v * W)))]),
+                vty.as_pointer())
+            value = builder.load(accs[i][n])
+            with builder.if_else(acc) as (then, otherwise):
+                with then:
+                    builder.store(builder.fadd(builder.load(ptr, align=align), value), ptr,
+                                  align=align)
+                with otherwise:
+                    builder.store(value, ptr, align=align)
+
+
+#: the blocks ``tile`` has code for, by its ``kind``: (rows, panels); rows ≤ 4 take two
+#: panels at once where there are two
+BLOCKS = [(mr, 1) for mr in range(1, MR_MAX + 1)] + [(mr, 2) for mr in range(1, 5)]
+
+
+@intrinsic
+def tile(typingctx, a, a0, sa_i, sa_k, b, b0, K, c, c0, ldc, acc, kind):
+    """c[c0 + i·ldc + j] (+)= Σ_k a[a0 + i·sa_i + k·sa_k] · b[b0 + k·NR + j] for i < rows and
+    j < panels·NR, where (rows, panels) = BLOCKS[kind] (the second panel's b starts K·NR
+    later): one microkernel call, on flat element offsets of the arrays a, b (packed
+    panels) and c, all of one float dtype."""
+    if not (a.dtype == b.dtype == c.dtype and a.dtype in (types.float32, types.float64)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ar, a0_, sa_i_, sa_k_, br, b0_, K_, cr, c0_, ldc_, acc_, kind_ = args
+        vty = _vector_type(sig.args[0].dtype)
+        pa = context.make_array(sig.args[0])(context, builder, ar).data
+        pb = context.make_array(sig.args[4])(context, builder, br).data
+        pc = context.make_array(sig.args[7])(context, builder, cr).data
+        done = builder.append_basic_block("tile.done")
+        switch = builder.switch(kind_, done)
+        for kind, (mr, npan) in enumerate(BLOCKS):
+            block = builder.append_basic_block(f"tile.{mr}x{npan}")
+            switch.add_case(ir.Constant(kind_.type, kind), block)
+            builder.position_at_end(block)
+            _emit_tile(builder, vty, mr, npan, pa, a0_, sa_i_, sa_k_, pb, b0_, K_, pc, c0_,
+                       ldc_, acc_)
+            builder.branch(done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return types.void(a, types.int64, types.int64, types.int64, b, types.int64, types.int64, c,
+                      types.int64, types.int64, types.boolean, types.int64), codegen
+
+
+def width(dtype):
+    """NR, the columns of a panel, for a NumPy dtype."""
+    return NV * 64 // np.dtype(dtype).itemsize
+
+
+@njit(**JIT)
+def panel_width(w):
+    """NR for the dtype of w."""
+    return NV * 64 // w.itemsize
+
+
+@njit(**JIT)
+def n_panels(w, r0, r1):
+    """How many panels rows [r0, r1) of w make."""
+    nr = panel_width(w)
+    return (r1 - r0 + nr - 1) // nr
+
+
+@njit(**JIT)
+def pack_into(w, r0, r1, out):
+    """out[p, k, j] = w[r0 + p·NR + j, k] (0 past r1): rows [r0, r1) of w (N, K) as panels
+    (n_panels, K, NR); out is (≥ n_panels, K, NR). Returns out."""
+    nr = out.shape[2]
+    for p in range((r1 - r0 + nr - 1) // nr):
+        panel, n = out[p], min(nr, r1 - r0 - p * nr)
+        rows = w[r0 + p * nr:r0 + p * nr + n]
+        for k in range(w.shape[1]):
+            line = panel[k]
+            for j in range(n):
+                line[j] = rows[j, k]
+            for j in range(n, nr):
+                line[j] = 0
+    return out
+
+
+@njit(**JIT)
+def pack(w, r0, r1):
+    """Rows [r0, r1) of w (N, K) as new panels (n_panels, K, NR)."""
+    return pack_into(w, r0, r1, np.empty((n_panels(w, r0, r1), w.shape[1], panel_width(w)),
+                                         w.dtype))
+
+
+@njit(**JIT)
+def matmul(a, panels, c, c0, acc):
+    """c[:, c0 : c0 + NP·NR] (+)= a · panelsᵀ, i.e. a · w[r0:r1]ᵀ for ``panels = pack(w, r0,
+    r1)``, and the NP·NR − (r1 − r0) columns after those zero (or unchanged, with ``acc``).
+
+    a (M, K): any row stride, unit column stride; panels (NP, K, NR); c (M, ≥ c0 + NP·NR)
+    with unit column stride. ``acc``: add to c instead of overwriting it. The rows of a go
+    in near-equal tiles of at most MR_MAX, each panel stays in L1 across them."""
+    M, K = a.shape
+    NP, NR = panels.shape[0], panels.shape[2]
+    if M == 0 or NP == 0:
+        return
+    if K == 0:
+        if not acc:
+            for m in range(M):
+                for j in range(NP * NR):
+                    c[m, c0 + j] = 0
+        return
+    # the microkernel reads and writes raw memory: check every extent it relies on
+    if (a.strides[1] != a.itemsize or c.strides[1] != c.itemsize or c.shape[0] < M
+            or c0 < 0 or c.shape[1] < c0 + NP * NR or panels.shape[1] != K
+            or panels.strides[2] != panels.itemsize or panels.strides[1] != NR * panels.itemsize
+            or panels.strides[0] != K * NR * panels.itemsize):
+        raise ValueError("matmul: a (M,K) and c (≥M, ≥c0 + NP·NR) need unit column strides, "
+                         "panels C-contiguous (NP,K,NR)")
+    sa, ldc = a.strides[0] // a.itemsize, c.strides[0] // c.itemsize
+    tiles = (M + MR_MAX - 1) // MR_MAX
+    pair = M <= 4      # one tile of at most 4 rows: two panels per call (BLOCKS)
+    for p in range(0, NP, 2 if pair else 1):
+        two = pair and p + 1 < NP
+        for q in range(tiles):
+            m0, m1 = q * M // tiles, (q + 1) * M // tiles
+            tile(a, m0 * sa, sa, 1, panels, p * K * NR, K, c, m0 * ldc + c0 + p * NR, ldc,
+                 acc, m1 - m0 - 1 + (MR_MAX if two else 0))

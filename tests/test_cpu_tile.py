@@ -1,0 +1,87 @@
+"""The cpu backend's GEMM microkernel (``fastrnn.cpu._tile``) against NumPy's matmul.
+
+Every block of ``_tile.BLOCKS`` (rows 1..MR_MAX, one or two panels per call), padded
+last panels, sub-ranges of rows, strided operands, accumulation, empty extents and
+non-finite values, in float32 and float64.
+"""
+import numpy as np
+import pytest
+
+from fastrnn.cpu._tile import MR_MAX, matmul, pack, width
+
+DTYPES = [np.float32, np.float64]
+
+# (M, K, N): every tile height, one or two panels per call (M ≤ 4), padding (N not a
+# multiple of NR), the shapes of a step (K = H), and degenerate extents
+SHAPES = [(m, 7, 33) for m in range(1, 2 * MR_MAX + 2)] + [
+    (1, 1, 1), (3, 128, 512), (17, 64, 100), (64, 28, 96), (2, 5, 64), (0, 4, 8), (5, 0, 8)]
+
+
+def rtol(dtype):
+    return 1e-5 if dtype == np.float32 else 1e-12
+
+
+def ref_matmul(a, w):
+    return (a.astype(np.float64) @ w.astype(np.float64).T).astype(a.dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("M,K,N", SHAPES, ids=lambda v: str(v))
+def test_matmul_matches_numpy(M, K, N, dtype):
+    rng = np.random.default_rng(M * 1000 + K * 10 + N)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    w = rng.standard_normal((N + 9, K)).astype(dtype)
+    r0, r1 = 4, N + 4                          # a sub-range of w's rows
+    panels = pack(w, r0, r1)
+    NR = width(dtype)
+    assert panels.shape == (-(-N // NR), K, NR)
+    cols = panels.shape[0] * NR
+    c = np.full((M, 3 + cols + 5), 7, dtype)   # 3 columns before, 5 after the block
+    a_before, w_before = a.copy(), w.copy()
+    matmul(a, panels, c, 3, False)
+    want = ref_matmul(a, w[r0:r1])
+    np.testing.assert_allclose(c[:, 3:3 + N], want, rtol=rtol(dtype), atol=rtol(dtype) * 4 * K)
+    assert (c[:, 3 + N:3 + cols] == 0).all(), "the padded columns are zero"
+    assert (c[:, :3] == 7).all() and (c[:, 3 + cols:] == 7).all(), "nothing outside written"
+    np.testing.assert_array_equal(a, a_before)
+    np.testing.assert_array_equal(w, w_before)
+    # accumulate: c += a wᵀ
+    matmul(a, panels, c, 3, True)
+    np.testing.assert_allclose(c[:, 3:3 + N], 2 * want, rtol=rtol(dtype),
+                               atol=rtol(dtype) * 8 * K)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_matmul_strided_rows(dtype):
+    """a and c as views with row strides (a step's rows of x, every n-th row of gi)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 3, 10)).astype(dtype)
+    w = rng.standard_normal((40, 10)).astype(dtype)
+    panels = pack(w, 0, 40)
+    c = np.zeros((24, panels.shape[0] * width(dtype)), dtype)
+    matmul(x[:, 1], panels, c[1::2], 0, False)
+    np.testing.assert_allclose(c[1::2, :40], ref_matmul(x[:, 1], w), rtol=rtol(dtype),
+                               atol=rtol(dtype) * 40)
+    assert (c[0::2] == 0).all()
+
+
+def test_matmul_propagates_non_finite():
+    """inf and NaN reach exactly the outputs they feed, as in NumPy."""
+    a = np.ones((3, 4), np.float32)
+    w = np.ones((5, 4), np.float32)
+    a[1, 2], w[3, 0] = np.inf, np.nan
+    c = np.zeros((3, width(np.float32)), np.float32)
+    matmul(a, pack(w, 0, 5), c, 0, False)
+    with np.errstate(invalid="ignore"):
+        want = a @ w.T
+    np.testing.assert_array_equal(c[:, :5], want)
+
+
+def test_matmul_refuses_short_output():
+    """The microkernel writes raw memory: an output without room for the panels is refused."""
+    w = np.ones((5, 4), np.float32)
+    panels = pack(w, 0, 5)
+    with pytest.raises(ValueError, match="matmul"):
+        matmul(np.ones((2, 4), np.float32), panels, np.zeros((2, 5), np.float32), 0, False)
+    with pytest.raises(ValueError, match="matmul"):
+        matmul(np.ones((2, 3), np.float32), panels, np.zeros((2, 64), np.float32), 0, False)
