@@ -24,7 +24,30 @@ def _why_unavailable(name):
 
 
 def available_backends():
-    """The names of the backends that can run on this machine, in order of preference."""
+    """The names of the backends that can run on this machine, in order of preference.
+
+    A backend is missing when what it needs is not (Numba for "cpu"; numba.cuda and
+    a GPU, or the CUDA simulator, for "cuda"); ``fastrnn info`` says why.
+
+    Returns
+    -------
+    list of str
+        Names of ``fastrnn.backends.names()``, "numpy" (the reference) always among
+        them.
+
+    See Also
+    --------
+    use_backend : Choose the backend of the calls in a block.
+    current_backend : The backend in force now.
+
+    Examples
+    --------
+    >>> import fastrnn
+    >>> "numpy" in fastrnn.available_backends()
+    True
+    >>> fastrnn.available_backends()        # doctest: +SKIP
+    ['numpy', 'cpu']
+    """
     return [name for name in backends.names() if _why_unavailable(name) is None]
 
 
@@ -36,7 +59,33 @@ def _check_name(name, source):
 
 
 def current_backend():
-    """The backend name in force now: the ``use_backend`` block, else FASTRNN_BACKEND, else "auto"."""
+    """The backend name in force now: the ``use_backend`` block, else FASTRNN_BACKEND, else "auto".
+
+    What a call with ``backend=None`` runs on (for "auto", the backend is picked per
+    call: "cuda" for device arrays, else "cpu" when Numba is installed, else "numpy").
+
+    Returns
+    -------
+    str
+        "auto" or a backend's name.
+
+    Raises
+    ------
+    ValueError
+        If the FASTRNN_BACKEND environment variable names no backend.
+
+    See Also
+    --------
+    use_backend : Choose the backend of the calls in a block.
+    available_backends : The backends that can run here.
+
+    Examples
+    --------
+    >>> import fastrnn
+    >>> with fastrnn.use_backend("numpy"):
+    ...     fastrnn.current_backend()
+    'numpy'
+    """
     name = _current.get()
     if name is not None:
         return name
@@ -48,8 +97,41 @@ def current_backend():
 def use_backend(name):
     """Run the calls inside the ``with`` block on backend ``name`` (unless a call says otherwise).
 
+    The innermost block wins; a call's own ``backend=`` wins over any block. The
+    setting is a context variable: a block in one thread does not change the backend
+    of the others.
+
+    Parameters
+    ----------
+    name : {"auto", "numpy", "cpu", "cuda"}
+        The backend's name (``fastrnn.backends.names()``) or "auto".
+
+    Yields
+    ------
+    str
+        ``name``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a backend's name nor "auto" (when the block is entered).
+
+    See Also
+    --------
+    current_backend : The backend in force now.
+    available_backends : The backends that can run here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastrnn
+    >>> x = np.ones((5, 2, 3), np.float32)
+    >>> w_ih = np.full((16, 3), 0.1, np.float32)
+    >>> w_hh = np.full((16, 4), 0.1, np.float32)
     >>> with fastrnn.use_backend("numpy"):
-    ...     out = fastrnn.lstm_forward(x, w_ih, w_hh)
+    ...     out = fastrnn.lstm_forward(x, w_ih, w_hh, train=True)
+    >>> out.tape.backend
+    'numpy'
     """
     token = _current.set(_check_name(name, "use_backend"))
     try:
