@@ -92,6 +92,14 @@ class _RNNBase:
     # ---- parameters -------------------------------------------------------------
     @property
     def num_directions(self):
+        """D: 2 when bidirectional, else 1.
+
+        Examples
+        --------
+        >>> import fastrnn
+        >>> fastrnn.GRU(3, 4, bidirectional=True).num_directions
+        2
+        """
         return 2 if self.bidirectional else 1
 
     @property
@@ -101,7 +109,14 @@ class _RNNBase:
 
     @property
     def output_size(self):
-        """P, the units of h and of each direction's y: proj_size, or hidden_size."""
+        """P, the units of h and of each direction's y: proj_size, or hidden_size.
+
+        Examples
+        --------
+        >>> import fastrnn
+        >>> fastrnn.LSTM(3, 4).output_size, fastrnn.LSTM(3, 4, proj_size=2).output_size
+        (4, 2)
+        """
         return self.proj_size or self.hidden_size
 
     def _params(self):
@@ -133,20 +148,68 @@ class _RNNBase:
                 for name, shape in self._shapes().items()}
 
     def state_dict(self):
-        """A copy of the parameters, keyed by PyTorch state_dict names."""
+        """A copy of the parameters, keyed by PyTorch state_dict names.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Copies: changing them does not change the module (`load_state_dict` does).
+
+    Examples
+    --------
+    >>> import fastrnn
+    >>> {k: v.shape for k, v in fastrnn.GRU(3, 4).state_dict().items()}
+    {'weight_ih_l0': (12, 3), 'weight_hh_l0': (12, 4), 'bias_ih_l0': (12,), 'bias_hh_l0': (12,)}
+        """
         return {k: v.copy() for k, v in self.params.items()}
 
     def load_state_dict(self, state_dict):
         """Copy ``state_dict`` (name -> array, e.g. a PyTorch module's) into the parameters.
 
-        Every name must be present with the right shape and this module's dtype;
-        all problems are listed in one ValueError (names, shapes) or TypeError (dtypes).
-        Arrays are copied, so the parameters stay this module's own.
+    Every name must be present with the right shape and this module's dtype; all
+    problems are listed in one error. Arrays are copied, so the parameters stay this
+    module's own.
+
+    Parameters
+    ----------
+    state_dict : mapping of str to array_like
+        An array for every name of ``params``, e.g. ``{k: v.numpy() for k, v in
+        torch_module.state_dict().items()}``.
+
+    Raises
+    ------
+    ValueError
+        Listing every missing, unexpected or mis-shaped entry (and those of another
+        dtype, if any is wrong in those ways).
+    TypeError
+        Listing every entry of another dtype, when that is the only problem; or if
+        ``state_dict`` is not a mapping.
+
+    Examples
+    --------
+    >>> import fastrnn
+    >>> a, b = fastrnn.LSTM(3, 4, seed=0), fastrnn.LSTM(3, 4, seed=1)
+    >>> b.load_state_dict(a.state_dict())
+    >>> bool((a.params["weight_ih_l0"] == b.params["weight_ih_l0"]).all())
+    True
         """
         copy_state_dict(self.params, state_dict)
 
     def config(self):
-        """The constructor arguments, JSON-serialisable (stored by ``save``)."""
+        """The constructor arguments, JSON-serialisable (stored by ``save``).
+
+    Returns
+    -------
+    dict
+        The arguments of ``type(module)(**config)``, ``dtype`` as its name;
+        ``seed`` and ``backend`` are not kept, ``proj_size`` only when it is not 0.
+
+    Examples
+    --------
+    >>> import fastrnn
+    >>> fastrnn.GRU(3, 4).config()["reset_after"]
+    True
+        """
         return dict(input_size=self.input_size, hidden_size=self.hidden_size,
                     num_layers=self.num_layers, bias=self.bias, batch_first=self.batch_first,
                     dropout=self.dropout, bidirectional=self.bidirectional,
@@ -156,18 +219,79 @@ class _RNNBase:
     def save(self, path):
         """Write the config and parameters to an ``.npz`` file (no pickle).
 
-        ``.npz`` is added to the name when missing, as ``load`` does; the write is
-        atomic (a temporary file in the same folder, then renamed). Returns the path.
+    ``.npz`` is added to the name when missing, as ``load`` does; the write is atomic
+    (a temporary file in the same folder, flushed, then renamed over the target), so
+    an interrupted save leaves the old file or the new one, never a partial one.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        Where to write; an open file is written directly.
+
+    Returns
+    -------
+    str or file object
+        The path written (with ``.npz``), or the file object.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+
+    See Also
+    --------
+    load : Rebuild the module from the file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import fastrnn
+    >>> path = fastrnn.LSTM(3, 4, seed=0).save(os.path.join(tempfile.mkdtemp(), "lstm"))
+    >>> os.path.basename(path)
+    'lstm.npz'
+    >>> fastrnn.LSTM.load(path).hidden_size
+    4
         """
         return save_npz(path, type(self).__name__, self.config(), self.params)
 
     @classmethod
     def load(cls, path, **overrides):
-        """Rebuild a module saved by ``save`` (``overrides``: e.g. backend=).
+        """Rebuild a module saved by ``save``.
 
-        A missing file raises FileNotFoundError; a malformed one (not .npz, no or bad
-        header, another kind, a bad config, missing or mis-shaped arrays) one ValueError
-        naming the file and the problem.
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        The file; ``.npz`` is added to a name when missing.
+    **overrides
+        Constructor arguments that replace the saved ones, e.g. ``backend="numpy"``.
+
+    Returns
+    -------
+    RNN, LSTM or GRU
+        A module of this class, with the saved config and parameters.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If the file is malformed (not an ``.npz``, no or a bad header, another kind
+        of module, a bad config, missing or mis-shaped arrays), naming the file and
+        the problem; or if it is a directory.
+
+    See Also
+    --------
+    save : Write the file.
+
+    Examples
+    --------
+    >>> import io
+    >>> import fastrnn
+    >>> f = io.BytesIO()
+    >>> _ = fastrnn.GRU(3, 4, reset_after=False).save(f)
+    >>> _ = f.seek(0)
+    >>> fastrnn.GRU.load(f, backend="numpy").reset_after
+    False
         """
         def build(config, params):
             module = cls(**{**_from_config(config), **overrides})
@@ -179,25 +303,115 @@ class _RNNBase:
     def stream(self, batch_size=1, state=None):
         """A ``fastrnn.stream.Stream``: these layers run one frame at a time, the state kept.
 
-        ``stream.step(x_t)`` takes x_t (batch_size, input_size) and returns the top
-        layer's h_t (batch_size, hidden_size); ``state`` (None: zeros) is shaped as
-        this module's. Unidirectional modules only.
+    ``stream.step(x_t)`` takes x_t (batch_size, input_size) and returns the top
+    layer's h_t (batch_size, output_size). Unidirectional modules only.
+
+    Parameters
+    ----------
+    batch_size : int, default 1
+        B, the rows of every frame.
+    state : numpy.ndarray or tuple of numpy.ndarray, optional
+        The initial state, shaped as this module's (h, or the LSTM's pair (h, c));
+        None: zeros.
+
+    Returns
+    -------
+    fastrnn.stream.Stream
+        The stream; its weights are a copy of the module's parameters now.
+
+    Raises
+    ------
+    ValueError
+        If the module is bidirectional, ``batch_size`` is not an integer ≥ 1 or
+        ``state`` has the wrong shape.
+    TypeError
+        If ``state`` is not an array (pair) of the module's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastrnn
+    >>> stream = fastrnn.LSTM(3, 4, seed=0).stream()
+    >>> stream.step(np.ones((1, 3), np.float32)).shape
+    (1, 4)
         """
         from .stream import Stream
         return Stream(self, batch_size, state)
 
     def __call__(self, x, state=None, lengths=None):
-        """Inference: ``y, state = module(x, state, lengths)``; see ``forward``."""
+        """Inference: ``y, state = module(x, state, lengths)``; see ``forward``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        (T, B, I), or (B, T, I) with ``batch_first``.
+    state : numpy.ndarray or tuple of numpy.ndarray, optional
+        The initial states, as for ``forward``; None: zeros.
+    lengths : array_like of int, shape (B,), optional
+        Each sequence's length in [0, T]; None: T.
+
+    Returns
+    -------
+    y : numpy.ndarray
+        (T, B, D·P), or (B, T, D·P) with ``batch_first``.
+    state : numpy.ndarray or tuple of numpy.ndarray
+        The final states, shaped like ``state``.
+        """
         y, state, _ = self.forward(x, state, lengths, train=False)
         return y, state
 
     def forward(self, x, state=None, lengths=None, train=True):
         """Run every layer and direction.
 
-        x (T, B, I), or (B, T, I) with batch_first; state: initial states, None for
-        zeros, h0 (L·D, B, H) — for LSTM the pair (h0, c0); lengths (B,) or None.
-        Returns y (T, B, D·H) (or (B, T, D·H)), the final states shaped like
-        ``state``, and a tape for ``backward`` (None unless ``train``).
+    The reverse direction follows PyTorch's PackedSequence semantics: each
+    sequence's valid prefix is reversed, run forward and the result reversed back;
+    padded steps output zeros. With ``train=True`` dropout (if any) acts between
+    layers and the tape for ``backward`` is kept.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        (T, B, I), or (B, T, I) with ``batch_first``, of the module's dtype.
+    state : numpy.ndarray or tuple of numpy.ndarray, optional
+        The initial states, None for zeros: h0 (L·D, B, P); for the LSTM the pair
+        (h0, c0), c0 (L·D, B, H), either of which may be None.
+    lengths : array_like of int, shape (B,), optional
+        Each sequence's length in [0, T]; None: every sequence has T steps.
+    train : bool, default True
+        Keep the tape for ``backward`` (and apply dropout).
+
+    Returns
+    -------
+    y : numpy.ndarray
+        The top layer's output, (T, B, D·P), or (B, T, D·P) with ``batch_first``;
+        zeros past each length.
+    state : numpy.ndarray or tuple of numpy.ndarray
+        The final states of every layer and direction, shaped like ``state``.
+    tape : LayerTape or None
+        What ``backward`` needs; None unless ``train``.
+
+    Raises
+    ------
+    TypeError
+        If x is not a NumPy array of the module's dtype, or a state is not one; if
+        the LSTM's state is not a pair; if ``lengths`` are not integers.
+    ValueError
+        If x is not 3-D with I = ``input_size``, a state has the wrong shape, or
+        ``lengths`` are not B whole numbers in [0, T].
+
+    See Also
+    --------
+    backward : Backprop through time from the tape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastrnn
+    >>> gru = fastrnn.GRU(3, 4, num_layers=2, seed=0)
+    >>> x = np.ones((5, 2, 3), np.float32)
+    >>> y, h_n, tape = gru.forward(x, lengths=[5, 2])
+    >>> y.shape, h_n.shape, bool((y[2:, 1] == 0).all())
+    ((5, 2, 4), (2, 2, 4), True)
         """
         x = self._check_input(x)
         T, B, _ = x.shape
@@ -236,9 +450,45 @@ class _RNNBase:
     def backward(self, tape, dy=None, dstate=None):
         """Backprop through every layer; fills (overwrites) ``self.grads``.
 
-        dy: gradient of the loss w.r.t. y, shaped like y (None = zeros); dstate:
-        w.r.t. the final states, shaped like them (None = zeros). Returns
-        ``dx`` shaped like x and ``dstate0`` shaped like the initial state.
+    Parameters
+    ----------
+    tape : LayerTape
+        The tape of ``forward(..., train=True)``.
+    dy : numpy.ndarray, optional
+        The gradient of the loss with respect to y, shaped like y; None: zeros.
+    dstate : numpy.ndarray or tuple of numpy.ndarray, optional
+        With respect to the final states, shaped like them (the LSTM's pair may hold
+        None); None: zeros.
+
+    Returns
+    -------
+    dx : numpy.ndarray
+        The gradient with respect to x, shaped like x.
+    dstate0 : numpy.ndarray or tuple of numpy.ndarray
+        With respect to the initial states, shaped like them (the LSTM's pair).
+
+    Raises
+    ------
+    TypeError
+        If ``tape`` is not the tape of this class's ``forward``; if a gradient is not a
+        NumPy array of the module's dtype; if the LSTM's ``dstate`` is not a pair.
+    ValueError
+        If a gradient has the wrong shape.
+
+    See Also
+    --------
+    forward : The forward that makes the tape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastrnn
+    >>> lstm = fastrnn.LSTM(3, 4, bidirectional=True, seed=0)
+    >>> x = np.ones((5, 2, 3), np.float32)
+    >>> y, (h_n, c_n), tape = lstm.forward(x)
+    >>> dx, (dh0, dc0) = lstm.backward(tape, dy=np.ones_like(y))     # loss = y.sum()
+    >>> dx.shape, dh0.shape, lstm.grads["weight_hh_l0_reverse"].shape
+    ((5, 2, 3), (2, 2, 4), (16, 4))
         """
         if not isinstance(tape, LayerTape):
             raise TypeError(f"tape must be the tape of {type(self).__name__}.forward(..., "
@@ -349,9 +599,65 @@ class _RNNBase:
 class RNN(_RNNBase):
     """Elman RNN layers: h_t = act(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh), act = nonlinearity.
 
-    RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh" | "relu", bias=True,
-        batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32,
-        seed=None, backend=None). State h (L·D, B, H).
+    ``num_layers`` layers of `fastrnn.rnn_forward`, each in one or both directions;
+    layer l > 0 reads layer l − 1's output y (module docstring). The parameters are
+    PyTorch's ``torch.nn.RNN``'s: ``weight_ih_l{k}{sfx}`` (H, I_k),
+    ``weight_hh_l{k}{sfx}`` (H, H), ``bias_ih_l{k}{sfx}`` and
+    ``bias_hh_l{k}{sfx}`` (H,), with sfx "" or "_reverse" and I_k = I for the first
+    layer, D·H above it; initialised uniform in ±1/√H. The state h is
+    (L·D, B, H), index l·D + d, as PyTorch's.
+
+    Parameters
+    ----------
+    input_size : int
+        I, the features of each step.
+    hidden_size : int
+        H, the units of each layer and direction.
+    num_layers : int, default 1
+        L, the stacked layers.
+    nonlinearity : {"tanh", "relu"}, default "tanh"
+        act (PyTorch's name: the functional API's ``activation``).
+    **kwargs
+        ``bias``, ``batch_first``, ``dropout``, ``bidirectional``, ``dtype``, ``seed``
+        and ``backend``, as for `LSTM` and with its defaults.
+
+    Attributes
+    ----------
+    params : dict of str to numpy.ndarray
+        The parameters, keyed by PyTorch's ``state_dict`` names; an optimizer
+        (``fastrnn.nn.Adam(module.params)``) updates them in place.
+    grads : dict of str to numpy.ndarray
+        Their gradients, keyed alike, filled (overwritten) by `backward`.
+    options : fastrnn.cells.Options
+        The cell's options; each of those the cell takes is also an attribute
+        (``activation``, and `nonlinearity`).
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not float32 or float64, ``activation=`` is passed (RNN takes
+        ``nonlinearity=``), ``proj_size`` is not 0 (only the LSTM projects) or a
+        keyword is unknown.
+    ValueError
+        If ``input_size``, ``hidden_size`` or ``num_layers`` is not an integer ≥ 1,
+        ``dropout`` is not a number in [0, 1) or ``nonlinearity`` is not "tanh" or
+        "relu".
+
+    See Also
+    --------
+    fastrnn.rnn_forward : One layer, one direction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastrnn
+    >>> rnn = fastrnn.RNN(3, 4, num_layers=2, bidirectional=True, seed=0)
+    >>> x = np.ones((5, 2, 3), np.float32)           # (T, B, I)
+    >>> y, h_n = rnn(x)
+    >>> y.shape, h_n.shape                           # (T, B, D·H), (L·D, B, H)
+    ((5, 2, 8), (4, 2, 4))
+    >>> list(rnn.params)[:4]
+    ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']
     """
     cell = "rnn"
 
@@ -362,32 +668,203 @@ class RNN(_RNNBase):
 
     @property
     def nonlinearity(self):
+        """The activation act, "tanh" or "relu" (PyTorch's name of ``activation``).
+
+    Examples
+    --------
+    >>> import fastrnn
+    >>> fastrnn.RNN(3, 4, nonlinearity="relu").nonlinearity
+    'relu'
+        """
         return self.activation
 
     def config(self):
+        """The constructor arguments, JSON-serialisable (stored by ``save``).
+
+    Returns
+    -------
+    dict
+        The arguments of ``RNN(**config)`` (with ``nonlinearity``, PyTorch's name),
+        ``dtype`` as its name; ``seed`` and ``backend`` are not kept.
+
+    Examples
+    --------
+    >>> import fastrnn
+    >>> fastrnn.RNN(3, 4, nonlinearity="relu").config()["nonlinearity"]
+    'relu'
+        """
         config = super().config()
         config["nonlinearity"] = config.pop("activation")
         return config
 
 
 class LSTM(_RNNBase):
-    """LSTM layers (gates i, f, g, o; see ``fastrnn.lstm_forward``). State (h, c), each (L·D, B, H).
+    """LSTM layers (gates i, f, g, o; see `fastrnn.lstm_forward`), with PyTorch's ``proj_size``.
 
-    LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-         bidirectional=False, activation="tanh" | "relu", dtype=np.float32, seed=None,
-         backend=None, gate_activation="sigmoid" | "hard_sigmoid", proj_size=0).
+    ``num_layers`` layers of `fastrnn.lstm_forward`, each in one or both directions;
+    layer l > 0 reads layer l − 1's output y (module docstring). The parameters are
+    PyTorch's ``torch.nn.LSTM``'s: ``weight_ih_l{k}{sfx}`` (4H, I_k),
+    ``weight_hh_l{k}{sfx}`` (4H, P), ``bias_ih_l{k}{sfx}`` and
+    ``bias_hh_l{k}{sfx}`` (4H,), with a projection ``weight_hr_l{k}{sfx}`` (P, H);
+    sfx "" or "_reverse", I_k = I for the first layer, D·P above it; initialised
+    uniform in ±1/√H. The state is the pair (h, c): h (L·D, B, P), c (L·D, B, H),
+    index l·D + d. P = ``proj_size``, or H without a projection.
 
-    With proj_size = P > 0 (PyTorch's): h_t = W_hr (o ⊙ act(c_t)), h and y of P units
-    (``weight_hr_l{k}[_reverse]`` (P, H) in the state dict), c of H.
+    With ``proj_size`` = P > 0 (PyTorch's): h_t = W_hr (o ⊙ act(c_t)), h and y of P
+    units, c of H.
+
+    Parameters
+    ----------
+    input_size : int
+        I, the features of each step.
+    hidden_size : int
+        H, the units of each layer and direction.
+    num_layers : int, default 1
+        L, the stacked layers.
+    bias : bool, default True
+        False: no biases (no ``bias_*`` parameters).
+    batch_first : bool, default False
+        True: x and y are (B, T, ·) instead of (T, B, ·); the states keep their layout.
+    dropout : float, default 0.0
+        Dropout probability in [0, 1) on the outputs of every layer but the last,
+        scaled by 1/(1−p), in training only (``forward(..., train=True)``).
+    bidirectional : bool, default False
+        Both directions (D = 2): y and each layer's input above the first have D·P
+        features.
+    activation : {"tanh", "relu"}, default "tanh"
+        act, of the candidate g and of the output act(c_t).
+    dtype : {numpy.float32, numpy.float64}, default numpy.float32
+        The dtype of the parameters, and of the inputs and states they accept.
+    seed : int, numpy.random.SeedSequence or None, default None
+        Seed of the initial parameters and of the dropout masks (None: fresh entropy).
+    backend : {None, "auto", "numpy", "cpu", "cuda"}, default None
+        The backend of every call (None: the current one, see `fastrnn.use_backend`).
+    proj_size : int, default 0
+        P, the units h is projected to, 0 ≤ P < H (0: no projection).
+    **options
+        ``gate_activation``: "sigmoid" (default) or "hard_sigmoid" (Keras 3's
+        clip(a/6 + 1/2, 0, 1)), the gates' σ.
+
+    Attributes
+    ----------
+    params : dict of str to numpy.ndarray
+        The parameters, keyed by PyTorch's ``state_dict`` names; an optimizer
+        (``fastrnn.nn.Adam(module.params)``) updates them in place.
+    grads : dict of str to numpy.ndarray
+        Their gradients, keyed alike, filled (overwritten) by `backward`.
+    options : fastrnn.cells.Options
+        The cell's options; each of those the cell takes is also an attribute
+        (``activation``, ``gate_activation``).
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not float32 or float64 or an option is unknown.
+    ValueError
+        If ``input_size``, ``hidden_size`` or ``num_layers`` is not an integer ≥ 1,
+        ``dropout`` is not a number in [0, 1), ``proj_size`` is not an integer in
+        [0, H) or an option is not one of its choices.
+
+    See Also
+    --------
+    fastrnn.lstm_forward : One layer, one direction.
+    fastrnn.nn.SequenceClassifier : These layers under a classifier.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastrnn
+    >>> lstm = fastrnn.LSTM(3, 4, num_layers=2, batch_first=True, seed=0)
+    >>> x = np.ones((2, 5, 3), np.float32)               # (B, T, I)
+    >>> y, (h_n, c_n) = lstm(x, lengths=[5, 3])
+    >>> y.shape, h_n.shape, c_n.shape
+    ((2, 5, 4), (2, 2, 4), (2, 2, 4))
+    >>> lstm.params["weight_hh_l1"].shape
+    (16, 4)
+    >>> fastrnn.LSTM(3, 4, proj_size=2)(np.ones((5, 2, 3), np.float32))[0].shape
+    (5, 2, 2)
     """
     cell = "lstm"
 
 
 class GRU(_RNNBase):
-    """GRU layers (gates r, z, n; see ``fastrnn.gru_forward``). State h (L·D, B, H).
+    """GRU layers (gates r, z, n; see `fastrnn.gru_forward`), with PyTorch's or Keras's n gate.
 
-    Same arguments as ``LSTM``, and reset_after=True (PyTorch's: r multiplies h W_hnᵀ + b_hn)
-    | False (Keras reset_after=False, ONNX linear_before_reset=0: r multiplies h first).
+    ``num_layers`` layers of `fastrnn.gru_forward`, each in one or both directions;
+    layer l > 0 reads layer l − 1's output y (module docstring). The parameters are
+    PyTorch's ``torch.nn.GRU``'s: ``weight_ih_l{k}{sfx}`` (3H, I_k),
+    ``weight_hh_l{k}{sfx}`` (3H, H), ``bias_ih_l{k}{sfx}`` and
+    ``bias_hh_l{k}{sfx}`` (3H,), with sfx "" or "_reverse" and I_k = I for the first
+    layer, D·H above it; initialised uniform in ±1/√H. The state h is (L·D, B, H),
+    index l·D + d.
+
+    Parameters
+    ----------
+    input_size : int
+        I, the features of each step.
+    hidden_size : int
+        H, the units of each layer and direction.
+    num_layers : int, default 1
+        L, the stacked layers.
+    bias : bool, default True
+        False: no biases (no ``bias_*`` parameters).
+    batch_first : bool, default False
+        True: x and y are (B, T, ·) instead of (T, B, ·); the states keep their layout.
+    dropout : float, default 0.0
+        Dropout probability in [0, 1) on the outputs of every layer but the last,
+        scaled by 1/(1−p), in training only (``forward(..., train=True)``).
+    bidirectional : bool, default False
+        Both directions (D = 2): y and each layer's input above the first have D·H
+        features.
+    activation : {"tanh", "relu"}, default "tanh"
+        act, of the candidate n.
+    dtype : {numpy.float32, numpy.float64}, default numpy.float32
+        The dtype of the parameters, and of the inputs and states they accept.
+    seed : int, numpy.random.SeedSequence or None, default None
+        Seed of the initial parameters and of the dropout masks (None: fresh entropy).
+    backend : {None, "auto", "numpy", "cpu", "cuda"}, default None
+        The backend of every call (None: the current one, see `fastrnn.use_backend`).
+    proj_size : int, default 0
+        Must be 0: only the LSTM projects (PyTorch's signature has no such argument
+        for the GRU either).
+    **options
+        ``gate_activation``: "sigmoid" (default) or "hard_sigmoid", as for `LSTM`;
+        ``reset_after``: True (default; PyTorch's: r multiplies h W_hnᵀ + b_hn) or
+        False (Keras ``reset_after=False``, ONNX ``linear_before_reset=0``: r
+        multiplies h first).
+
+    Attributes
+    ----------
+    params : dict of str to numpy.ndarray
+        The parameters, keyed by PyTorch's ``state_dict`` names; an optimizer
+        (``fastrnn.nn.Adam(module.params)``) updates them in place.
+    grads : dict of str to numpy.ndarray
+        Their gradients, keyed alike, filled (overwritten) by `backward`.
+    options : fastrnn.cells.Options
+        The cell's options; each of those the cell takes is also an attribute
+        (``activation``, ``gate_activation``, ``reset_after``).
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not float32 or float64, ``proj_size`` is not 0 or an option is
+        unknown.
+    ValueError
+        If ``input_size``, ``hidden_size`` or ``num_layers`` is not an integer ≥ 1,
+        ``dropout`` is not a number in [0, 1) or an option is not one of its choices.
+
+    See Also
+    --------
+    fastrnn.gru_forward : One layer, one direction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastrnn
+    >>> gru = fastrnn.GRU(3, 4, bidirectional=True, reset_after=False, seed=0)
+    >>> y, h_n = gru(np.ones((5, 2, 3), np.float32))
+    >>> y.shape, h_n.shape, gru.reset_after
+    ((5, 2, 8), (2, 2, 4), False)
     """
     cell = "gru"
 
