@@ -44,6 +44,15 @@ class Prepared:
     The workers keep the model as it was when prepared: prepare it again after
     changing its parameters.
 
+    Parameters
+    ----------
+    model : nn.SequenceClassifier, fastrnn.RNN / LSTM / GRU, or callable
+        The model itself, in this process.
+    future : distributed.Future
+        Its copy on every worker (``client.scatter(model, broadcast=True)``).
+    client : distributed.Client
+        The client it was scattered with; ``predict`` runs on it.
+
     Attributes
     ----------
     model : object
@@ -51,6 +60,18 @@ class Prepared:
     future : distributed.Future
         Its copy on every worker; every chunk's task depends on it.
     client : distributed.Client
+        The client of the cluster whose workers hold it.
+
+    See Also
+    --------
+    prepare : Makes one.
+
+    Examples
+    --------
+    >>> ready = fastrnn.dask.prepare(client, model)       # doctest: +SKIP
+    >>> ready.model is model, ready.client is client      # doctest: +SKIP
+    (True, True)
+    >>> probs = fastrnn.dask.predict(ready, x)            # doctest: +SKIP
     """
 
     def __init__(self, model, future, client):
@@ -90,6 +111,16 @@ class WorkerSetup(distributed.WorkerPlugin):
         self.name = "fastrnn" + "".join(f"-{cell}-{dtype}" for cell, dtype in self.kernels)
 
     async def setup(self, worker):
+        """Ready ``worker``: set its fastrnn threads, then warm its kernels off its event loop.
+
+        Called by distributed on every worker when the plugin is registered, and on
+        each worker that joins later (a restarted one included).
+
+        Parameters
+        ----------
+        worker : distributed.Worker
+            The worker.
+        """
         _threads.set_num_threads(min(self.threads or worker.state.nthreads, _threads._limit()))
         if self.kernels:      # compiling takes seconds: not on the worker's event loop
             await asyncio.to_thread(warm, self.kernels)
@@ -137,6 +168,7 @@ def prepare(client, model, threads=None):
     Parameters
     ----------
     client : distributed.Client
+        The client of the cluster to ready.
     model : nn.SequenceClassifier, fastrnn.RNN / LSTM / GRU, or callable
         What ``predict`` accepts. Only fastrnn's own models are warmed.
     threads : int or None
@@ -280,6 +312,8 @@ def predict(model, x, lengths=None, client=None):
     Parameters
     ----------
     model : nn.SequenceClassifier, fastrnn.RNN / LSTM / GRU, callable, or Prepared
+        The model to run on every chunk; a ``Prepared`` one (from ``prepare``) runs
+        from its copy on the workers.
     x : dask.array.Array, shape (N, T, I)
         Batch first, chunked along N; of the model's dtype, I = ``input_size``.
     lengths : array_like or dask.array.Array of int, shape (N,), optional
@@ -316,7 +350,7 @@ def predict(model, x, lengths=None, client=None):
     >>> probs = fastrnn.dask.predict(model, x)       # nothing computed yet
     >>> probs.shape, probs.chunks[0]
     ((1000, 10), (250, 250, 250, 250))
-    >>> probs.compute().shape                        # doctest: +SKIP
+    >>> probs.compute(scheduler="synchronous").shape   # any scheduler; here in this thread
     (1000, 10)
     """
     prepared = model if isinstance(model, Prepared) else None
