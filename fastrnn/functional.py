@@ -234,7 +234,7 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
     train : bool, default False
         Keep the tape that `rnn_backward` needs. The tape owns copies of what
         backward reads: changing y, x or the weights afterwards does not change the
-        gradients (the tape's rule, module docstring).
+        gradients (the tape's rule: see `Tape`).
     backend : {None, "auto", "numpy", "cpu", "cuda"}, default None
         Where the call runs. None: the current default (`use_backend`, else the
         FASTRNN_BACKEND environment variable, else "auto"); "auto": "cuda" for device
@@ -389,7 +389,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, lengths=
     train : bool, default False
         Keep the tape that `lstm_backward` needs. The tape owns copies of what
         backward reads: changing y, x or the weights afterwards does not change the
-        gradients (the tape's rule, module docstring).
+        gradients (the tape's rule: see `Tape`).
     backend : {None, "auto", "numpy", "cpu", "cuda"}, default None
         Where the call runs. None: the current default (`use_backend`, else the
         FASTRNN_BACKEND environment variable, else "auto"); "auto": "cuda" for device
@@ -555,7 +555,7 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
     train : bool, default False
         Keep the tape that `gru_backward` needs. The tape owns copies of what
         backward reads: changing y, x or the weights afterwards does not change the
-        gradients (the tape's rule, module docstring).
+        gradients (the tape's rule: see `Tape`).
     backend : {None, "auto", "numpy", "cpu", "cuda"}, default None
         Where the call runs. None: the current default (`use_backend`, else the
         FASTRNN_BACKEND environment variable, else "auto"); "auto": "cuda" for device

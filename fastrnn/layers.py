@@ -600,7 +600,7 @@ class RNN(_RNNBase):
     """Elman RNN layers: h_t = act(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh), act = nonlinearity.
 
     ``num_layers`` layers of `fastrnn.rnn_forward`, each in one or both directions;
-    layer l > 0 reads layer l − 1's output y (module docstring). The parameters are
+    layer l > 0 reads layer l − 1's output y, after dropout in training. The parameters are
     PyTorch's ``torch.nn.RNN``'s: ``weight_ih_l{k}{sfx}`` (H, I_k),
     ``weight_hh_l{k}{sfx}`` (H, H), ``bias_ih_l{k}{sfx}`` and
     ``bias_hh_l{k}{sfx}`` (H,), with sfx "" or "_reverse" and I_k = I for the first
@@ -702,7 +702,7 @@ class LSTM(_RNNBase):
     """LSTM layers (gates i, f, g, o; see `fastrnn.lstm_forward`), with PyTorch's ``proj_size``.
 
     ``num_layers`` layers of `fastrnn.lstm_forward`, each in one or both directions;
-    layer l > 0 reads layer l − 1's output y (module docstring). The parameters are
+    layer l > 0 reads layer l − 1's output y, after dropout in training. The parameters are
     PyTorch's ``torch.nn.LSTM``'s: ``weight_ih_l{k}{sfx}`` (4H, I_k),
     ``weight_hh_l{k}{sfx}`` (4H, P), ``bias_ih_l{k}{sfx}`` and
     ``bias_hh_l{k}{sfx}`` (4H,), with a projection ``weight_hr_l{k}{sfx}`` (P, H);
@@ -791,7 +791,7 @@ class GRU(_RNNBase):
     """GRU layers (gates r, z, n; see `fastrnn.gru_forward`), with PyTorch's or Keras's n gate.
 
     ``num_layers`` layers of `fastrnn.gru_forward`, each in one or both directions;
-    layer l > 0 reads layer l − 1's output y (module docstring). The parameters are
+    layer l > 0 reads layer l − 1's output y, after dropout in training. The parameters are
     PyTorch's ``torch.nn.GRU``'s: ``weight_ih_l{k}{sfx}`` (3H, I_k),
     ``weight_hh_l{k}{sfx}`` (3H, H), ``bias_ih_l{k}{sfx}`` and
     ``bias_hh_l{k}{sfx}`` (3H,), with sfx "" or "_reverse" and I_k = I for the first
