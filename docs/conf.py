@@ -24,6 +24,7 @@ templates_path = ["_templates"]
 
 # the API reference: one generated page per public name (api/index.rst)
 autosummary_generate = True
+autosummary_ignore_module_all = False   # a module page lists its __all__ where it has one
 autodoc_default_options = {"members": True}
 numpydoc_show_class_members = False    # the class template lists the members itself
 numpydoc_class_members_toctree = False
@@ -46,3 +47,13 @@ html_sidebars = {page: [] for page in ("index", "getting-started", "performance"
                                        "design")}
 html_static_path = ["_static"]
 html_css_files = ["fastrnn.css"]
+
+
+def _skip_named_tuple_fields(app, what, name, obj, skip, options):
+    """A named tuple's fields are not listed as members: its docstring documents them (as
+    Parameters, and for the functional API's outputs as Attributes with their shapes)."""
+    return True if type(obj).__name__ == "_tuplegetter" else None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_named_tuple_fields)

@@ -1,5 +1,7 @@
 """Batch inference on a Dask cluster: one fastrnn model over a dask array chunked along N.
 
+In short::
+
     x (N, T, I) dask array, batch first, chunked along N     lengths (N,) or None
     predict(model, x, lengths)  ->  a lazy dask array, one task per chunk of rows:
         nn.SequenceClassifier     model.predict_proba(x_k, lengths_k)      (N, C)

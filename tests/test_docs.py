@@ -5,6 +5,9 @@
 are served on 127.0.0.1 and opened in headless Chromium (tests/_browser.py) with
 every other host unresolvable; every request must go to that server.
 """
+import importlib
+import importlib.util
+import inspect
 import os
 import re
 
@@ -47,6 +50,36 @@ def test_python_examples_of_the_pages_run(page, capsys):
     blocks = re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), flags=re.S)
     for block in blocks:
         exec(compile(block, str(DOCS / page), "exec"), {"__name__": "docs"})
+
+
+#: the modules whose public names (``__all__``, or the functions and classes they define)
+#: each have a page of the API reference; fastrnn's ``nn`` and ``config`` are its own entries
+API_MODULES = ("fastrnn", "fastrnn.nn", "fastrnn.stream", "fastrnn.cells", "fastrnn.backends",
+               "fastrnn.dask")
+
+
+def test_the_api_reference_lists_every_public_name():
+    listed, module = set(), None
+    for line in (DOCS / "api" / "index.rst").read_text().splitlines():
+        if line.startswith(".. currentmodule::"):
+            module = line.split("::")[1].strip()
+        elif line.startswith("   ") and line.strip() and not line.strip().startswith(":"):
+            listed.add(f"{module}.{line.strip()}")
+    missing = []
+    for name in API_MODULES:
+        if name == "fastrnn.dask" and importlib.util.find_spec("distributed") is None:
+            continue
+        m = importlib.import_module(name)
+        names = getattr(m, "__all__", None) or [
+            n for n, obj in vars(m).items() if not n.startswith("_")
+            and (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == name]
+        for n in names:
+            obj = getattr(m, n)
+            if inspect.ismodule(obj) and obj.__name__ in API_MODULES:
+                continue            # its names are listed instead
+            if f"{name}.{n}" not in listed:
+                missing.append(f"{name}.{n}")
+    assert not missing, f"not in docs/api/index.rst: {missing}"
 
 
 def test_built_pages_load_nothing_from_another_host(site):
