@@ -99,6 +99,34 @@ def _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, pc, c0, ld
 BLOCKS = [(mr, 1) for mr in range(1, MR_MAX + 1)] + [(mr, 2) for mr in range(1, 5)]
 
 
+def _tile_function(module, vty, ptr):
+    """The microkernel as one function of ``module`` (made on first use): a switch over
+    ``BLOCKS`` to each block's code. Internal and never inlined, so that every caller
+    shares one copy: inlined at each call site, the blocks would multiply compile time."""
+    name = f"fastrnn_tile_{vty.count}x{'f32' if isinstance(vty.element, ir.FloatType) else 'f64'}"
+    if name in module.globals:
+        return module.globals[name]
+    i64 = ir.IntType(64)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr, i64, i64, i64, ptr, i64, i64,
+                                                             ptr, i64, i64, ir.IntType(1), i64]),
+                     name)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    pa, a0, sa_i, sa_k, pb, b0, K, pc, c0, ldc, acc, kind = fn.args
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    done = fn.append_basic_block("tile.done")
+    switch = builder.switch(kind, done)
+    for k, (mr, npan) in enumerate(BLOCKS):
+        block = fn.append_basic_block(f"tile.{mr}x{npan}")
+        switch.add_case(ir.Constant(i64, k), block)
+        builder.position_at_end(block)
+        _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, pc, c0, ldc, acc)
+        builder.branch(done)
+    builder.position_at_end(done)
+    builder.ret_void()
+    return fn
+
+
 @intrinsic
 def tile(typingctx, a, a0, sa_i, sa_k, b, b0, K, c, c0, ldc, acc, kind):
     """c[c0 + i·ldc + j] (+)= Σ_k a[a0 + i·sa_i + k·sa_k] · b[b0 + k·NR + j] for i < rows and
@@ -111,19 +139,11 @@ def tile(typingctx, a, a0, sa_i, sa_k, b, b0, K, c, c0, ldc, acc, kind):
     def codegen(context, builder, sig, args):
         ar, a0_, sa_i_, sa_k_, br, b0_, K_, cr, c0_, ldc_, acc_, kind_ = args
         vty = _vector_type(sig.args[0].dtype)
-        pa = context.make_array(sig.args[0])(context, builder, ar).data
-        pb = context.make_array(sig.args[4])(context, builder, br).data
-        pc = context.make_array(sig.args[7])(context, builder, cr).data
-        done = builder.append_basic_block("tile.done")
-        switch = builder.switch(kind_, done)
-        for kind, (mr, npan) in enumerate(BLOCKS):
-            block = builder.append_basic_block(f"tile.{mr}x{npan}")
-            switch.add_case(ir.Constant(kind_.type, kind), block)
-            builder.position_at_end(block)
-            _emit_tile(builder, vty, mr, npan, pa, a0_, sa_i_, sa_k_, pb, b0_, K_, pc, c0_,
-                       ldc_, acc_)
-            builder.branch(done)
-        builder.position_at_end(done)
+        data = [context.make_array(sig.args[i])(context, builder, v).data
+                for i, v in ((0, ar), (4, br), (7, cr))]
+        fn = _tile_function(builder.module, vty, data[0].type)
+        builder.call(fn, [data[0], a0_, sa_i_, sa_k_, data[1], b0_, K_, data[2], c0_, ldc_,
+                          acc_, kind_])
         return context.get_dummy_value()
 
     return types.void(a, types.int64, types.int64, types.int64, b, types.int64, types.int64, c,
