@@ -111,7 +111,8 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
     common = (kind, *_flags(options), x)
     tail = (cells.get(cell).fold_bias(b_ih, b_hh, options), b_hh, h0, c0, lengths, y, h_T, c_T,
             hs, cs, gates, ghn)
-    with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
+    # no BLAS in the forward: every product is the microkernel's
+    with _pool.reserve(_threads.get_num_threads()) as threads:
         if name == "units":
             parts = max(1, min(threads, H))
             scratch = (np.empty((2, B, H), dtype), np.empty((B, Hc), dtype),
