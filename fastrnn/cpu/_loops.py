@@ -81,8 +81,9 @@ def padded(rows, cols, like):
 
 @njit(**JIT)
 def project(x, t0, t1, b0, b1, wip, gi):
-    """gi[(t − t0)·n + b] = x[t, b0 + b] W_ihᵀ for steps [t0, t1) of rows [b0, b1) (n = b1 − b0):
-    one ``matmul`` per row over the steps, so that even one row makes a tall product."""
+    """gi[(t − t0)·n + b] = x[t, b0 + b] W_ihᵀ for steps [t0, t1) of rows [b0, b1)
+    (n = b1 − b0; wip the packed W_ih): one ``matmul`` per row over the steps, so that
+    even one row makes a tall product."""
     n = b1 - b0
     for b in range(n):
         matmul(x[t0:t1, b0 + b], wip, gi[b:(t1 - t0) * n:n], 0, False)
