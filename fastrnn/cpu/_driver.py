@@ -79,6 +79,12 @@ def _packed(w, dtype, r0=0, r1=None, transpose=False):
     return pack(w, r0, w.shape[0] if r1 is None else r1)
 
 
+def reset_rows(cell, options, H):
+    """q0: W_hh's rows [q0, G·H) multiply r ⊙ h_{t-1} instead of h_{t-1}: the n block (from
+    2H) of the GRU without reset_after; G·H (no such rows) for every other cell."""
+    return 2 * H if TAGS[cell] == GRU and not options.reset_after else cells.get(cell).G * H
+
+
 def _flags(options):
     """The kernels' (relu, hard, after) from ``fastrnn.cells.Options``: act is relu, σ is the
     hard sigmoid, the GRU resets after its product."""
@@ -94,7 +100,8 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
     T, B, I = x.shape
     H, P = w_hh.shape[0] // G, w_hh.shape[1]
     dtype = x.dtype
-    before = kind == GRU and not options.reset_after
+    q0 = reset_rows(cell, options, H)
+    before = q0 < G * H
     # the GRU without reset_after needs every unit's r before its n block, a projection
     # every unit's m: not "units", which splits the units
     name = "batch" if before or w_hr is not None else variant(B, _threads.get_num_threads())
@@ -120,7 +127,6 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
             _pool.run(forward_units, parts, *common, w_ih, w_hh, *tail, config.CPU_CHUNK_ROWS,
                       *scratch)
         else:
-            q0 = 2 * H if before else G * H     # W_hh's rows [q0, G·H) multiply r ⊙ h
             panels = (_packed(w_ih, dtype), _packed(w_hh, dtype, 0, q0),
                       _packed(w_hh, dtype, q0), _packed(w_hr, dtype))
             parts = max(1, min(threads, B))
@@ -147,17 +153,17 @@ def backward(tape, dy, dh_T, dc_T):
     dx = np.empty_like(x)
     dw_ih, dw_hh = np.empty_like(w_ih), np.empty_like(w_hh)
     db_ih, db_hh = np.empty(G * H, dtype), np.empty(G * H, dtype)
-    before = kind == GRU and not tape["options"].reset_after
+    q0 = reset_rows(tape["cell"], tape["options"], H)
     # packed W_hhᵀ; without reset_after the GRU's W_hn (from row 2H) multiplies q = r ⊙ h
     # (the tape's ghn); with a projection W_hrᵀ for dm = dh W_hr, and dh_t of every step
     # for dW_hr = Σ dh_tᵀ m_t
     panels = (_packed(w_hh, dtype, transpose=True),
-              _packed(w_hh[2 * H:] if before else None, dtype, transpose=True),
+              _packed(w_hh[q0:] if q0 < G * H else None, dtype, transpose=True),
               _packed(w_hr, dtype, transpose=True))
     hp2 = hs[:T].reshape(T * B, P)
     dhs = np.empty((T if w_hr is not None else 0, B, P), dtype)
     dw_hr = np.empty((0, 0) if w_hr is None else w_hr.shape, dtype)
-    hq2, q0 = (tape["ghn"].reshape(T * B, H), 2 * H) if before else (hp2, G * H)
+    hq2 = tape["ghn"].reshape(T * B, H) if q0 < G * H else hp2
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         rows = max(1, min(threads, B))
         _pool.run(backward_batch, rows, kind, *_flags(tape["options"]), *panels, hs, cs,

@@ -45,8 +45,8 @@ import numpy as np
 from numba import njit
 
 from ._blas import gemm
-from ._cells import (GRU, JIT, LSTM, backward_row, forward_units as cell_units,
-                     gru_back_before, gru_back_reset, gru_reset)
+from ._cells import (JIT, backward_row, forward_units as cell_units, gru_back_before,
+                     gru_back_reset, gru_reset)
 from ._sync import arrive
 from ._tile import matmul, n_panels, pack_into, panel_width
 
@@ -80,13 +80,13 @@ def padded(rows, cols, like):
 
 
 @njit(**JIT)
-def project(x, t0, t1, b0, b1, wip, gi):
-    """gi[(t − t0)·n + b] = x[t, b0 + b] W_ihᵀ for steps [t0, t1) of rows [b0, b1)
-    (n = b1 − b0; wip the packed W_ih): one ``matmul`` per row over the steps, so that
-    even one row makes a tall product."""
+def project(x, t0, t1, b0, b1, wip, gi, c0):
+    """gi[(t − t0)·n + b, c0:] = x[t, b0 + b] W_ihᵀ for steps [t0, t1) of rows [b0, b1)
+    (n = b1 − b0; wip the packed rows of W_ih, whose columns start at gi's column c0):
+    one ``matmul`` per row over the steps, so that even one row makes a tall product."""
     n = b1 - b0
     for b in range(n):
-        matmul(x[t0:t1, b0 + b], wip, gi[b:(t1 - t0) * n:n], 0, False)
+        matmul(x[t0:t1, b0 + b], wip, gi[b:(t1 - t0) * n:n], c0, False)
 
 
 @njit(**JIT)
@@ -102,8 +102,8 @@ def forward_batch(p, parts, cell, relu, hard, after, x, wip, whp, wnp, wrp, bias
     h = m W_hrᵀ (and m into the tape's ms)."""
     T, B, P = y.shape
     GH = bias.shape[0]
-    H = GH // (4 if cell == LSTM else 3 if cell == GRU else 1)
     proj = wrp.shape[0] > 0
+    H = wrp.shape[1] if proj else P     # W_hr's panels are (NP, H, NR)
     b0, b1 = share(p, parts, B)
     n = b1 - b0
     if n == 0:
@@ -121,7 +121,7 @@ def forward_batch(p, parts, cell, relu, hard, after, x, wip, whp, wnp, wrp, bias
     gi = padded(min(steps, T) * n, GH, y)
     for t0 in range(0, T, steps):
         t1 = min(T, t0 + steps)
-        project(x, t0, t1, b0, b1, wip, gi)
+        project(x, t0, t1, b0, b1, wip, gi, 0)
         for t in range(t0, t1):
             if train:
                 copy(hs[t, b0:b1], h)
@@ -164,8 +164,8 @@ def forward_batch(p, parts, cell, relu, hard, after, x, wip, whp, wnp, wrp, bias
 def pack_units(w, G, H, j0, j1):
     """Units [j0, j1) of each of w's G gate blocks as panels (G, NP, K, NR): a share's own
     slice of W_ih or W_hh, packed by the share itself (into its own core's cache)."""
-    nb = n_panels(w, 0, j1 - j0)
-    out = np.empty((G, nb, w.shape[1], panel_width(w)), w.dtype)
+    nr = panel_width(w)
+    out = np.empty((G, n_panels(j1 - j0, nr), w.shape[1], nr), w.dtype)
     for g in range(G):
         pack_into(w, g * H + j0, g * H + j1, out[g])
     return out
@@ -198,8 +198,7 @@ def forward_units(p, parts, cell, relu, hard, after, x, w_ih, w_hh, bias, b_hh, 
         # this share's gate columns of gi = x W_ihᵀ for steps [t0, t1)
         if j1 > j0:
             for g in range(G):
-                for b in range(B):
-                    matmul(x[t0:t1, b], wiu[g], gi[b:(t1 - t0) * B:B], g * H + j0, False)
+                project(x, t0, t1, 0, B, wiu[g], gi, g * H + j0)
         for t in range(t0, t1):
             h, hn = hbuf[t % 2], hbuf[(t + 1) % 2]
             if train:

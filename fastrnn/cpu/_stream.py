@@ -15,9 +15,9 @@ from numba.extending import intrinsic
 
 from .. import cells
 from ._cells import GRU, JIT, LSTM, RNN, forward_units, gru_reset
-from ._driver import TAGS, _flags
+from ._driver import TAGS, _flags, reset_rows
 from ._loops import copy
-from ._tile import matmul, pack, width
+from ._tile import matmul, n_panels, pack, width
 
 
 @intrinsic
@@ -31,15 +31,15 @@ def _pointer(typingctx, address, zero):
 
 
 @njit(**JIT)
-def _step(cell, relu, hard, after, zero, L, B, I, H, P, G, NR, x, w_ih0, w_ih, w_hh, w_hn, w_hr,
+def _step(cell, relu, hard, after, zero, L, B, I, H, P, G, NR, q0, x, w_ih0, w_ih, w_hh, w_hn, w_hr,
           bias, b_hh, h, c, gi, gh, hn, hq, gates, ct, ghn, out):
     """One step of every layer, in place, on the stream's own buffers given by address.
 
     Weights as packed panels (``_tile.pack``, NR columns each; NP(n) = ⌈n / NR⌉):
     w_ih0 (NP(G·H),I,NR) layer 0's W_ih; w_ih (L−1,NP(G·H),P,NR) the others'; w_hh
     (L,NP(q0),P,NR) W_hh's rows [0, q0) and w_hn (L,NP(G·H − q0),P,NR) its rows
-    [q0, G·H), q0 = 2H for the GRU without reset_after (whose n block multiplies r ⊙ h),
-    else G·H; w_hr (L,NP(P),H,NR) the projection (no panels without). bias, b_hh (L,G·H)
+    [q0, G·H) (``_driver.reset_rows``: 2H for the GRU without reset_after, whose n block
+    multiplies r ⊙ h, else G·H); w_hr (L,NP(P),H,NR) the projection (no panels without). bias, b_hh (L,G·H)
     as in ``_cells``; h (L,B,P), c (L,B,H) the state, updated (c, gates, ct, ghn have a
     last axis of 0 where the cell has none; P = H but for the LSTM's projection);
     scratch gi, gh (B,G·H+NR), hn (B,H), hq (B,P+NR), gates (B,G·H), ct (B,H), ghn (B,H);
@@ -48,9 +48,8 @@ def _step(cell, relu, hard, after, zero, L, B, I, H, P, G, NR, x, w_ih0, w_ih, w
     GH = G * H
     Hc, Hg = H if cell == LSTM else 0, H if cell == GRU else 0
     proj = P != H
-    q0 = 2 * H if cell == GRU and not after else GH
-    npg, npq, npn = (GH + NR - 1) // NR, (q0 + NR - 1) // NR, (GH - q0 + NR - 1) // NR
-    npp = (P + NR - 1) // NR if proj else 0
+    npg, npq, npn = n_panels(GH, NR), n_panels(q0, NR), n_panels(GH - q0, NR)
+    npp = n_panels(P, NR) if proj else 0
     x, out = carray(_pointer(x, zero), (B, I)), carray(_pointer(out, zero), (B, P))
     w_ih0 = carray(_pointer(w_ih0, zero), (npg, I, NR))
     w_ih = carray(_pointer(w_ih, zero), (L - 1, npg, P, NR))
@@ -103,12 +102,12 @@ class Stepper:
                                   for i in range(4))
         w_hr = [np.ascontiguousarray(p[4], dt) for p in layers] if P != H else [None] * L
         GH, NR = G * H, width(dt)
-        q0 = 2 * H if kind == GRU and not options.reset_after else GH
+        q0 = reset_rows(cell, options, H)
 
         def panels(ws, r0, r1, cols):
             """The packed rows [r0, r1) of each of ws, stacked: (len(ws), NP, cols, NR)."""
             return np.stack([pack(w, r0, r1) for w in ws]) if ws else np.zeros(
-                (0, -(-(r1 - r0) // NR), cols, NR), dt)
+                (0, n_panels(r1 - r0, NR), cols, NR), dt)
         # every buffer the kernel reads or writes, owned here (contiguous; the kernel takes
         # their addresses): weights copied as panels, the state, scratch
         self._buffers = [
@@ -118,7 +117,7 @@ class Stepper:
             np.stack(b_hh), self.h, self.c, np.zeros((B, GH + NR), dt),
             np.zeros((B, GH + NR), dt), np.zeros((B, H), dt), np.zeros((B, P + NR), dt),
             np.zeros((B, GH), dt), np.zeros((B, H), dt), np.zeros((B, H), dt), self.out]
-        self._args = (kind, *_flags(options), dt.type(0), L, B, I, H, P, G, NR,
+        self._args = (kind, *_flags(options), dt.type(0), L, B, I, H, P, G, NR, q0,
                       *(a.ctypes.data for a in self._buffers))
         self._entry = None
 

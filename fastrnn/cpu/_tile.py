@@ -162,10 +162,9 @@ def panel_width(w):
 
 
 @njit(**JIT)
-def n_panels(w, r0, r1):
-    """How many panels rows [r0, r1) of w make."""
-    nr = panel_width(w)
-    return (r1 - r0 + nr - 1) // nr
+def n_panels(rows, nr):
+    """How many panels of nr columns ``rows`` rows of a weight make: ⌈rows / nr⌉."""
+    return (rows + nr - 1) // nr
 
 
 @njit(**JIT)
@@ -173,7 +172,7 @@ def pack_into(w, r0, r1, out):
     """out[p, k, j] = w[r0 + p·NR + j, k] (0 past r1): rows [r0, r1) of w (N, K) as panels
     (n_panels, K, NR); out is (≥ n_panels, K, NR). Returns out."""
     nr = out.shape[2]
-    for p in range((r1 - r0 + nr - 1) // nr):
+    for p in range(n_panels(r1 - r0, nr)):
         panel, n = out[p], min(nr, r1 - r0 - p * nr)
         rows = w[r0 + p * nr:r0 + p * nr + n]
         for k in range(w.shape[1]):
@@ -188,8 +187,8 @@ def pack_into(w, r0, r1, out):
 @njit(**JIT)
 def pack(w, r0, r1):
     """Rows [r0, r1) of w (N, K) as new panels (n_panels, K, NR)."""
-    return pack_into(w, r0, r1, np.empty((n_panels(w, r0, r1), w.shape[1], panel_width(w)),
-                                         w.dtype))
+    nr = panel_width(w)
+    return pack_into(w, r0, r1, np.empty((n_panels(r1 - r0, nr), w.shape[1], nr), w.dtype))
 
 
 @njit(**JIT)
