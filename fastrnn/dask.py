@@ -14,7 +14,9 @@ readies the workers first: fastrnn's threads set to each worker's thread
 count, the model's cpu kernels compiled or loaded from Numba's cache (one
 worker per host first, so that the others of the host load what it wrote),
 and the model scattered to every worker once; every chunk's task then
-depends on that one copy. A ``WorkerSetup`` plugin keeps doing the threads
+depends on that one copy. Dask's active memory manager (its ReduceReplicas
+policy, on by default) may later drop the extra copies; a worker without
+one then fetches it from a peer when a task needs it. A ``WorkerSetup`` plugin keeps doing the threads
 and the warm-up for workers that join later, a restarted one included.
 
 Fork safety: the cpu backend runs on its own Python threads
@@ -165,7 +167,9 @@ def prepare(client, model, threads=None):
     count, the model's cpu kernels compiled or loaded from Numba's cache; on workers
     that join later too), after warming one worker per host first so that the
     others of a host load its kernels from the cache it shares with them; then
-    scatters the model to every worker (``broadcast=True``). The model is not called.
+    scatters the model to every worker (``broadcast=True``; Dask's active memory
+    manager, when its ReduceReplicas policy runs, may drop the extra copies, and a
+    worker then fetches one from a peer when it needs it). The model is not called.
 
     Parameters
     ----------

@@ -33,8 +33,11 @@ ATOL = 1e-5
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=":0") as cluster:
+    # the active memory manager's ReduceReplicas would drop the broadcast copies at
+    # random moments (every 2 s): off, so that the tests can count them
+    with dask.config.set({"distributed.scheduler.active-memory-manager.start": False}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     host="127.0.0.1", dashboard_address=":0") as cluster:
         yield cluster
 
 
