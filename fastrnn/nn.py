@@ -2,7 +2,8 @@
 
 `Dense`, `softmax_cross_entropy`, `Adam`, `SGD`, `clip_grad_norm`,
 `cosine_schedule`, and `SequenceClassifier` (RNN → output at each sequence's
-last valid step → Dense).
+last valid step → Dense). `Sequential` and its layers `Recurrent`, `Activation`,
+`Dropout` and `Masking` (defined in `fastrnn.sequential`) are re-exported here.
 
 Parameters and gradients are dicts of NumPy arrays keyed by name. Optimizers
 update the parameter arrays in place (so a module's ``params`` stay the same
@@ -85,6 +86,9 @@ class Dense:
 
     def __call__(self, x):
         return self.forward(x)[0]
+
+    def __repr__(self):
+        return f"Dense({self.in_features}, {self.out_features}, dtype={self.dtype.name})"
 
     def forward(self, x):
         """Apply the layer, keeping what `backward` needs.
@@ -524,153 +528,13 @@ def last_valid(y, lengths):
     return y[np.arange(y.shape[0]), lengths - 1]
 
 
-class SequenceClassifier:
-    """RNN layers → output at each sequence's last valid step → Dense → class scores.
+class _Classifier:
+    """Training and inference shared by the models that end in class scores.
 
-    Sequences are batch first, ``x (N, T, I)``, with optional ``lengths (N,)``
-    in ``[1, T]``; labels are ``(N,)`` integers in ``[0, num_classes)``.
-
-    Parameters
-    ----------
-    input_size : int
-        I, the features of each step.
-    hidden_size : int
-        H, the recurrent layers' hidden size.
-    num_classes : int
-        C, the number of classes.
-    cell : {"lstm", "gru", "rnn"}, default "lstm"
-        The recurrent module: `fastrnn.LSTM`, `fastrnn.GRU` or `fastrnn.RNN`.
-    num_layers : int, default 1
-        Stacked recurrent layers.
-    bidirectional : bool, default False
-        Both directions; the classifier then reads 2·H features.
-    activation : {"tanh", "relu"}, default "tanh"
-        The cell's activation (the ``nonlinearity`` of cell "rnn").
-    dropout : float, default 0.0
-        Dropout between recurrent layers, in training only.
-    dtype : {numpy.float32, numpy.float64}, default numpy.float32
-        Dtype of the parameters and of the inputs they accept.
-    seed : int, numpy.random.SeedSequence or None, default None
-        Seed of the initial weights and of the dropout masks.
-    backend : {None, "auto", "numpy", "cpu", "cuda"}, default None
-        The backend of the recurrent layers (None: the current one).
-
-    Attributes
-    ----------
-    rnn : fastrnn.LSTM, fastrnn.GRU or fastrnn.RNN
-        The recurrent part (``rnn.stream()`` runs it frame by frame).
-    fc : Dense
-        The output layer.
-
-    Raises
-    ------
-    ValueError
-        If ``cell`` is unknown, or the recurrent module refuses its arguments.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastrnn import nn
-    >>> rng = np.random.default_rng(0)
-    >>> x = rng.random((16, 5, 3), dtype=np.float32)           # 16 sequences of 5 steps
-    >>> labels = rng.integers(0, 2, 16)
-    >>> model = nn.SequenceClassifier(3, 8, 2, cell="gru", seed=0)
-    >>> history = model.fit(x, labels, epochs=2, batch_size=8, progress=False)
-    >>> len(history["loss"])
-    2
-    >>> model.predict(x[:4]).shape, model.predict_proba(x[:4]).shape
-    ((4,), (4, 2))
+    A subclass provides ``params``, ``grads``, ``dtype``, ``_input_size`` (I),
+    ``_num_classes`` (C), ``_lengths(x, lengths)``, ``logits(x, lengths, train)`` and
+    ``backward(tape, dlogits)``.
     """
-    CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.RNN}
-
-    def __init__(self, input_size, hidden_size, num_classes, cell="lstm", num_layers=1,
-                 bidirectional=False, activation="tanh", dropout=0.0, dtype=np.float32,
-                 seed=None, backend=None):
-        if cell not in self.CELLS:
-            raise ValueError(f"cell must be one of {tuple(self.CELLS)}, got {cell!r}")
-        self._config = dict(input_size=input_size, hidden_size=hidden_size,
-                            num_classes=num_classes, cell=cell, num_layers=num_layers,
-                            bidirectional=bidirectional, activation=activation,
-                            dropout=dropout, dtype=np.dtype(dtype).name)
-        rnn_seed, fc_seed = layers.seed_sequence(seed).spawn(2)
-        act = {"nonlinearity" if cell == "rnn" else "activation": activation}
-        self.rnn = self.CELLS[cell](input_size, hidden_size, num_layers, batch_first=True,
-                                    dropout=dropout, bidirectional=bidirectional, dtype=dtype,
-                                    seed=rnn_seed, backend=backend, **act)
-        features = hidden_size * self.rnn.num_directions
-        self.fc = Dense(features, num_classes, dtype, seed=fc_seed)
-        self.dtype = np.dtype(dtype)
-
-    @property
-    def params(self):
-        """All parameters, the modules' own arrays, keyed ``"rnn.<name>"`` and ``"fc.<name>"``.
-
-        ``<name>`` is the recurrent module's PyTorch ``state_dict`` name, or
-        ``weight`` and ``bias`` for the output layer. An optimizer built on this
-        dict (``nn.Adam(model.params)``) updates the model.
-        """
-        return {**{f"rnn.{k}": v for k, v in self.rnn.params.items()},
-                **{f"fc.{k}": v for k, v in self.fc.params.items()}}
-
-    @property
-    def grads(self):
-        """The gradients of the last `backward`, keyed as `params` (scratch space)."""
-        return {**{f"rnn.{k}": v for k, v in self.rnn.grads.items()},
-                **{f"fc.{k}": v for k, v in self.fc.grads.items()}}
-
-    def _lengths(self, x, lengths):
-        B, T = x.shape[:2]
-        lengths = _validate.check_lengths(lengths, T, B)
-        if B and lengths.min() < 1:
-            raise ValueError("lengths must be ≥ 1: a classifier needs at least one step "
-                             "per sequence")
-        return lengths
-
-    def logits(self, x, lengths=None, train=False):
-        """Class scores of a batch.
-
-        Parameters
-        ----------
-        x : numpy.ndarray
-            ``(B, T, I)``, batch first.
-        lengths : array_like of int, optional
-            ``(B,)`` lengths in ``[1, T]`` (None: every sequence has T steps).
-        train : bool, default False
-            Keep the tape for `backward`.
-
-        Returns
-        -------
-        numpy.ndarray or tuple
-            The scores ``(B, C)``; with ``train=True``, the pair ``(scores, tape)``.
-
-        Raises
-        ------
-        TypeError, ValueError
-            If ``lengths`` are not B integers in ``[1, T]``, or the recurrent module
-            refuses ``x``.
-        """
-        lengths = self._lengths(x, lengths)
-        y, _, rnn_tape = self.rnn.forward(x, lengths=lengths, train=train)
-        feats = last_valid(y, lengths)
-        z, fc_tape = self.fc.forward(feats)
-        return (z, (rnn_tape, fc_tape, lengths, y.shape)) if train else z
-
-    def backward(self, tape, dlogits):
-        """Backpropagate through the output layer and the recurrent layers; fills `grads`.
-
-        Parameters
-        ----------
-        tape : tuple
-            The tape of ``logits(..., train=True)``.
-        dlogits : numpy.ndarray
-            Gradient of the loss with respect to the scores, ``(B, C)``.
-        """
-        rnn_tape, fc_tape, lengths, y_shape = tape
-        dfeats = self.fc.backward(fc_tape, dlogits)
-        # only each sequence's last valid output feeds the classifier
-        dy = np.zeros(y_shape, self.dtype)
-        dy[np.arange(y_shape[0]), lengths - 1] = dfeats
-        self.rnn.backward(rnn_tape, dy)
 
     def train_step(self, x, labels, optimizer, lengths=None, clip=None):
         """One forward, backward and optimizer step on a batch.
@@ -845,7 +709,7 @@ class SequenceClassifier:
         if x.dtype != self.dtype:
             raise TypeError(f"{name} must have dtype {self.dtype} like the model's parameters, "
                             f"got {x.dtype}")
-        I = self.rnn.input_size
+        I = self._input_size
         if x.ndim != 3 or x.shape[2] != I:
             raise ValueError(f"{name} must have shape (N, T, {I}) (batch first, I = input_size "
                              f"= {I}), got {x.shape}")
@@ -865,7 +729,7 @@ class SequenceClassifier:
             raise ValueError(f"{prefix}x is empty (shape {x.shape}): {where} needs at least one "
                              f"sequence")
         if need_labels:
-            C = self.fc.out_features
+            C = self._num_classes
             if isinstance(labels, (str, bytes)) or labels is None:
                 raise TypeError(f"{prefix}labels must be {N} integers in [0, {C}), got "
                                 f"{type(labels).__name__}")
@@ -906,7 +770,7 @@ class SequenceClassifier:
         parts = [self.logits(x[s:s + batch_size],
                              None if lengths is None else lengths[s:s + batch_size])
                  for s in range(0, len(x), batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.fc.out_features), self.dtype)
+        return np.concatenate(parts) if parts else np.zeros((0, self._num_classes), self.dtype)
 
     def _evaluate(self, x, labels, lengths, batch_size):
         z = self._batched_logits(x, lengths, batch_size)
@@ -996,6 +860,218 @@ class SequenceClassifier:
                                          allow_empty=True)
         return self._batched_logits(x, lengths, _check_int("batch_size", batch_size, 1)).argmax(1)
 
+    def state_dict(self):
+        """A copy of the parameters, keyed as `params`.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Copies: changing them does not change the model.
+        """
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Copy ``state_dict`` into the parameters.
+
+        Parameters
+        ----------
+        state_dict : dict of str to array_like
+            An array for every name of `params`, of its shape and dtype.
+
+        Raises
+        ------
+        ValueError
+            Listing every missing, unexpected or mis-shaped entry.
+        TypeError
+            Listing every entry of another dtype, or if ``state_dict`` is not a
+            mapping.
+        """
+        layers.copy_state_dict(self.params, state_dict)
+
+
+class SequenceClassifier(_Classifier):
+    """RNN layers → output at each sequence's last valid step → Dense → class scores.
+
+    Sequences are batch first, ``x (N, T, I)``, with optional ``lengths (N,)``
+    in ``[1, T]``; labels are ``(N,)`` integers in ``[0, num_classes)``.
+
+    Parameters
+    ----------
+    input_size : int
+        I, the features of each step.
+    hidden_size : int
+        H, the recurrent layers' hidden size.
+    num_classes : int
+        C, the number of classes.
+    cell : {"lstm", "gru", "rnn"}, default "lstm"
+        The recurrent module: `fastrnn.LSTM`, `fastrnn.GRU` or `fastrnn.RNN`.
+    num_layers : int, default 1
+        Stacked recurrent layers.
+    bidirectional : bool, default False
+        Both directions; the classifier then reads 2·H features.
+    activation : {"tanh", "relu"}, default "tanh"
+        The cell's activation (the ``nonlinearity`` of cell "rnn").
+    dropout : float, default 0.0
+        Dropout between recurrent layers, in training only.
+    dtype : {numpy.float32, numpy.float64}, default numpy.float32
+        Dtype of the parameters and of the inputs they accept.
+    seed : int, numpy.random.SeedSequence or None, default None
+        Seed of the initial weights and of the dropout masks.
+    backend : {None, "auto", "numpy", "cpu", "cuda"}, default None
+        The backend of the recurrent layers (None: the current one).
+
+    Attributes
+    ----------
+    rnn : fastrnn.LSTM, fastrnn.GRU or fastrnn.RNN
+        The recurrent part (``rnn.stream()`` runs it frame by frame).
+    fc : Dense
+        The output layer.
+
+    Raises
+    ------
+    ValueError
+        If ``cell`` is unknown, or the recurrent module refuses its arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn import nn
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.random((16, 5, 3), dtype=np.float32)           # 16 sequences of 5 steps
+    >>> labels = rng.integers(0, 2, 16)
+    >>> model = nn.SequenceClassifier(3, 8, 2, cell="gru", seed=0)
+    >>> history = model.fit(x, labels, epochs=2, batch_size=8, progress=False)
+    >>> len(history["loss"])
+    2
+    >>> model.predict(x[:4]).shape, model.predict_proba(x[:4]).shape
+    ((4,), (4, 2))
+    """
+    CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.RNN}
+
+    def __init__(self, input_size, hidden_size, num_classes, cell="lstm", num_layers=1,
+                 bidirectional=False, activation="tanh", dropout=0.0, dtype=np.float32,
+                 seed=None, backend=None):
+        if cell not in self.CELLS:
+            raise ValueError(f"cell must be one of {tuple(self.CELLS)}, got {cell!r}")
+        self._config = dict(input_size=input_size, hidden_size=hidden_size,
+                            num_classes=num_classes, cell=cell, num_layers=num_layers,
+                            bidirectional=bidirectional, activation=activation,
+                            dropout=dropout, dtype=np.dtype(dtype).name)
+        rnn_seed, fc_seed = layers.seed_sequence(seed).spawn(2)
+        act = {"nonlinearity" if cell == "rnn" else "activation": activation}
+        self.rnn = self.CELLS[cell](input_size, hidden_size, num_layers, batch_first=True,
+                                    dropout=dropout, bidirectional=bidirectional, dtype=dtype,
+                                    seed=rnn_seed, backend=backend, **act)
+        features = hidden_size * self.rnn.num_directions
+        self.fc = Dense(features, num_classes, dtype, seed=fc_seed)
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def params(self):
+        """All parameters, the modules' own arrays, keyed ``"rnn.<name>"`` and ``"fc.<name>"``.
+
+        ``<name>`` is the recurrent module's PyTorch ``state_dict`` name, or
+        ``weight`` and ``bias`` for the output layer. An optimizer built on this
+        dict (``nn.Adam(model.params)``) updates the model.
+        """
+        return {**{f"rnn.{k}": v for k, v in self.rnn.params.items()},
+                **{f"fc.{k}": v for k, v in self.fc.params.items()}}
+
+    @property
+    def grads(self):
+        """The gradients of the last `backward`, keyed as `params` (scratch space)."""
+        return {**{f"rnn.{k}": v for k, v in self.rnn.grads.items()},
+                **{f"fc.{k}": v for k, v in self.fc.grads.items()}}
+
+    @property
+    def _input_size(self):
+        return self.rnn.input_size
+
+    @property
+    def _num_classes(self):
+        return self.fc.out_features
+
+    def __call__(self, x, lengths=None, batch_size=256):
+        """Class probabilities, as Keras's ``model.predict(x)``: `predict_proba`.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(N, T, I)``, checked as in `fit`; N may be 0.
+        lengths : array_like of int, optional
+            ``(N,)`` lengths in ``[1, T]``.
+        batch_size : int, default 256
+            Sequences per forward.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N, num_classes)``, each row summing to 1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastrnn import nn
+        >>> model = nn.SequenceClassifier(3, 4, 2, seed=0)
+        >>> model(np.ones((5, 7, 3), np.float32)).shape
+        (5, 2)
+        """
+        return self.predict_proba(x, lengths, batch_size)
+
+    def _lengths(self, x, lengths):
+        B, T = x.shape[:2]
+        lengths = _validate.check_lengths(lengths, T, B)
+        if B and lengths.min() < 1:
+            raise ValueError("lengths must be ≥ 1: a classifier needs at least one step "
+                             "per sequence")
+        return lengths
+
+    def logits(self, x, lengths=None, train=False):
+        """Class scores of a batch.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(B, T, I)``, batch first.
+        lengths : array_like of int, optional
+            ``(B,)`` lengths in ``[1, T]`` (None: every sequence has T steps).
+        train : bool, default False
+            Keep the tape for `backward`.
+
+        Returns
+        -------
+        numpy.ndarray or tuple
+            The scores ``(B, C)``; with ``train=True``, the pair ``(scores, tape)``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``lengths`` are not B integers in ``[1, T]``, or the recurrent module
+            refuses ``x``.
+        """
+        lengths = self._lengths(x, lengths)
+        y, _, rnn_tape = self.rnn.forward(x, lengths=lengths, train=train)
+        feats = last_valid(y, lengths)
+        z, fc_tape = self.fc.forward(feats)
+        return (z, (rnn_tape, fc_tape, lengths, y.shape)) if train else z
+
+    def backward(self, tape, dlogits):
+        """Backpropagate through the output layer and the recurrent layers; fills `grads`.
+
+        Parameters
+        ----------
+        tape : tuple
+            The tape of ``logits(..., train=True)``.
+        dlogits : numpy.ndarray
+            Gradient of the loss with respect to the scores, ``(B, C)``.
+        """
+        rnn_tape, fc_tape, lengths, y_shape = tape
+        dfeats = self.fc.backward(fc_tape, dlogits)
+        # only each sequence's last valid output feeds the classifier
+        dy = np.zeros(y_shape, self.dtype)
+        dy[np.arange(y_shape[0]), lengths - 1] = dfeats
+        self.rnn.backward(rnn_tape, dy)
+
     def save(self, path):
         """Write the configuration and every parameter to an ``.npz`` file.
 
@@ -1056,35 +1132,6 @@ class SequenceClassifier:
             return model
         return layers.load_module(path, "SequenceClassifier", build)
 
-    def state_dict(self):
-        """A copy of the parameters, keyed as `params`.
-
-        Returns
-        -------
-        dict of str to numpy.ndarray
-            Copies: changing them does not change the model.
-        """
-        return {k: v.copy() for k, v in self.params.items()}
-
-    def load_state_dict(self, state_dict):
-        """Copy ``state_dict`` into the parameters.
-
-        Parameters
-        ----------
-        state_dict : dict of str to array_like
-            An array for every name of `params`, of its shape and dtype.
-
-        Raises
-        ------
-        ValueError
-            Listing every missing, unexpected or mis-shaped entry.
-        TypeError
-            Listing every entry of another dtype, or if ``state_dict`` is not a
-            mapping.
-        """
-        layers.copy_state_dict(self.params, state_dict)
-
-
 def _global_norm(grads):
     return float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64)))
                              for g in grads.values())))
@@ -1127,3 +1174,7 @@ class _Silent:
 
     def close(self):
         pass
+
+
+# the layers of a Sequential model, defined in fastrnn.sequential (which builds on this module)
+from .sequential import Activation, Dropout, Masking, Recurrent, Sequential  # noqa: E402,F401
