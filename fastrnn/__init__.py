@@ -5,6 +5,7 @@ from .functional import (GRUGrads, GRUOutput, LSTMGrads, LSTMOutput, RNNGrads, R
                          Tape, gru_backward, gru_forward, lstm_backward, lstm_forward,
                          rnn_backward, rnn_forward)
 from .layers import GRU, LSTM, RNN
+from .keras import load_keras          # h5py is imported when a .keras file is read
 from . import config, nn
 
 __version__ = "0.1.0"
@@ -16,4 +17,5 @@ __all__ = [
     "use_backend", "current_backend", "available_backends",
     "set_num_threads", "get_num_threads",
     "RNN", "LSTM", "GRU", "nn", "config",
+    "load_keras",
 ]
