@@ -98,10 +98,20 @@ def load_keras(path_or_model, backend=None):
 
     Examples
     --------
+    A file that Keras wrote (one of fastrnn's test files: Masking, two LSTMs and a
+    Dense with tanh):
+
+    >>> from pathlib import Path
+    >>> import numpy as np
     >>> import fastrnn
-    >>> model = fastrnn.load_keras("tests/golden/keras/lstm_relu.keras")  # doctest: +SKIP
-    >>> model(x).shape                                                  # doctest: +SKIP
-    (4, 3)
+    >>> path = Path(fastrnn.__file__).parents[1] / "tests/golden/keras/lstm.keras"
+    >>> model = fastrnn.load_keras(path)
+    >>> [type(layer).__name__ for layer in model.layers]
+    ['Masking', 'Recurrent', 'Recurrent', 'Dense', 'Activation']
+    >>> model(np.ones((4, 7, 3), np.float32)).shape
+    (4, 2)
+
+    From a model in memory: ``fastrnn.load_keras(keras_model)``.
     """
     if hasattr(path_or_model, "get_config") and hasattr(path_or_model, "layers"):
         kind, config, weights = _from_model(path_or_model)

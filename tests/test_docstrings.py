@@ -19,6 +19,8 @@ MODULES = [
     "fastrnn.backends",
     "fastrnn.dask",
     "fastrnn.nn",
+    "fastrnn.sequential",
+    "fastrnn.keras",
     "fastrnn.stream",
     "fastrnn.config",
     "fastrnn._threads",

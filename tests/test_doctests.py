@@ -20,6 +20,8 @@ MODULES = [
     "fastrnn.backends",
     "fastrnn.dask",
     "fastrnn.nn",
+    "fastrnn.sequential",
+    "fastrnn.keras",
     "fastrnn.stream",
     "fastrnn.config",
     "fastrnn._threads",
