@@ -992,24 +992,8 @@ class SequenceClassifier(_Classifier):
         return self.fc.out_features
 
     def __call__(self, x, lengths=None, batch_size=256):
-        """Class probabilities, as Keras's ``model.predict(x)``: `predict_proba`.
+        """`predict_proba`, as Keras's ``model.predict(x)`` gives a softmax head's output.
 
-        Parameters
-        ----------
-        x : numpy.ndarray
-            ``(N, T, I)``, checked as in `fit`; N may be 0.
-        lengths : array_like of int, optional
-            ``(N,)`` lengths in ``[1, T]``.
-        batch_size : int, default 256
-            Sequences per forward.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(N, num_classes)``, each row summing to 1.
-
-        Examples
-        --------
         >>> import numpy as np
         >>> from fastrnn import nn
         >>> model = nn.SequenceClassifier(3, 4, 2, seed=0)

@@ -248,19 +248,18 @@ class Recurrent:
         return out, lengths, tape
 
     def backward(self, tape, dy):
-        """Backpropagate ``dy``; fills the module's ``grads``.
+        """Backprop through time; fills the module's ``grads``.
 
         Parameters
         ----------
-        tape : tuple
-            The tape of ``forward(..., train=True)``.
-        dy : numpy.ndarray
-            Gradient with respect to the output, shaped like it.
+        tape, dy
+            The tape of ``forward(..., train=True)``, and the gradient of the loss
+            with respect to that forward's output (shaped like it).
 
         Returns
         -------
         numpy.ndarray
-            The gradient with respect to ``x``, ``(N, T, I)``.
+            ``dx (N, T, I)``.
         """
         module_tape, sources, reversed_steps, halves, y_shape = tape
         dy = dy if self.return_sequences else dy[:, None]
@@ -301,7 +300,75 @@ def _merge_backward(mode, halves, d):
     return [half, half]
 
 
-class Activation:
+class _Layer:
+    """The parameterless layers' protocol: `forward`, `backward`, `config`.
+
+    A subclass names its constructor arguments in ``_args`` and computes in
+    ``_forward(x, lengths, train)`` → ``(y, lengths, tape)`` and
+    ``_backward(tape, dy)`` → ``dx``.
+    """
+    _args = ()
+
+    def config(self):
+        """The constructor arguments, JSON-serialisable (a seed is not kept).
+
+        Returns
+        -------
+        dict
+            The arguments of ``type(layer)(**config)``.
+        """
+        return {name: getattr(self, name) for name in self._args}
+
+    def forward(self, x, lengths, train=False):
+        """Apply the layer to a batch.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(N, T, F)`` or ``(N, F)``.
+        lengths : numpy.ndarray of int or None
+            ``(N,)`` lengths of the rows of ``x``.
+        train : bool, default False
+            Keep the tape for `backward` (and, for `Dropout`, drop).
+
+        Returns
+        -------
+        y : numpy.ndarray
+            Shaped like ``x``.
+        lengths : numpy.ndarray of int or None
+            The lengths of ``y``'s rows: those given, or `Masking`'s.
+        tape : object
+            What `backward` needs; None unless ``train``.
+
+        Raises
+        ------
+        ValueError
+            From `Masking`, if a row has a padded step followed by a valid one.
+        """
+        return self._forward(x, lengths, train)
+
+    def backward(self, tape, dy):
+        """Backpropagate ``dy``.
+
+        Parameters
+        ----------
+        tape : object
+            The tape of ``forward(..., train=True)``.
+        dy : numpy.ndarray
+            Gradient with respect to the output, shaped like it.
+
+        Returns
+        -------
+        numpy.ndarray
+            The gradient with respect to the input.
+        """
+        return self._backward(tape, dy)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(map(repr, self.config().values()))})"
+
+
+class Activation(_Layer):
     """An elementwise activation layer of a `Sequential` (softmax: over the last axis).
 
     Parameters
@@ -323,43 +390,14 @@ class Activation:
     array([[0.25, 0.25, 0.25, 0.25]])
     """
     NAMES = ("linear", "relu", "tanh", "sigmoid", "softmax")
+    _args = ("name",)
 
     def __init__(self, name):
         if name not in self.NAMES:
             raise ValueError(f"activation must be one of {self.NAMES}, got {name!r}")
         self.name = name
 
-    def config(self):
-        """The constructor arguments: ``{"name": name}``.
-
-        Returns
-        -------
-        dict
-            The arguments of ``Activation(**config)``.
-        """
-        return {"name": self.name}
-
-    def forward(self, x, lengths, train=False):
-        """Apply the function.
-
-        Parameters
-        ----------
-        x : numpy.ndarray
-            Any shape.
-        lengths : numpy.ndarray of int or None
-            Passed on.
-        train : bool, default False
-            Keep the tape for `backward`.
-
-        Returns
-        -------
-        y : numpy.ndarray
-            Shaped like ``x``.
-        lengths : numpy.ndarray of int or None
-            Those given.
-        tape : tuple or None
-            What `backward` needs; None unless ``train``.
-        """
+    def _forward(self, x, lengths, train):
         name = self.name
         if name == "linear":
             y = x
@@ -375,21 +413,7 @@ class Activation:
             y = e / e.sum(axis=-1, keepdims=True)
         return y, lengths, ((x, y) if train else None)
 
-    def backward(self, tape, dy):
-        """Backpropagate ``dy``.
-
-        Parameters
-        ----------
-        tape : tuple
-            The tape of ``forward(..., train=True)``.
-        dy : numpy.ndarray
-            Gradient with respect to the output.
-
-        Returns
-        -------
-        numpy.ndarray
-            The gradient with respect to the input.
-        """
+    def _backward(self, tape, dy):
         x, y = tape
         name = self.name
         if name == "linear":
@@ -402,11 +426,8 @@ class Activation:
             return dy * y * (1 - y)
         return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
-    def __repr__(self):
-        return f"Activation({self.name!r})"
 
-
-class Dropout:
+class Dropout(_Layer):
     """Dropout layer of a `Sequential`: the identity at inference.
 
     In training each entry is zeroed with probability ``rate`` and the others
@@ -432,6 +453,7 @@ class Dropout:
     >>> nn.Dropout(0.5, seed=0).forward(x, None)[0] is x
     True
     """
+    _args = ("rate",)
 
     def __init__(self, rate, seed=None):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
@@ -439,70 +461,24 @@ class Dropout:
         self.rate = float(rate)
         self._rng = np.random.default_rng(layers.seed_sequence(seed))
 
-    def config(self):
-        """The constructor arguments: ``{"rate": rate}`` (the seed is not kept).
-
-        Returns
-        -------
-        dict
-            The arguments of ``Dropout(**config)``.
-        """
-        return {"rate": self.rate}
-
-    def forward(self, x, lengths, train=False):
-        """Drop entries in training; the identity otherwise.
-
-        Parameters
-        ----------
-        x : numpy.ndarray
-            Any shape.
-        lengths : numpy.ndarray of int or None
-            Passed on.
-        train : bool, default False
-            Drop (and keep the mask for `backward`).
-
-        Returns
-        -------
-        y : numpy.ndarray
-            Shaped like ``x`` (``x`` itself at inference).
-        lengths : numpy.ndarray of int or None
-            Those given.
-        tape : numpy.ndarray or None
-            The scaled mask; None unless ``train`` with ``rate`` > 0.
-        """
+    def _forward(self, x, lengths, train):
         if not (train and self.rate):
             return x, lengths, None
         keep = self._rng.random(x.shape) >= self.rate
         mask = keep.astype(x.dtype) / x.dtype.type(1 - self.rate)
         return x * mask, lengths, mask
 
-    def backward(self, tape, dy):
-        """Backpropagate ``dy`` through the mask.
-
-        Parameters
-        ----------
-        tape : numpy.ndarray or None
-            The tape of ``forward(..., train=True)``.
-        dy : numpy.ndarray
-            Gradient with respect to the output.
-
-        Returns
-        -------
-        numpy.ndarray
-            The gradient with respect to the input.
-        """
+    def _backward(self, tape, dy):
         return dy if tape is None else dy * tape
 
-    def __repr__(self):
-        return f"Dropout({self.rate!r})"
 
-
-class Masking:
+class Masking(_Layer):
     """Keras's ``Masking`` in a `Sequential`: steps equal to ``mask_value`` set the lengths.
 
     A step of ``x (N, T, F)`` whose every feature equals ``mask_value`` is
     padding. Each row's padding must come after its last valid step (right
-    padding); the row's length is then its count of valid steps, and the padded
+    padding): `forward` raises ValueError otherwise, naming the row and the
+    steps. The row's length is then its count of valid steps, and the padded
     steps are zeroed, as Keras does.
 
     Parameters
@@ -518,47 +494,12 @@ class Masking:
     >>> nn.Masking().forward(x, None)[1]
     array([2, 1])
     """
+    _args = ("mask_value",)
 
     def __init__(self, mask_value=0.0):
         self.mask_value = float(mask_value)
 
-    def config(self):
-        """The constructor arguments: ``{"mask_value": mask_value}``.
-
-        Returns
-        -------
-        dict
-            The arguments of ``Masking(**config)``.
-        """
-        return {"mask_value": self.mask_value}
-
-    def forward(self, x, lengths, train=False):
-        """The lengths from the padded steps; those steps zeroed.
-
-        Parameters
-        ----------
-        x : numpy.ndarray
-            ``(N, T, F)``.
-        lengths : numpy.ndarray of int or None
-            Replaced by those of the mask.
-        train : bool, default False
-            Keep the mask for `backward`.
-
-        Returns
-        -------
-        y : numpy.ndarray
-            ``x`` with its padded steps zeroed.
-        lengths : numpy.ndarray of int
-            ``(N,)`` int64, each row's valid steps.
-        tape : numpy.ndarray or None
-            The mask ``(N, T, 1)``; None unless ``train``.
-
-        Raises
-        ------
-        ValueError
-            If a row has a padded step followed by a valid one, naming the row and
-            the steps.
-        """
+    def _forward(self, x, lengths, train):
         valid = (x != x.dtype.type(self.mask_value)).any(axis=2)
         lengths = valid.sum(axis=1).astype(np.int64)
         right = np.arange(x.shape[1]) < lengths[:, None]
@@ -574,25 +515,8 @@ class Masking:
         mask = right[:, :, None].astype(x.dtype)
         return x * mask, lengths, (mask if train else None)
 
-    def backward(self, tape, dy):
-        """Backpropagate ``dy``: zero at the padded steps.
-
-        Parameters
-        ----------
-        tape : numpy.ndarray
-            The tape of ``forward(..., train=True)``.
-        dy : numpy.ndarray
-            Gradient with respect to the output.
-
-        Returns
-        -------
-        numpy.ndarray
-            The gradient with respect to the input.
-        """
+    def _backward(self, tape, dy):
         return dy * tape
-
-    def __repr__(self):
-        return f"Masking({self.mask_value!r})"
 
 
 #: the layer classes a Sequential holds, by the name its saved configuration gives
@@ -773,22 +697,18 @@ class Sequential(_Classifier):
 
         Parameters
         ----------
-        x : numpy.ndarray
-            ``(B, T, I)``, batch first.
-        lengths : array_like of int, optional
-            ``(B,)`` lengths in ``[0, T]``.
-        train : bool, default False
-            Keep the tape for `backward`.
+        x, lengths, train
+            As for `forward`.
 
         Returns
         -------
         numpy.ndarray or tuple
-            The scores ``(B, C)``; with ``train=True``, the pair ``(scores, tape)``.
+            The scores ``(B, C)``, or with ``train=True`` the pair (scores, tape).
 
         Raises
         ------
         ValueError
-            If the model returns sequences, or ``x`` or ``lengths`` is wrong.
+            If the model returns sequences; `forward`'s errors.
         """
         self._num_classes          # noqa: B018 -- refuses a model that returns sequences
         body = self.layers[:-1] if self._softmax_head else self.layers
@@ -905,23 +825,22 @@ class Sequential(_Classifier):
         Parameters
         ----------
         path : str, os.PathLike or binary file object
-            The file; ``.npz`` is added to a name when missing.
+            A file `save` wrote (``.npz`` is added to a name without it).
         backend : {None, "auto", "numpy", "cpu", "cuda"}, default None
-            The backend of the rebuilt model's recurrent layers.
+            Where the recurrent layers run (None: the current backend).
 
         Returns
         -------
         Sequential
-            The model, with the saved layers and parameters.
+            The saved layers, with their parameters.
 
         Raises
         ------
         FileNotFoundError
             If there is no such file.
         ValueError
-            If the file is malformed (not an ``.npz``, no or a bad header, another
-            kind of model, a bad configuration, missing or mis-shaped arrays),
-            naming the file and the problem.
+            Naming the file and what is wrong with it, as
+            `fastrnn.nn.SequenceClassifier.load` does.
         """
         def build(config, params):
             dtype = np.dtype(config["dtype"])
