@@ -8,24 +8,24 @@ A ``.keras`` file is a zip of ``config.json`` (the architecture) and
 The layers and options it takes (anything else is one ``ValueError`` that names
 each layer and option it cannot take):
 
-===============================  ==========================================================
-Keras                            fastrnn
-===============================  ==========================================================
-``InputLayer``                   (nothing: x is ``(N, T, I)``, float32)
-``Masking(mask_value)``          `fastrnn.nn.Masking`: right padding → per-row lengths;
-                                 other padding is a ``ValueError`` when the model is called
-``SimpleRNN``, ``LSTM``, ``GRU``  `fastrnn.nn.Recurrent` with ``cell`` "rnn", "lstm",
-                                 "gru": ``activation`` tanh or relu,
-                                 ``recurrent_activation`` sigmoid or hard_sigmoid,
-                                 ``use_bias``, ``return_sequences``, ``go_backwards``,
-                                 ``reset_after`` (GRU); ``dropout`` and
-                                 ``recurrent_dropout`` (training only) are dropped
-``Bidirectional(layer)``         the same, ``bidirectional=True``, ``merge_mode`` concat,
-                                 sum, mul or ave
-``Dense(activation)``            `fastrnn.nn.Dense`, then `fastrnn.nn.Activation` unless
-                                 linear (relu, tanh, sigmoid, softmax)
-``Dropout(rate)``                `fastrnn.nn.Dropout` (the identity at inference)
-===============================  ==========================================================
+==================================  ==========================================================
+Keras                               fastrnn
+==================================  ==========================================================
+``InputLayer``                      (nothing: x is ``(N, T, I)``, float32)
+``Masking(mask_value)``             `fastrnn.nn.Masking`: right padding → per-row lengths;
+                                    other padding is a ``ValueError`` when the model is called
+``SimpleRNN``, ``LSTM``, ``GRU``    `fastrnn.nn.Recurrent` with ``cell`` "rnn", "lstm",
+                                    "gru": ``activation`` tanh or relu,
+                                    ``recurrent_activation`` sigmoid or hard_sigmoid,
+                                    ``use_bias``, ``return_sequences``, ``go_backwards``,
+                                    ``reset_after`` (GRU); ``dropout`` and
+                                    ``recurrent_dropout`` (training only) are dropped
+``Bidirectional(layer)``            the same, ``bidirectional=True``, ``merge_mode`` concat,
+                                    sum, mul or ave
+``Dense(activation)``               `fastrnn.nn.Dense`, then `fastrnn.nn.Activation` unless
+                                    linear (relu, tanh, sigmoid, softmax)
+``Dropout(rate)``                   `fastrnn.nn.Dropout` (the identity at inference)
+==================================  ==========================================================
 
 Weights: Keras's kernels ``(I, G·H)`` are the transposes of fastrnn's (PyTorch's)
 ``weight_ih`` ``(G·H, I)``. The LSTM's gates i, f, c, o are fastrnn's i, f, g, o;
