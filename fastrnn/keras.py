@@ -24,6 +24,8 @@ Keras                               fastrnn
                                     sum, mul or ave
 ``Dense(activation)``               `fastrnn.nn.Dense`, then `fastrnn.nn.Activation` unless
                                     linear (relu, tanh, sigmoid, softmax)
+``Activation(activation)``          `fastrnn.nn.Activation`: linear, relu, tanh, sigmoid,
+                                    softmax
 ``Dropout(rate)``                   `fastrnn.nn.Dropout` (the identity at inference)
 ==================================  ==========================================================
 
@@ -55,7 +57,8 @@ __all__ = ["load_keras"]
 
 #: Keras's recurrent layers and fastrnn's cells
 CELLS = {"SimpleRNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
-SUPPORTED = ("InputLayer", "Masking", *CELLS, "Bidirectional", "Dense", "Dropout")
+SUPPORTED = ("InputLayer", "Masking", *CELLS, "Bidirectional", "Dense", "Activation",
+             "Dropout")
 #: the recurrent layers' options and the values fastrnn takes (the others do not change
 #: the outputs: initializers, regularizers, constraints, dropout, unroll, seed, ...)
 RNN_OPTIONS = {"return_state": (False,), "stateful": (False,),
@@ -297,6 +300,8 @@ def _check_options(cls, cfg):
     elif cls == "Dense":
         refuse("activation", DENSE_ACTIVATIONS)
         refuse("lora_rank", (None,))
+    elif cls == "Activation":
+        refuse("activation", DENSE_ACTIVATIONS)
     elif cls == "Dropout":
         refuse("noise_shape", (None,))
     return issues
@@ -341,6 +346,8 @@ def _convert(cls, cfg, arrays, backend):
         return [Masking(cfg.get("mask_value", 0.0))]
     if cls == "Dropout":
         return [Dropout(cfg.get("rate", 0.0))]
+    if cls == "Activation":
+        return [Activation(cfg["activation"])]
     if cls == "Dense":
         kernel = arrays[0]
         dense = Dense(kernel.shape[0], kernel.shape[1])

@@ -128,6 +128,20 @@ def test_every_problem_is_in_the_one_error(tmp_path):
         fastrnn.load_keras(edited(tmp_path, "lstm", edit))
 
 
+def test_an_activation_layer(tmp_path):
+    """Keras's Activation layer: the golden LSTM with a softmax appended."""
+    data = np.load(GOLDEN / "lstm.npz")
+    softmax = {"module": "keras.layers", "class_name": "Activation",
+               "config": {"name": "activation", "activation": "softmax"}}
+    model = fastrnn.load_keras(edited(tmp_path, "lstm",
+                                      lambda c: c["config"]["layers"].append(softmax)))
+    e = np.exp(data["y"] - data["y"].max(axis=1, keepdims=True))
+    np.testing.assert_allclose(model(data["x"]), e / e.sum(axis=1, keepdims=True), atol=TOLERANCE)
+    softmax["config"]["activation"] = "elu"
+    with pytest.raises(ValueError, match=r"layer 'activation' \(Activation\): activation='elu'"):
+        fastrnn.load_keras(edited(tmp_path, "lstm", lambda c: c["config"]["layers"].append(softmax)))
+
+
 def test_padding_that_is_not_on_the_right_is_an_error_at_call_time():
     model = fastrnn.load_keras(GOLDEN / "lstm.keras")
     x = np.load(GOLDEN / "lstm.npz")["x"].copy()
@@ -175,7 +189,8 @@ def random_cases(L):
                           L.Bidirectional(L.GRU(4, return_sequences=True), merge_mode="ave"),
                           L.Bidirectional(L.SimpleRNN(3), merge_mode="sum")],
         "sequence_out": [L.GRU(5, return_sequences=True), L.Dropout(0.3),
-                         L.Dense(4, activation="tanh"), L.Dense(3, activation="softmax")],
+                         L.Dense(4, activation="tanh"), L.Activation("relu"),
+                         L.Dense(3), L.Activation("softmax")],
     }
 
 
