@@ -7,6 +7,8 @@ from .functional import (GRUGrads, GRUOutput, LSTMGrads, LSTMOutput, RNNGrads, R
 from .layers import GRU, LSTM, RNN
 from .keras import load_keras          # h5py is imported when a .keras file is read
 from . import config, nn
+from .pytorch import from_torch        # torch is imported when a module is converted
+from .onnx import load_onnx, to_onnx   # onnx is imported when a graph is written or read
 
 __version__ = "0.1.0"
 
@@ -17,5 +19,5 @@ __all__ = [
     "use_backend", "current_backend", "available_backends",
     "set_num_threads", "get_num_threads",
     "RNN", "LSTM", "GRU", "nn", "config",
-    "load_keras",
+    "load_keras", "from_torch", "to_onnx", "load_onnx",
 ]
