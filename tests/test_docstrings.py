@@ -21,6 +21,9 @@ MODULES = [
     "fastrnn.nn",
     "fastrnn.sequential",
     "fastrnn.keras",
+    "fastrnn.pytorch",
+    "fastrnn.onnx",
+    "fastrnn.onnx.backend",
     "fastrnn.stream",
     "fastrnn.config",
     "fastrnn._threads",
@@ -33,7 +36,7 @@ MODULES = [
     "fastrnn.warmup",
 ]
 #: what a module of MODULES needs besides fastrnn's dependencies (an extra): skipped without it
-NEEDS = {"fastrnn.dask": ("dask", "distributed")}
+NEEDS = {"fastrnn.dask": ("dask", "distributed"), "fastrnn.pytorch": ("torch",), "fastrnn.onnx.backend": ("onnx",)}
 
 #: numpydoc's codes that fail the test: no docstring or summary, parameters not
 #: documented, documented but absent or without a description, no Returns or

@@ -22,6 +22,10 @@ MODULES = [
     "fastrnn.nn",
     "fastrnn.sequential",
     "fastrnn.keras",
+    "fastrnn.pytorch",
+    "fastrnn.onnx.session",
+    "fastrnn.onnx.export",
+    "fastrnn.onnx.backend",
     "fastrnn.stream",
     "fastrnn.config",
     "fastrnn._threads",
@@ -34,7 +38,8 @@ MODULES = [
     "fastrnn.warmup",
 ]
 #: what a module of MODULES needs besides fastrnn's dependencies (an extra): skipped without it
-NEEDS = {"fastrnn.dask": ("dask", "distributed")}
+NEEDS = {"fastrnn.dask": ("dask", "distributed"), "fastrnn.pytorch": ("torch",), "fastrnn.onnx.session": ("onnx",),
+         "fastrnn.onnx.export": ("onnx",), "fastrnn.onnx.backend": ("onnx",)}
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -270,7 +270,7 @@ def to_onnx(model, path=None):
     >>> f = io.BytesIO()
     >>> onnx_model = fastrnn.to_onnx(model, f)
     >>> sorted({node.op_type for node in onnx_model.graph.node})
-    ['Add', 'GRU', 'MatMul', 'Reshape', 'Softmax', 'Transpose']
+    ['Add', 'GRU', 'Identity', 'MatMul', 'Reshape', 'Softmax', 'Transpose']
     >>> x = np.ones((4, 5, 3), np.float32)
     >>> lengths = np.array([5, 4, 2, 1], np.int32)
     >>> session = fastrnn.onnx.InferenceSession(f.getvalue())

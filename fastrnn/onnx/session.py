@@ -78,6 +78,8 @@ class InferenceSession:
     sess_options, providers, provider_options : optional
         Accepted for ONNX Runtime's signature, and ignored: the recurrent nodes run
         on fastrnn's current backend (`fastrnn.use_backend`).
+    **kwargs
+        ONNX Runtime's other keyword arguments, accepted and ignored.
 
     Raises
     ------
