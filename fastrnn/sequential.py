@@ -41,6 +41,8 @@ on the scores before a final ``Activation("softmax")``, or on the output when
 it has none) and has ``evaluate``, ``predict`` and ``predict_proba`` as
 `fastrnn.nn.SequenceClassifier`'s; ``model(x)`` returns the output itself.
 """
+import numbers
+
 import numpy as np
 
 from . import layers, _validate
@@ -486,6 +488,11 @@ class Masking(_Layer):
     mask_value : float, default 0.0
         The value of padded steps.
 
+    Raises
+    ------
+    TypeError
+        If ``mask_value`` is not a number.
+
     Examples
     --------
     >>> import numpy as np
@@ -497,6 +504,8 @@ class Masking(_Layer):
     _args = ("mask_value",)
 
     def __init__(self, mask_value=0.0):
+        if isinstance(mask_value, bool) or not isinstance(mask_value, numbers.Real):
+            raise TypeError(f"mask_value must be a number, got {mask_value!r}")
         self.mask_value = float(mask_value)
 
     def _forward(self, x, lengths, train):
@@ -559,7 +568,8 @@ class Sequential(_Classifier):
     Raises
     ------
     TypeError
-        If a layer is not one of those classes, or the layers' dtypes differ.
+        If ``layers`` is not a list or tuple, a layer is not one of those classes,
+        or the layers' dtypes differ.
     ValueError
         If there is no layer, no `Recurrent` or `Dense`, the features of two
         layers do not match, or a sequence layer comes after the time axis ended.
@@ -580,6 +590,8 @@ class Sequential(_Classifier):
     """
 
     def __init__(self, layers):
+        if not isinstance(layers, (list, tuple)):
+            raise TypeError(f"layers must be a list of layers, got {type(layers).__name__}")
         layers = list(layers)
         if not layers:
             raise ValueError("layers must hold at least one layer")

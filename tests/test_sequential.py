@@ -185,6 +185,8 @@ def test_a_failed_call_changes_nothing():
 
 @pytest.mark.parametrize("make, error, match", [
     (lambda: nn.Sequential([]), ValueError, "at least one layer"),
+    (lambda: nn.Sequential(nn.Dense(3, 2)), TypeError, "layers must be a list of layers"),
+    (lambda: nn.Masking("0"), TypeError, "mask_value must be a number"),
     (lambda: nn.Sequential([nn.Activation("relu")]), ValueError, "Recurrent or a Dense"),
     (lambda: nn.Sequential([nn.Recurrent("gru", 3, 4), nn.Dense(5, 2)]), ValueError,
      r"layers\[1\] \(Dense\) takes 5 input features, but the layer before it gives 4"),
