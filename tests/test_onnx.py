@@ -505,8 +505,13 @@ def test_fine_tuning_the_loaded_model():
 
 
 # ---- graphs written by torch.onnx.export ---------------------------------------------------
-def torch_model(cell, bidirectional, num_layers, batch_first):
+def torch_model(cell, bidirectional, num_layers, batch_first, dynamo):
+    """A torch RNN + Linear model and the ONNX graph torch.onnx.export wrote for it: with the
+    TorchScript exporter (dynamo=False, dynamic batch and time axes), or the default dynamo
+    one (which needs onnxscript; static shapes (4, 7, 3))."""
     torch = pytest.importorskip("torch")
+    if dynamo:
+        pytest.importorskip("onnxscript")
 
     class Model(torch.nn.Module):
         def __init__(self):
@@ -522,25 +527,30 @@ def torch_model(cell, bidirectional, num_layers, batch_first):
 
     torch.manual_seed(0)
     model = Model().eval()
-    f = io.BytesIO()
+    example = (torch.randn(4, 7, 3),)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.randn(4, 7, 3),), f, dynamo=False,
-                          input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "a", 1: "b"}})
+        if dynamo:
+            return model, torch.onnx.export(model, example, dynamo=True, input_names=["x"],
+                                             output_names=["y"]).model_proto.SerializeToString()
+        f = io.BytesIO()
+        torch.onnx.export(model, example, f, dynamo=False, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "a", 1: "b"}})
     return model, f.getvalue()
 
 
 @pytest.mark.torch
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN"])
 def test_torch_onnx_export_runs_with_onnxruntimes_outputs(cell, bidirectional, num_layers,
-                                                          batch_first):
+                                                          batch_first, dynamo):
     torch = pytest.importorskip("torch")
-    model, data = torch_model(cell, bidirectional, num_layers, batch_first)
-    x = np.random.default_rng(0).standard_normal((3, 6, 3)).astype(np.float32)
+    model, data = torch_model(cell, bidirectional, num_layers, batch_first, dynamo)
+    x = np.random.default_rng(0).standard_normal((4, 7, 3) if dynamo else (3, 6, 3))
+    x = x.astype(np.float32)
     expected = ort_session(data).run(None, {"x": x})[0]
     got = InferenceSession(data).run(None, {"x": x})[0]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
