@@ -61,9 +61,15 @@ def test_every_recurrent_node_test_is_collected():
             "test_lstm_bidirectional"} <= names
 
 
+@pytest.mark.parametrize("name", fastrnn.available_backends())
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_onnx_backend_node_test(case):
+def test_onnx_backend_node_test(case, name):
     rep = backend.prepare(case.model)
+    with fastrnn.use_backend(name):        # the recurrent nodes run on the current backend
+        check_node_test(case, rep)
+
+
+def check_node_test(case, rep):
     for inputs, outputs in case.data_sets:
         if case.name == "test_lstm_with_peepholes":
             with pytest.raises(NotImplementedError, match=r"LSTM input P \(peepholes\)"):

@@ -361,11 +361,12 @@ def load_onnx(path, backend=None):
                          "metadata); fastrnn.onnx.InferenceSession runs other graphs")
     header = json.loads(meta[METADATA])
     arrays = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
-    transposed = {n.input[1] for n in proto.graph.node if n.op_type == "MatMul"}
+    nodes = proto.graph.node
+    transposed = {n.input[1] for n in nodes if n.op_type == "MatMul"}
+    recurrent = {name for n in nodes if n.op_type in CELLS for name in n.input[1:4]}
     params = {name: (a.T if name in transposed else a) for name, a in arrays.items()
-              if not name.startswith("_") and "W_l" not in name and "R_l" not in name
-              and "B_l" not in name}
-    for node in proto.graph.node:
+              if not name.startswith("_") and name not in recurrent}
+    for node in nodes:
         if node.op_type in CELLS:
             params.update(_state_dict(node, arrays))
     f = io.BytesIO()
