@@ -343,6 +343,12 @@ OP_CASES = [
     ("Tanh", [A], {}),
     ("Sigmoid", [A * 30], {}),
     ("Softmax", [A], {}),
+    ("Equal", [A, A[:, :, :1]], {}),
+    ("Not", [A > 0], {}),
+    ("ReduceMax", [A], dict(axes=[-1], keepdims=0)),
+    ("ReduceMax", [A], {}),
+    ("ReduceSum", [A, np.array([1], i64)], {}),
+    ("ReduceSum", [A, np.array([0, 2], i64)], dict(keepdims=0)),
     ("Softmax", [A], dict(axis=1)),
     ("ConstantOfShape", [np.array([2, 3], i64)], {}),
     ("ConstantOfShape", [np.array([2], i64)],
@@ -470,6 +476,25 @@ def test_round_trip_is_exact(index, kind, dtype, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 if dtype == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("mask_value", [0.0, -1.5])
+def test_masking_sets_the_lengths_from_x(mask_value):
+    model = nn.Sequential([nn.Masking(mask_value),
+                           nn.Recurrent("lstm", 3, 5, bidirectional=True, merge_mode="sum",
+                                        return_sequences=True, seed=0),
+                           nn.Recurrent("gru", 5, 4, seed=1), nn.Dense(4, 2, seed=2)])
+    x = np.random.default_rng(0).standard_normal((4, 6, 3)).astype(np.float32)
+    for row, length in enumerate([6, 2, 4, 0]):
+        x[row, length:] = mask_value
+    x[0, 1, 0] = mask_value                 # one feature at the mask value: a valid step
+    expected = model(x)
+    proto = fastrnn.to_onnx(model)
+    ignored = np.full(4, 6, np.int32)       # Masking replaces the given lengths
+    for session in (ort_session(proto), InferenceSession(proto)):
+        (got,) = session.run(None, {"x": x, "sequence_lens": ignored})
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert np.array_equal(fastrnn.load_onnx(proto)(x), expected)
+
+
 def test_to_onnx_writes_to_a_file_object_and_loads_from_bytes():
     gru = fastrnn.GRU(3, 4, seed=0)
     f = io.BytesIO()
@@ -482,8 +507,6 @@ def test_to_onnx_writes_to_a_file_object_and_loads_from_bytes():
 
 @pytest.mark.parametrize("model,error,match", [
     (fastrnn.LSTM(3, 4, proj_size=2), ValueError, "ONNX's LSTM has no projection"),
-    (nn.Sequential([nn.Masking(), nn.Recurrent("gru", 3, 4)]), ValueError,
-     r"layer 0 \(Masking\) cannot be exported"),
     (nn.Sequential([nn.Recurrent("gru", 3, 4, return_sequences=True, go_backwards=True)]),
      ValueError, "go_backwards with return_sequences"),
     (nn.Sequential([nn.Recurrent("gru", 3, 4, return_sequences=True, masked_output="last")]),

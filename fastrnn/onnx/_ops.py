@@ -115,6 +115,15 @@ def _gather_nd(inputs, attrs):
     return [out.reshape(idx.shape[:b] + mid + data.shape[b + k:])]
 
 
+def _reduce(f):
+    """A Reduce op: over ``axes`` (input or attribute; none: every axis), ``keepdims`` 1."""
+    def reduce(inputs, attrs):
+        axes = _axes(inputs, attrs)
+        return [f(inputs[0], axis=None if not axes else tuple(axes),
+                  keepdims=bool(attrs.get("keepdims", 1)))]
+    return reduce
+
+
 def _elementwise(f):
     return lambda inputs, attrs: [f(*inputs)]
 
@@ -143,6 +152,10 @@ OPS = {
     "Sub": _elementwise(np.subtract),
     "Mul": _elementwise(np.multiply),
     "Div": _elementwise(_divide),
+    "Equal": _elementwise(np.equal),
+    "Not": _elementwise(np.logical_not),
+    "ReduceMax": _reduce(np.max),
+    "ReduceSum": _reduce(np.sum),
     "Relu": _elementwise(lambda x: np.maximum(x, x.dtype.type(0))),
     "Tanh": _elementwise(np.tanh),
     "Sigmoid": _elementwise(_sigmoid),

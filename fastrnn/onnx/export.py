@@ -3,8 +3,9 @@
 The graph's inputs are ``x`` and ``sequence_lens`` (int32, one length per
 row); the recurrent layers are ONNX ``LSTM``, ``GRU`` and ``RNN`` nodes (one
 per layer, both directions in one node) reading ``sequence_lens``, with the
-ops around them: Transpose, Reshape, Gather, Concat, Add, Mul, MatMul and the
-activations. Initial states are zeros.
+ops around them: Transpose, Reshape, Gather, GatherND, Concat, Add, Sub, Mul,
+MatMul, Cast, Unsqueeze, the activations, and for a Masking layer Equal, Not,
+ReduceMax and ReduceSum. Initial states are zeros.
 
 Initializers are named after fastrnn's parameters: ``{prefix}W_l{k}``,
 ``{prefix}R_l{k}``, ``{prefix}B_l{k}`` for layer k of a recurrent module (ONNX's
@@ -155,6 +156,22 @@ def _dense(g, dense, prefix, x):
                          g.const(dense.params["bias"], f"{prefix}bias")])
 
 
+def _masking(g, layer, x):
+    """A `Masking` layer: steps whose every feature is the mask value are padding; each row's
+    length is its count of valid steps, and the padded steps become zeros (for right-padded
+    rows, what fastrnn's Masking accepts)."""
+    valid = g.add("ReduceMax", [g.add("Cast", [g.add("Not", [g.add("Equal", [
+        x, g.const(np.array(layer.mask_value, g.dtype))])])], to=_elem(g.dtype))],
+        axes=[-1], keepdims=0)                                             # (N, T): 1 or 0
+    lens = g.add("Cast", [g.add("ReduceSum", [valid, g.const(np.array([1], np.int64))],
+                                keepdims=0)], to=_proto.onnx().TensorProto.INT32)
+    return g.add("Mul", [x, g.add("Unsqueeze", [valid, g.const(np.array([-1], np.int64))])]), lens
+
+
+def _elem(dtype):
+    return _proto.onnx().helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+
+
 def _sequential(g, model, x, lens):
     for i, layer in enumerate(model.layers):
         prefix = f"{i}."
@@ -166,9 +183,7 @@ def _sequential(g, model, x, lens):
             x = g.add("Softmax", [x], axis=-1) if layer.name == "softmax" else \
                 g.add(ACTIVATION_OPS[layer.name], [x])
         elif isinstance(layer, nn.Masking):
-            raise ValueError(f"layer {i} (Masking) cannot be exported: the ONNX graph takes "
-                             f"each row's length as its input sequence_lens instead; remove "
-                             f"the Masking layer and pass the lengths")
+            x, lens = _masking(g, layer, x)
         # Dropout: the identity at inference, no node
     return [("y", x, ["N", "T", model.output_size] if model.returns_sequences
              else ["N", model.output_size])]
@@ -226,14 +241,16 @@ def to_onnx(model, path=None):
     - a layer (`fastrnn.LSTM`, ``GRU``, ``RNN``): ``y`` as ``layer(x,
       lengths=...)[0]`` ((T, N, D·H), or (N, T, D·H) with ``batch_first``) and the
       final states ``h_n`` (and ``c_n``), (L·D, N, H);
-    - a `fastrnn.nn.Sequential`: ``y``, what ``model(x, lengths)`` returns;
+    - a `fastrnn.nn.Sequential`: ``y``, what ``model(x, lengths)`` returns (a
+      `fastrnn.nn.Masking` layer sets the lengths from x, as in fastrnn, for the
+      right-padded rows it accepts: the graph cannot raise fastrnn's error for others);
     - a `fastrnn.nn.SequenceClassifier`: ``probabilities``, ``model(x, lengths)``.
 
     Parameters
     ----------
     model : fastrnn.RNN, fastrnn.LSTM, fastrnn.GRU, fastrnn.nn.Sequential or fastrnn.nn.SequenceClassifier
         The model. Sequential models hold `fastrnn.nn.Recurrent`, ``Dense``,
-        ``Activation`` and ``Dropout`` layers (Dropout writes no node).
+        ``Activation``, ``Masking`` and ``Dropout`` layers (Dropout writes no node).
     path : str, os.PathLike or binary file object, optional
         Where to write the model; None: only return it.
 
@@ -250,8 +267,7 @@ def to_onnx(model, path=None):
         If ``model`` is none of those.
     ValueError
         If the model holds what ONNX's nodes cannot compute: an LSTM with
-        ``proj_size``, a `fastrnn.nn.Masking` layer (pass the lengths instead), a
-        Recurrent layer returning sequences with ``go_backwards`` or
+        ``proj_size``, a Recurrent layer returning sequences with ``go_backwards`` or
         ``masked_output="last"``.
 
     See Also
@@ -283,7 +299,7 @@ def to_onnx(model, path=None):
     kind = _kind(model)
     dtype = np.dtype(model.dtype)
     g = _Graph(dtype)
-    elem = helper.np_dtype_to_tensor_dtype(dtype)
+    elem = _elem(dtype)
     batch_first = kind in ("Sequential", "SequenceClassifier") or model.batch_first
     I = model.input_size if kind != "SequenceClassifier" else model.rnn.input_size
     build = {"Sequential": _sequential, "SequenceClassifier": _classifier}.get(kind, _module)
