@@ -4,9 +4,9 @@
 ``get_outputs``) and runs graphs of ``LSTM``, ``GRU`` and ``RNN`` nodes, their
 recurrences on fastrnn's current backend through the functional API, and the
 ops exporters put around them (Transpose, Squeeze, Unsqueeze, Reshape, Expand,
-Concat, Slice, Gather, GatherND, Shape, MatMul, Gemm, Add, Sub, Mul, Div, Equal,
-Not, ReduceMax, ReduceSum, Relu, Tanh, Sigmoid, Softmax, Identity, Constant,
-ConstantOfShape, Cast) in NumPy; a
+Concat, Slice, Gather, GatherND, Shape, Range, MatMul, Gemm, Add, Sub, Mul, Div,
+Max, Min, Equal, Not, ReduceMax, ReduceSum, Relu, Tanh, Sigmoid, Softmax,
+Identity, Constant, ConstantOfShape, Cast) in NumPy; a
 graph with any other op is refused at creation with one error listing them.
 `to_onnx` writes fastrnn models as such graphs (opset 17) and `load_onnx` reads
 them back. ``fastrnn.onnx.backend`` is fastrnn as an ``onnx.backend`` backend.

@@ -6,6 +6,8 @@ tensors as arrays) and returns the list of its outputs. The semantics are
 ONNX's at opset 13 and later (inputs for the axes of Squeeze, Unsqueeze and
 Slice; Softmax over one axis).
 """
+import functools
+
 import numpy as np
 
 from ._proto import numpy_dtype
@@ -124,6 +126,11 @@ def _reduce(f):
     return reduce
 
 
+def _variadic(f):
+    """Min, Max: ``f`` of every input, broadcast."""
+    return lambda inputs, attrs: [functools.reduce(f, inputs)]
+
+
 def _elementwise(f):
     return lambda inputs, attrs: [f(*inputs)]
 
@@ -152,6 +159,9 @@ OPS = {
     "Sub": _elementwise(np.subtract),
     "Mul": _elementwise(np.multiply),
     "Div": _elementwise(_divide),
+    "Max": _variadic(np.maximum),
+    "Min": _variadic(np.minimum),
+    "Range": lambda inputs, attrs: [np.arange(*inputs, dtype=inputs[0].dtype)],
     "Equal": _elementwise(np.equal),
     "Not": _elementwise(np.logical_not),
     "ReduceMax": _reduce(np.max),

@@ -3,9 +3,9 @@
 The graph's inputs are ``x`` and ``sequence_lens`` (int32, one length per
 row); the recurrent layers are ONNX ``LSTM``, ``GRU`` and ``RNN`` nodes (one
 per layer, both directions in one node) reading ``sequence_lens``, with the
-ops around them: Transpose, Reshape, Gather, GatherND, Concat, Add, Sub, Mul,
-MatMul, Cast, Unsqueeze, the activations, and for a Masking layer Equal, Not,
-ReduceMax and ReduceSum. Initial states are zeros.
+ops around them: Transpose, Reshape, Gather, GatherND, Concat, Slice, Add, Sub,
+Mul, Max, Min, MatMul, Cast, Squeeze, Unsqueeze, Shape, Range, the activations,
+and for a Masking layer Equal, Not, ReduceMax and ReduceSum. Initial states are zeros.
 
 Initializers are named after fastrnn's parameters: ``{prefix}W_l{k}``,
 ``{prefix}R_l{k}``, ``{prefix}B_l{k}`` for layer k of a recurrent module (ONNX's
@@ -121,15 +121,31 @@ def _merge(g, mode, halves):
     return g.add("Mul", [g.add("Add", [a, b]), g.const(np.array(0.5, g.dtype))])
 
 
+def _last(g, lens):
+    """(N, 1) int64: each row's last valid step, max(length − 1, 0)."""
+    last = g.add("Max", [g.add("Sub", [g.add("Cast", [lens], to=_proto.onnx().TensorProto.INT64),
+                                       g.const(np.array(1, np.int64))]),
+                         g.const(np.array(0, np.int64))])
+    return g.add("Unsqueeze", [last, g.const(np.array([1], np.int64))])
+
+
+def _hold_last(g, y, lens):
+    """Batch-first ``y`` (N, T, P) with each row's padded steps holding its last valid output
+    (``masked_output="last"``): y[n, min(t, last_n)]."""
+    T = g.add("Squeeze", [g.add("Shape", [y], start=1, end=2), g.const(np.array([0], np.int64))])
+    steps = g.add("Range", [g.const(np.array(0, np.int64)), T, g.const(np.array(1, np.int64))])
+    index = g.add("Unsqueeze", [g.add("Min", [steps, _last(g, lens)]),
+                                g.const(np.array([-1], np.int64))])            # (N, T, 1)
+    return g.add("GatherND", [y, index], batch_dims=1)
+
+
 def _sequential_recurrent(g, layer, prefix, x, lens):
-    """A Sequential's `Recurrent` layer on batch-first ``x``: its batch-first output."""
-    where = f"layer {prefix[:-1]} (Recurrent)"
-    if layer.return_sequences and layer.go_backwards:
-        raise ValueError(f"{where}: go_backwards with return_sequences returns the steps "
-                         f"in reversed order, which the ONNX graph does not write")
-    if layer.return_sequences and layer.masked_output == "last":
-        raise ValueError(f"{where}: masked_output='last' is not expressible with ONNX's "
-                         f"recurrent nodes (their padded steps are zeros)")
+    """A Sequential's `Recurrent` layer on batch-first ``x``: its batch-first output.
+
+    With ``go_backwards`` every ONNX layer runs in reverse: the top one's Y is the
+    module's output in the input's order, whose last valid output is Y_h, and which
+    reversed in time is what the layer returns with ``return_sequences``.
+    """
     module = layer.module
     y, _, finals = _recurrent(g, module, prefix, g.add("Transpose", [x], perm=[1, 0, 2]), lens,
                               reverse=layer.go_backwards)
@@ -138,7 +154,10 @@ def _sequential_recurrent(g, layer, prefix, x, lens):
         if D == 1 or layer.merge_mode == "concat":
             out = g.add("Reshape", [g.add("Transpose", [y], perm=[2, 0, 1, 3]),
                                     g.const(np.array([0, 0, -1], np.int64))])
-            return out
+            if layer.go_backwards:
+                return g.add("Slice", [out, *(g.const(np.array([v], np.int64))
+                                              for v in (-1, -2 ** 63, 1, -1))])
+            return _hold_last(g, out, lens) if layer.masked_output == "last" else out
         halves = [g.add("Gather", [y, g.const(np.array(d, np.int64))], axis=1) for d in (0, 1)]
         return g.add("Transpose", [_merge(g, layer.merge_mode, halves)], perm=[1, 0, 2])
     # each row's last valid output is each direction's final state: Y_h (D, N, P)
@@ -206,10 +225,8 @@ def _module(g, module, x, lens):
 def _classifier(g, model, x, lens):
     _, y, _ = _recurrent(g, model.rnn, "rnn.", g.add("Transpose", [x], perm=[1, 0, 2]), lens)
     # the output at each row's last valid step (both directions there, as last_valid)
-    last = g.add("Unsqueeze", [g.add("Sub", [g.add("Cast", [lens], to=7),
-                                             g.const(np.array(1, np.int64))]),
-                               g.const(np.array([1], np.int64))])
-    h = g.add("GatherND", [g.add("Transpose", [y], perm=[1, 0, 2]), last], batch_dims=1)
+    h = g.add("GatherND", [g.add("Transpose", [y], perm=[1, 0, 2]), _last(g, lens)],
+              batch_dims=1)
     return [("probabilities", g.add("Softmax", [_dense(g, model.fc, "fc.", h)], axis=-1),
              ["N", model.fc.out_features])]
 
@@ -266,9 +283,7 @@ def to_onnx(model, path=None):
     TypeError
         If ``model`` is none of those.
     ValueError
-        If the model holds what ONNX's nodes cannot compute: an LSTM with
-        ``proj_size``, a Recurrent layer returning sequences with ``go_backwards`` or
-        ``masked_output="last"``.
+        If the model holds an LSTM with ``proj_size``, which ONNX's LSTM cannot compute.
 
     See Also
     --------
