@@ -77,8 +77,9 @@ def _attributes(module):
 
 
 def _recurrent(g, module, prefix, x, lens, reverse=False):
-    """The nodes of a recurrent module on time-major ``x`` (T, N, I); returns the top layer's
-    Y (T, D, N, P) and every layer's final states [(Y_h, Y_c), ...]."""
+    """The nodes of a recurrent module on time-major ``x`` (T, N, I), one per layer, every
+    direction "reverse" with ``reverse``; returns the top layer's Y (T, D, N, P), the same as
+    (T, N, D·P) (what the module returns), and every layer's final states [[Y_h, Y_c], ...]."""
     if module.proj_size:
         raise ValueError(f"{prefix or 'the '}LSTM has proj_size={module.proj_size}: ONNX's LSTM "
                          f"has no projection, so it cannot be exported")
