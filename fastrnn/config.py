@@ -33,3 +33,12 @@ CPU_AVOID_BUSY_CORES = True
 #: (at least 8 steps of a thread's rows). Inference keeps O(CPU_CHUNK_ROWS · G·H) of
 #: it per thread, never O(T·B·G·H).
 CPU_CHUNK_ROWS = 256
+#: The smallest H whose streaming steps (``fastrnn.stream``) two threads split by units,
+#: when two or more are allowed and B ≤ `CPU_UNITS_MAX_B` (read when a stream is made).
+#: A step is then a matrix-vector product that streams the weights from cache: two
+#: cores each stream half. Below it a step is too short to gain from a second thread.
+CPU_STREAM_SPLIT_MIN_H = 192
+#: How long a stream's partner thread waits for the next step, spinning, before it
+#: sleeps (µs). A step it is asleep for runs on one thread, then wakes it; so steps
+#: that come back to back are split, and a stream left idle costs no CPU after this.
+CPU_STREAM_SPIN_US = 200

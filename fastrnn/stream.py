@@ -11,7 +11,10 @@ A step is one call of the cpu backend's compiled step over every layer
 (``Stepper`` of ``fastrnn.cpu``, reached through ``fastrnn.backends``), on the
 calling thread, with arguments built when the stream is made: it checks only
 ``x_t``'s type, shape and dtype, and allocates nothing but its returned output
-(nothing with ``step(x_t, out=buf)``).
+(nothing with ``step(x_t, out=buf)``). With two threads and H ≥
+``fastrnn.config.CPU_STREAM_SPLIT_MIN_H``, steps that come back to back are
+split by hidden units with a partner thread that spins between them for
+``CPU_STREAM_SPIN_US``, then sleeps (``fastrnn/cpu/_partner.py``).
 
 The arithmetic is the cpu backend's: T steps give what the module gives for
 the same T steps, within float rounding. A stream belongs to one thread;

@@ -1,6 +1,7 @@
 """Streaming (``module.stream()``): stepping equals the whole forward, resets, errors,
 allocations and threads. Every cell, 1 and 2 layers, B = 1 and B > 1, both dtypes."""
 import threading
+import time
 import tracemalloc
 
 import numpy as np
@@ -160,3 +161,104 @@ def test_streams_in_several_threads_match_each_run_alone():
         t.join()
     for a, b in zip(results, alone):
         np.testing.assert_array_equal(a, b)
+
+
+# ---- steps split with a partner thread (fastrnn/cpu/_partner.py) ----------------------
+@pytest.fixture
+def split(monkeypatch):
+    """Streams made now split their steps across two threads, whatever their H; their
+    partner spins for up to a second between steps (a loaded machine cannot put it to
+    sleep between two steps of a test)."""
+    monkeypatch.setattr(fastrnn.config, "CPU_STREAM_SPLIT_MIN_H", 1)
+    monkeypatch.setattr(fastrnn.config, "CPU_STREAM_SPIN_US", 1e6)
+    before = fastrnn.get_num_threads()
+    fastrnn.set_num_threads(2)
+    yield
+    fastrnn.set_num_threads(before)
+
+
+def claimed(stream):
+    """The steps its partner has run a share of."""
+    from fastrnn.cpu._partner import GEN
+    return int(stream._stepper._partner.ctrl[GEN])
+
+
+def first_step(stream, x_t):
+    """The first step, which runs alone and wakes the partner; returns once it is awake."""
+    from fastrnn.cpu._partner import AWAKE, STATE
+    y = stream.step(x_t)
+    deadline = time.monotonic() + 30
+    while stream._stepper._partner.ctrl[STATE] != AWAKE and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("cell,layers,B,H", [
+    ("lstm", 1, 1, 37), ("lstm", 2, 3, 40), ("gru", 1, 1, 37), ("gru", 2, 4, 33),
+    ("rnn", 2, 2, 37), ("lstm", 1, 1, 2)])      # uneven shares, padded panels, one unit each
+def test_split_steps_equal_the_whole_forward(split, cell, layers, B, H, dtype):
+    module = make(cell, layers, "tanh", dtype, H=H)
+    x = frames(40, B, 5, dtype)
+    y, state = module(x)
+    stream = module.stream(batch_size=B)
+    assert stream._stepper.partner
+    got = np.stack([first_step(stream, x[0])] + [stream.step(x[t]) for t in range(1, 40)])
+    assert claimed(stream) == 39, "the partner ran a share of every step after the first"
+    assert_close(got, y, f"{cell} y")
+    for a, b in zip(state_parts(cell, stream.state), state_parts(cell, state)):
+        assert_close(a, b, f"{cell} state")
+
+
+def test_a_split_stream_steps_alone_while_its_partner_sleeps(split, monkeypatch):
+    from fastrnn.cpu._partner import ASLEEP, STATE
+    monkeypatch.setattr(fastrnn.config, "CPU_STREAM_SPIN_US", 1000)
+    module = make("lstm", 2, H=24)
+    x = frames(30, 2, 5, np.float32)
+    y, _ = module(x)
+    stream = module.stream(batch_size=2)
+    got = [first_step(stream, x[0])]
+    t = 1
+    while t < 30:
+        got.append(stream.step(x[t]))
+        t += 1
+        if t % 3 == 0 and t < 30:
+            time.sleep(0.05)                      # idle: the partner spins out and sleeps
+            assert stream._stepper._partner.ctrl[STATE] == ASLEEP
+            got.append(first_step(stream, x[t]))        # alone; wakes it
+            t += 1
+    assert 0 < claimed(stream) < 30
+    assert_close(np.stack(got), y, "lstm y")
+
+
+@pytest.mark.parametrize("cell,kwargs", [("gru", {"reset_after": False}),
+                                         ("lstm", {"proj_size": 3})])
+def test_steps_are_not_split_where_a_step_needs_every_unit_twice(split, cell, kwargs):
+    stream = make(cell, H=8, **kwargs).stream()
+    assert not stream._stepper.partner
+
+
+def test_split_streams_in_several_threads_match_each_run_alone(split):
+    test_streams_in_several_threads_match_each_run_alone()
+
+
+def test_a_split_stream_steps_alone_in_a_forked_child(split):
+    import multiprocessing
+    module = make("gru", H=16)
+    x = frames(12, 1, 5, np.float32)
+    stream = module.stream()
+    want = np.stack([first_step(stream, x[0])] + [stream.step(x[t]) for t in range(1, 6)])
+    assert claimed(stream) == 5
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_steps_in_child, args=(queue, stream, x[6:]))
+    child.start()
+    got = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(got, [stream.step(x[t]) for t in range(6, 12)])
+    assert want.shape == (6, 1, 16)
+
+
+def _steps_in_child(queue, stream, x):
+    queue.put(np.stack([stream.step(x_t) for x_t in x]))

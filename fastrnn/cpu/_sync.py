@@ -1,4 +1,4 @@
-"""A barrier for our own threads inside Numba code: one atomic counter, spin then yield.
+"""A barrier and atomics for our own threads inside Numba code: spin, then yield.
 
 The "units" loop needs every thread's slice of h_t before any thread starts
 step t + 1. An OpenMP fork/join per step makes the waiting threads spin
@@ -8,6 +8,11 @@ calls ``sched_yield``, handing its core to whoever is runnable, our late
 thread included.
 
     arrive(counter, target)   counter[0] += 1, then wait until counter[0] ≥ target
+    relax(spins)              count one wait; past ``SPINS``, yield the core
+
+The atomics (int64 arrays, sequentially consistent unless said):
+``atomic_add``, ``atomic_load`` (acquire), ``atomic_store`` (release),
+``atomic_cas``.
 
 Thread p's k-th barrier of a run waits for ``target = parts · k``, so one
 counter serves a whole run without being reset. The increment is a
@@ -46,6 +51,26 @@ def atomic_load(typingctx, array, index):
 
 
 @intrinsic
+def atomic_store(typingctx, array, index, value):
+    """array[index] = value (int64 array), written with release ordering."""
+    def codegen(context, builder, sig, args):
+        builder.store_atomic(args[2], _item_pointer(context, builder, sig, args), "release", 8)
+        return context.get_dummy_value()
+    return types.void(array, index, value), codegen
+
+
+@intrinsic
+def atomic_cas(typingctx, array, index, expected, value):
+    """If array[index] == expected, array[index] = value, atomically (int64 array); returns
+    the old value (so the swap happened if it equals ``expected``)."""
+    def codegen(context, builder, sig, args):
+        pair = builder.cmpxchg(_item_pointer(context, builder, sig, args), args[2], args[3],
+                               "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 0)
+    return types.int64(array, index, expected, value), codegen
+
+
+@intrinsic
 def sched_yield(typingctx):
     """The C library's sched_yield(): let another runnable thread have this core."""
     def codegen(context, builder, sig, args):
@@ -56,12 +81,18 @@ def sched_yield(typingctx):
     return types.void(), codegen
 
 
+@njit(cache=True, nogil=True, inline="always")
+def relax(spins):
+    """One more check of a wait: returns spins + 1, after yielding the core past ``SPINS``."""
+    if spins >= SPINS:
+        sched_yield()
+    return spins + 1
+
+
 @njit(cache=True, nogil=True)
 def arrive(counter, target):
     """Count this thread in, then wait until ``target`` threads (over the run) have arrived."""
     atomic_add(counter, 0, 1)
     spins = 0
     while atomic_load(counter, 0) < target:
-        spins += 1
-        if spins >= SPINS:
-            sched_yield()
+        spins = relax(spins)
