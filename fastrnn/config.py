@@ -42,3 +42,8 @@ CPU_STREAM_SPLIT_MIN_H = 192
 #: sleeps (µs). A step it is asleep for runs on one thread, then wakes it; so steps
 #: that come back to back are split, and a stream left idle costs no CPU after this.
 CPU_STREAM_SPIN_US = 200
+#: How much memory (MiB) the cpu backend keeps for the large arrays a training step
+#: makes and drops (the tape, backward's gate gradients), to reuse them already mapped
+#: instead of faulting fresh pages in at every step (``fastrnn._buffers``). 0: keep
+#: none (the next call lets go of what is kept).
+BUFFER_CACHE_MB = 256

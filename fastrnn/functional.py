@@ -51,7 +51,7 @@ NumPy masked arrays are refused with a ``TypeError``: use ``lengths``.
 """
 import numpy as np
 
-from . import _dispatch, _validate, backends
+from . import _buffers, _dispatch, _validate, backends
 from .cells import GRU, LSTM, RNN, named_tuple
 from .tape import Tape
 
@@ -169,7 +169,9 @@ def _own(name, validated, given, backend):
     if isinstance(validated, np.ndarray):
         if backend.device or not np.may_share_memory(validated, given):
             return validated     # a device backend copies it to the device; or a copy already
-        return validated.copy()
+        copy = _buffers.empty(validated.shape, validated.dtype)   # recycled memory
+        copy[...] = validated
+        return copy
     return backend.kernels().own(name, validated)     # device inputs: a device-to-device copy
 
 

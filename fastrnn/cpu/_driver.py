@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from .. import _threads, backends, cells, config
+from .. import _buffers, _threads, backends, cells, config
 from . import _blas, _pool
 from ._cells import GRU, LSTM, RNN
 from ._loops import backward_batch, forward_batch, forward_units, weight_grads
@@ -107,14 +107,15 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
     name = "batch" if before or w_hr is not None else variant(B, _threads.get_num_threads())
     Hc = H if kind == LSTM else 0
     c0 = c0 if kind == LSTM else np.empty((B, 0), dtype)
-    y, h_T, c_T = np.empty((T, B, P), dtype), np.empty((B, P), dtype), np.empty((B, Hc), dtype)
-    # the tape; in inference one step of scratch for the gates and no states
+    y, h_T, c_T = _buffers.empty((T, B, P), dtype), np.empty((B, P), dtype), np.empty((B, Hc), dtype)
+    # the tape (recycled memory: ``_buffers``); in inference one step of scratch for the
+    # gates and no states
     Tt = T if train else 1
-    hs = np.empty((T + 1 if train else 0, B, P), dtype)
-    cs = np.empty((T + 1 if train else 0, B, Hc), dtype)
-    gates = np.empty((Tt, B, G * H if kind != RNN else 0), dtype)
-    ghn = np.empty((Tt, B, H if kind == GRU else 0), dtype)
-    ms = np.empty((T if train and w_hr is not None else 0, B, H), dtype)
+    hs = _buffers.empty((T + 1 if train else 0, B, P), dtype)
+    cs = _buffers.empty((T + 1 if train else 0, B, Hc), dtype)
+    gates = _buffers.empty((Tt, B, G * H if kind != RNN else 0), dtype)
+    ghn = _buffers.empty((Tt, B, H if kind == GRU else 0), dtype)
+    ms = _buffers.empty((T if train and w_hr is not None else 0, B, H), dtype)
     common = (kind, *_flags(options), x)
     tail = (cells.get(cell).fold_bias(b_ih, b_hh, options), b_hh, h0, c0, lengths, y, h_T, c_T,
             hs, cs, gates, ghn)
@@ -146,12 +147,13 @@ def backward(tape, dy, dh_T, dc_T):
     T, B, I = x.shape
     H, P = w_hh.shape[0] // G, w_hh.shape[1]
     dtype = x.dtype
-    da = np.empty((T, B, G * H), dtype)
-    dgh = np.empty_like(da) if kind == GRU else da
+    # scratch, in recycled memory (``_buffers``)
+    da = _buffers.empty((T, B, G * H), dtype)
+    dgh = _buffers.empty(da.shape, dtype) if kind == GRU else da
     dh0, dc0 = np.empty((B, P), dtype), np.empty((B, cs.shape[2]), dtype)
     dc_T = dc_T if kind == LSTM else dc0
-    dx = np.empty_like(x)
-    dw_ih, dw_hh = np.empty_like(w_ih), np.empty_like(w_hh)
+    dx = _buffers.empty(x.shape, dtype)
+    dw_ih, dw_hh = _buffers.empty(w_ih.shape, dtype), _buffers.empty(w_hh.shape, dtype)
     db_ih, db_hh = np.empty(G * H, dtype), np.empty(G * H, dtype)
     q0 = reset_rows(tape["cell"], tape["options"], H)
     # packed W_hhᵀ; without reset_after the GRU's W_hn (from row 2H) multiplies q = r ⊙ h
@@ -161,8 +163,8 @@ def backward(tape, dy, dh_T, dc_T):
               _packed(w_hh[q0:] if q0 < G * H else None, dtype, transpose=True),
               _packed(w_hr, dtype, transpose=True))
     hp2 = hs[:T].reshape(T * B, P)
-    dhs = np.empty((T if w_hr is not None else 0, B, P), dtype)
-    dw_hr = np.empty((0, 0) if w_hr is None else w_hr.shape, dtype)
+    dhs = _buffers.empty((T if w_hr is not None else 0, B, P), dtype)
+    dw_hr = _buffers.empty((0, 0) if w_hr is None else w_hr.shape, dtype)
     hq2 = tape["ghn"].reshape(T * B, H) if q0 < G * H else hp2
     with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
         rows = max(1, min(threads, B))
