@@ -156,3 +156,29 @@ def test_projected_layers_and_streams(name, tmp_path):
         assert_close(steps, y1, "stream y")
         for got, want in zip(stream.state, state):
             assert_close(got, want, "stream state")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell, options", CELL_VARIANTS + [(c, {**o, "P": 3}) for c, o in PROJECTING],
+                         ids=IDS + [variant_id(*v) + "-P=3" for v in PROJECTING])
+def test_weight_gradients_in_chunks(cell, options, dtype, monkeypatch):
+    """The cpu backward's weight gradients over several chunks of steps (8, 8 and 3 of
+    T = 19), summed over the threads: fused into the reverse walk when every thread has
+    rows (B = 5, or one thread), after it when some have none (B = 1 on 2 threads)."""
+    options = dict(options)
+    P = options.pop("P", None)
+    monkeypatch.setattr(fastrnn.config, "CPU_CHUNK_ROWS", 4)      # 8 steps a chunk
+    before = fastrnn.get_num_threads()
+    try:
+        for B in (1, 5):
+            args, grads = random_problem(cell, 19, B, 4, 7, dtype, seed=4,
+                                         **({} if P is None else {"P": P}))
+            want = _run(cell, options, "numpy", args, grads)
+            for threads in sorted({1, min(2, fastrnn._threads._limit())}):
+                fastrnn.set_num_threads(threads)
+                got = _run(cell, options, "cpu", args, grads)
+                for ref, res in zip(want, got):
+                    for key in ref:
+                        assert_close(res[key], ref[key], f"B={B} {threads} threads {key}")
+    finally:
+        fastrnn.set_num_threads(before)

@@ -3,9 +3,9 @@
 Forward:   y, h_T[, c_T] from the "batch" or the "units" loop (``fastrnn.config``);
            the input projection x W_ihᵀ is computed inside, in chunks of
            ``CPU_CHUNK_ROWS`` rows, so inference allocates no (T,B,G·H) buffer.
-Backward:  the reverse walk fills the gate gradients da (T,B,G·H); then
-           dx = da W_ih,  dW_ih = daᵀ x,  dW_hh = dghᵀ h_prev,  db = Σ da
-           (dgh = da except for the GRU's n block).
+Backward:  the reverse walk fills the gate gradients da, chunk by chunk of steps, and
+           from each chunk dx = da W_ih,  dW_ih = daᵀ x,  dW_hh = dghᵀ h_prev,  db = Σ da
+           (dgh = da except for the GRU's n block), into per-thread partial sums.
 
 The tape owns what the forward wrote: the state entering every step hs
 (T+1,B,H) (and cs for the LSTM), the gates, and h W_hnᵀ + b_hn for the GRU.
@@ -17,10 +17,10 @@ import os
 import numpy as np
 
 from .. import _buffers, _threads, backends, cells, config
-from . import _blas, _pool
+from . import _pool
 from ._cells import GRU, LSTM, RNN
 from ._loops import backward_batch, forward_batch, forward_units, weight_grads
-from ._tile import pack
+from ._tile import pack, width
 
 #: the kernels' integer tag of each cell of ``fastrnn.cells``
 TAGS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -140,40 +140,64 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
 def backward(tape, dy, dh_T, dc_T):
     """The kernel contract's ``<cell>_backward``; dc_T is None except for the LSTM.
     Returns dx, dh0, dc0 (None but for the LSTM), dw_ih, dw_hh, db_ih, db_hh, dw_hr (None
-    without a projection)."""
+    without a projection).
+
+    When every thread has batch rows of its own, each computes the weight gradients of
+    its rows chunk by chunk during its walk (``backward_batch`` fused): da never exists
+    whole. With fewer rows than threads, the walk keeps da (T,B,G·H) and the weight
+    gradients follow on every thread (``weight_grads``, split by steps). Either way each
+    share sums into partials of its own, added here."""
     kind, G = TAGS[tape["cell"]], cells.get(tape["cell"]).G
     x, w_ih, w_hh, hs, cs = tape["x"], tape["w_ih"], tape["w_hh"], tape["hs"], tape["cs"]
-    w_hr = tape["w_hr"]
+    w_hr, ms = tape["w_hr"], tape["ms"]
     T, B, I = x.shape
     H, P = w_hh.shape[0] // G, w_hh.shape[1]
-    dtype = x.dtype
-    # scratch, in recycled memory (``_buffers``)
-    da = _buffers.empty((T, B, G * H), dtype)
-    dgh = _buffers.empty(da.shape, dtype) if kind == GRU else da
+    GH, dtype = G * H, x.dtype
     dh0, dc0 = np.empty((B, P), dtype), np.empty((B, cs.shape[2]), dtype)
     dc_T = dc_T if kind == LSTM else dc0
-    dx = _buffers.empty(x.shape, dtype)
-    dw_ih, dw_hh = _buffers.empty(w_ih.shape, dtype), _buffers.empty(w_hh.shape, dtype)
-    db_ih, db_hh = np.empty(G * H, dtype), np.empty(G * H, dtype)
     q0 = reset_rows(tape["cell"], tape["options"], H)
+    hq = tape["ghn"] if q0 < GH else hs
     # packed W_hhᵀ; without reset_after the GRU's W_hn (from row 2H) multiplies q = r ⊙ h
-    # (the tape's ghn); with a projection W_hrᵀ for dm = dh W_hr, and dh_t of every step
-    # for dW_hr = Σ dh_tᵀ m_t
+    # (the tape's ghn); with a projection W_hrᵀ for dm = dh W_hr; W_ihᵀ for dx = da W_ih
     panels = (_packed(w_hh, dtype, transpose=True),
-              _packed(w_hh[q0:] if q0 < G * H else None, dtype, transpose=True),
+              _packed(w_hh[q0:] if q0 < GH else None, dtype, transpose=True),
               _packed(w_hr, dtype, transpose=True))
-    hp2 = hs[:T].reshape(T * B, P)
-    dhs = _buffers.empty((T if w_hr is not None else 0, B, P), dtype)
-    dw_hr = _buffers.empty((0, 0) if w_hr is None else w_hr.shape, dtype)
-    hq2 = tape["ghn"].reshape(T * B, H) if q0 < G * H else hp2
-    with _pool.reserve(_threads.get_num_threads()) as threads, _blas.one_thread():
+    witp = _packed(w_ih, dtype, transpose=True)
+    dx = _buffers.empty(x.shape, dtype)
+    nr = width(dtype)
+    with _pool.reserve(_threads.get_num_threads()) as threads:
         rows = max(1, min(threads, B))
+        fused = rows == threads
+        parts = rows if fused else threads
+        # each share's partial sums, with room for whole panels (``_tile.matmul_t``)
+        room = lambda *shape: _zeros((parts, *shape[:-1], -(-shape[-1] // nr) * nr), dtype)  # noqa: E731
+        dwi, dwh, dbi, dbh = room(GH, I), room(GH, P), room(GH), room(GH)
+        dwr = room(*((0, 0) if w_hr is None else w_hr.shape))
+        kept = 0 if fused else T
+        da = _buffers.empty((kept, B, GH), dtype)
+        dgh = _buffers.empty(da.shape, dtype) if kind == GRU else da
+        dhs = _buffers.empty((kept if w_hr is not None else 0, B, P), dtype)
+        grads = (witp, dx, dwi, dwh, dwr, dbi, dbh)
         _pool.run(backward_batch, rows, kind, *_flags(tape["options"]), *panels, hs, cs,
                   tape["gates"], tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh,
-                  dhs)
-        _pool.run(weight_grads, threads, x.reshape(T * B, I), hp2, hq2, q0,
-                  da.reshape(T * B, G * H), dgh.reshape(T * B, G * H), w_ih,
-                  dx.reshape(T * B, I), dw_ih, dw_hh, db_ih, db_hh, dhs.reshape(-1, P),
-                  tape["ms"].reshape(-1, H), dw_hr)
-    return (dx, dh0, (dc0 if kind == LSTM else None), dw_ih, dw_hh, db_ih, db_hh,
-            None if w_hr is None else dw_hr)
+                  dhs, fused, config.CPU_CHUNK_ROWS, q0, x, ms, *grads)
+        if not fused:
+            _pool.run(weight_grads, parts, q0, x, hs, hq, ms, da, dgh, dhs, *grads,
+                      config.CPU_CHUNK_ROWS)
+    dw_ih, dw_hh = _sum(dwi, w_ih.shape), _sum(dwh, w_hh.shape)
+    db_ih, db_hh = _sum(dbi, (GH,)), _sum(dbh, (GH,))
+    dw_hr = None if w_hr is None else _sum(dwr, w_hr.shape)
+    return (dx, dh0, (dc0 if kind == LSTM else None), dw_ih, dw_hh, db_ih, db_hh, dw_hr)
+
+
+def _zeros(shape, dtype):
+    """Zeros in recycled memory (``_buffers``)."""
+    out = _buffers.empty(shape, dtype)
+    out.fill(0)
+    return out
+
+
+def _sum(partials, shape):
+    """Σ over the shares of partials (parts, ...) cut to ``shape`` (their padding dropped)."""
+    cut = partials[(slice(None), *(slice(0, n) for n in shape))]
+    return np.sum(cut, axis=0, out=_buffers.empty(shape, partials.dtype))

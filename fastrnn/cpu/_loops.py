@@ -1,11 +1,10 @@
 """The time loops of the cpu backend: serial, GIL-free kernels, one share of the work each.
 
 ``_pool.run(kernel, parts, ...)`` calls ``kernel(p, parts, ...)`` on
-``parts`` threads at once. Every product inside a time loop (the input
-projection, the per-step recurrent products) is our microkernel on weights
-packed once per call (``_tile.matmul``, ``_tile.pack``); the weight gradients
-after the reverse walk are single-threaded BLAS calls (``_blas.gemm``), each
-made by one thread on its own share.
+``parts`` threads at once. Every product runs in our microkernel on operands
+packed once per call or per chunk (``_tile.matmul``, ``matmul_t``, ``pack``):
+the input projection, the per-step recurrent products, and the weight
+gradients; no BLAS is called.
 
 Forward variants (``fastrnn.config.CPU_VARIANT``):
 
@@ -22,9 +21,14 @@ Forward variants (``fastrnn.config.CPU_VARIANT``):
   B, where a step is a matrix-vector product.
 
 Backward: ``backward_batch`` splits the reverse walk by batch rows (per step
-the gate gradients of each row, then dh += dgh W_hh on packed W_hhᵀ);
-``weight_grads`` then gives each thread a share of dx = da W_ih (rows of T·B),
-dW_ih = daᵀ x, dW_hh = dghᵀ h_prev and db = Σ da (rows of G·H).
+the gate gradients of each row, then dh += dgh W_hh on packed W_hhᵀ). When
+every thread has rows of its own it is ``fused``: each chunk of steps (about
+``chunk_rows`` rows) ends with ``chunk_grads``, which adds that chunk's
+dW_ih = daᵀ x, dW_hh = dghᵀ h_{t-1}, db = Σ da (and dW_hr) to the share's own
+partial sums and writes its rows of dx = da W_ih while da is still in the
+core's cache; da is never whole. With fewer rows than threads the walk keeps
+da (T,B,G·H) and ``weight_grads`` runs ``chunk_grads`` after it on every
+thread, each over its own steps. The driver adds the partials.
 
 Arrays (C-contiguous unless said; G gate blocks; T' = T when training, else 1;
 P = H but for the LSTM's projection; NR the panels' width, ``_tile``):
@@ -44,11 +48,10 @@ P = H but for the LSTM's projection; NR the panels' width, ``_tile``):
 import numpy as np
 from numba import njit
 
-from ._blas import gemm
-from ._cells import (JIT, backward_row, forward_units as cell_units, gru_back_before,
+from ._cells import (GRU, JIT, backward_row, forward_units as cell_units, gru_back_before,
                      gru_back_reset, gru_reset)
 from ._sync import arrive
-from ._tile import matmul, n_panels, pack_into, panel_width
+from ._tile import matmul, matmul_t, n_panels, pack_into, panel_width
 
 
 @njit(**JIT)
@@ -151,8 +154,11 @@ def forward_batch(p, parts, cell, relu, hard, after, x, wip, whp, wnp, wrp, bias
                         copy_row(h[b], hn[b])
                     copy_row(y[t, b0 + b], h[b])
                 else:
-                    # a finished sequence outputs zeros and keeps its state
+                    # a finished sequence outputs zeros and keeps its state; its m is 0
+                    # (dW_hr's products read every row of ms)
                     y[t, b0 + b] = 0
+                    if proj and train:
+                        ms[t, b0 + b] = 0
     if train:
         copy(hs[T, b0:b1], h)
         copy(cs[T, b0:b1], c)
@@ -238,19 +244,105 @@ def add_product(a, panels, out, scratch):
 
 
 @njit(**JIT)
+def chunk_steps(T, n, chunk_rows):
+    """Steps per chunk of a share of n batch rows: about ``chunk_rows`` rows, at least 8 steps."""
+    return max(1, min(T, max(8, chunk_rows // max(n, 1))))
+
+
+@njit(**JIT)
+def pack_steps(src, buf):
+    """src (S, n, C) as panels (NP, S·n, NR) in buf's first elements: panel row k is
+    src[k // n, k % n] (0 past C). The K operand of a weight gradient over a chunk's rows."""
+    S, n, C = src.shape
+    nr = panel_width(buf)
+    NP = n_panels(C, nr)
+    out = buf[:NP * S * n * nr].reshape((NP, S * n, nr))
+    for p in range(NP):
+        c0 = p * nr
+        m = min(nr, C - c0)
+        for s in range(S):
+            for b in range(n):
+                line, row = out[p, s * n + b], src[s, b]
+                for j in range(m):
+                    line[j] = row[c0 + j]
+                for j in range(m, nr):
+                    line[j] = 0
+    return out
+
+
+@njit(**JIT)
+def chunk_grads(ta, tb, b0, b1, q0, x, hs, hq, ms, dar, dghr, dhsr, witp, dx, dwi, dwh, dwr,
+                dbi, dbh, buf, dxs):
+    """The weight gradients of steps [ta, tb) of batch rows [b0, b1), added to one share's
+    partial sums, and those rows' dx.
+
+    Row k of dar, dghr (K, G·H) and dhsr (K, P), K = (tb − ta)·n, is (t, b) = (ta + k // n,
+    b0 + k % n): da, dgh and the projection's dh_t (no columns without one). The partials
+    have NR columns of room (``matmul_t`` writes whole panels) and are added to:
+
+        dwi (G·H, ≥ I)  += darᵀ x            dbi (G·H,) += Σ_k dar
+        dwh (G·H, ≥ P)  += dghrᵀ h_{t-1}     dbh (G·H,) += Σ_k dghr
+           rows ≥ q0: darᵀ q, Σ_k dar        (the GRU without reset_after: q = r ⊙ h_{t-1},
+                                              hq = the tape's ghn; else hq is hs)
+        dwr (P, ≥ H)    += dhsrᵀ m           (the projection: m the tape's ms)
+        dx[t, b] = dar[k] W_ih               (witp: the panels of W_ihᵀ; dxs (K, ≥ NP·NR)
+                                              scratch)
+
+    buf: flat scratch for the panels of one operand at a time (``pack_steps``)."""
+    n = b1 - b0
+    K = (tb - ta) * n
+    if K == 0:
+        return
+    GH, I = dar.shape[1], x.shape[2]
+    matmul_t(dar, pack_steps(x[ta:tb, b0:b1], buf), dwi, 0, True)
+    matmul_t(dghr[:, :q0], pack_steps(hs[ta:tb, b0:b1], buf), dwh, 0, True)
+    if q0 < GH:
+        matmul_t(dar[:, q0:], pack_steps(hq[ta:tb, b0:b1], buf), dwh[q0:], 0, True)
+    if dhsr.shape[1] > 0:
+        matmul_t(dhsr, pack_steps(ms[ta:tb, b0:b1], buf), dwr, 0, True)
+    matmul(dar, witp, dxs, 0, False)
+    for k in range(K):
+        row, xrow = dxs[k], dx[ta + k // n, b0 + k % n]
+        for j in range(I):
+            xrow[j] = row[j]
+        for g in range(GH):
+            dbi[g] += dar[k, g]
+        for g in range(q0):
+            dbh[g] += dghr[k, g]
+        for g in range(q0, GH):
+            dbh[g] += dar[k, g]
+
+
+@njit(**JIT)
+def grads_scratch(K, x, hs, hq, ms, witp):
+    """chunk_grads' buf and dxs for chunks of up to K rows."""
+    nr = panel_width(x)
+    widest = max(x.shape[2], hs.shape[2], hq.shape[2], ms.shape[2])
+    return np.empty(n_panels(widest, nr) * K * nr, x.dtype), padded(K, witp.shape[0] * nr, x)
+
+
+@njit(**JIT)
 def backward_batch(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, gates, ghn,
-                   lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs):
-    """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their rows of da, dgh
-    (T,B,G·H) (dgh is da except for the GRU), dh0 and dc0. Packed panels (``_tile.pack``):
-    whtp of W_hhᵀ (P,G·H), for dh += dgh W_hh; wntp of W_hnᵀ (H,H) for the GRU without
-    reset_after (else no panels): its step has a product in the middle, dq = da_n W_hn
-    (``gru_back_before``, then ``gru_back_reset``); wrtp of W_hrᵀ (H,P) for the LSTM with a
-    projection (else no panels): per step dm = dh_t W_hr, and dh_t goes into dhs (T,B,P)
-    for dW_hr."""
+                   lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x,
+                   ms, witp, dx, dwi, dwh, dwr, dbi, dbh):
+    """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their dh0 and dc0, and
+    either their rows of da, dgh (T,B,G·H) and dhs (T,B,P), for ``weight_grads`` to use
+    after, or, ``fused``, the weight gradients themselves: per chunk of steps (about
+    ``chunk_rows`` rows) the walk writes da, dgh, dhs into its own scratch, then
+    ``chunk_grads`` adds the chunk's products to this share's partials dwi[p], dwh[p],
+    dwr[p], dbi[p], dbh[p] (``chunk_grads``) while the chunk is in this core's cache, and
+    writes its rows of dx; da, dgh, dhs then have no rows.
+
+    Packed panels (``_tile.pack``): whtp of W_hhᵀ (P,G·H), for dh += dgh W_hh; wntp of W_hnᵀ
+    (H,H) for the GRU without reset_after (else no panels): its step has a product in the
+    middle, dq = da_n W_hn (``gru_back_before``, then ``gru_back_reset``); wrtp of W_hrᵀ
+    (H,P) for the LSTM with a projection (else no panels): per step dm = dh_t W_hr, and
+    dh_t is kept for dW_hr; witp of W_ihᵀ (I,G·H) for dx."""
     T, B, H = dy.shape
     b0, b1 = share(p, parts, B)
     if b1 == b0:
         return
+    GH = whtp.shape[1]
     dh, dc = dh_T[b0:b1].copy(), dc_T[b0:b1].copy()
     n = b1 - b0
     dhp = padded(n, H, dy)
@@ -264,85 +356,99 @@ def backward_batch(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, 
     Hc = dc.shape[1] if proj else 0
     dht = np.zeros((n, H if proj else 0), dy.dtype)
     dm, zero = padded(n, Hc, dy), np.zeros(Hc, dy.dtype)
-    for t in range(T - 1, -1, -1):
-        if proj:
-            # dh_t = dh + dy[t] (kept for dW_hr); dm = dh_t W_hr; then the cell with dm
-            for b in range(n):
-                bb = b0 + b
-                if t < lengths[bb]:
-                    for j in range(H):
-                        dht[b, j] = dh[b, j] + dy[t, bb, j]
-                        dh[b, j] = 0
-                else:
-                    dht[b] = 0
-                copy_row(dhs[t, bb], dht[b])
-            matmul(dht, wrtp, dm, 0, False)
-            for b in range(n):
-                bb = b0 + b
-                if t < lengths[bb]:
-                    backward_row(cell, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
-                                 ghn[t, bb], hs[t, bb], hs[t + 1, bb], dm[b], zero, dc[b],
-                                 da[t, bb], dgh[t, bb])
-                else:
-                    da[t, bb] = 0
-            add_product(da[t, b0:b1], whtp, dh, dhp)
-            continue
-        if before:
-            for b in range(b1 - b0):
-                bb = b0 + b
-                if t < lengths[bb]:
-                    gru_back_before(relu, gates[t, bb], hs[t, bb], dy[t, bb], dh[b], da[t, bb],
-                                    dgh[t, bb])
-                    copy_row(dan[b], da[t, bb, 2 * H:])
-                else:
-                    da[t, bb] = 0
-                    dgh[t, bb] = 0
-                    dan[b] = 0
-            matmul(dan, wntp, dq, 0, False)
-            for b in range(b1 - b0):
-                if t < lengths[b0 + b]:
-                    gru_back_reset(hard, gates[t, b0 + b], hs[t, b0 + b], dq[b], dh[b],
-                                   da[t, b0 + b], dgh[t, b0 + b])
-        else:
-            for b in range(b1 - b0):
-                bb = b0 + b
-                if t < lengths[bb]:
-                    backward_row(cell, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
-                                 ghn[t, bb], hs[t, bb], hs[t + 1, bb], dy[t, bb], dh[b], dc[b],
-                                 da[t, bb], dgh[t, bb])
-                else:
-                    # a finished step passes dh, dc through
-                    da[t, bb] = 0
-                    dgh[t, bb] = 0
-        # dL/dh_{t-1} += dgh_t W_hh
-        add_product(dgh[t, b0:b1], whtp, dh, dhp)
+    # where step t, row b0 + b goes: row (t − base)·rs + off + b of da2, dgh2, dhs2
+    if fused:
+        steps, rs, off = chunk_steps(T, n, chunk_rows), n, 0
+        da2 = np.empty((steps * n, GH), dy.dtype)
+        dgh2 = np.empty((steps * n, GH), dy.dtype) if cell == GRU else da2
+        dhs2 = np.empty((steps * n, H if proj else 0), dy.dtype)
+        buf, dxs = grads_scratch(steps * n, x, hs, ghn if q0 < GH else hs, ms, witp)
+    else:
+        steps, rs, off = T, B, b0
+        da2, dgh2 = da.reshape(T * B, GH), dgh.reshape(T * B, GH)
+        dhs2 = dhs.reshape(T * B if proj else 0, H if proj else 0)
+        buf, dxs = grads_scratch(0, x, hs, hs, ms, witp)
+    tb = T
+    while tb > 0:
+        ta = max(0, tb - steps)
+        base = ta if fused else 0
+        for t in range(tb - 1, ta - 1, -1):
+            r0 = (t - base) * rs + off
+            if proj:
+                # dh_t = dh + dy[t] (kept for dW_hr); dm = dh_t W_hr; then the cell with dm
+                for b in range(n):
+                    if t < lengths[b0 + b]:
+                        for j in range(H):
+                            dht[b, j] = dh[b, j] + dy[t, b0 + b, j]
+                            dh[b, j] = 0
+                    else:
+                        dht[b] = 0
+                    copy_row(dhs2[r0 + b], dht[b])
+                matmul(dht, wrtp, dm, 0, False)
+                for b in range(n):
+                    bb = b0 + b
+                    if t < lengths[bb]:
+                        backward_row(cell, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
+                                     ghn[t, bb], hs[t, bb], hs[t + 1, bb], dm[b], zero, dc[b],
+                                     da2[r0 + b], dgh2[r0 + b])
+                    else:
+                        da2[r0 + b] = 0
+                add_product(da2[r0:r0 + n], whtp, dh, dhp)
+                continue
+            if before:
+                for b in range(n):
+                    bb = b0 + b
+                    if t < lengths[bb]:
+                        gru_back_before(relu, gates[t, bb], hs[t, bb], dy[t, bb], dh[b],
+                                        da2[r0 + b], dgh2[r0 + b])
+                        copy_row(dan[b], da2[r0 + b, 2 * H:])
+                    else:
+                        da2[r0 + b] = 0
+                        dgh2[r0 + b] = 0
+                        dan[b] = 0
+                matmul(dan, wntp, dq, 0, False)
+                for b in range(n):
+                    if t < lengths[b0 + b]:
+                        gru_back_reset(hard, gates[t, b0 + b], hs[t, b0 + b], dq[b], dh[b],
+                                       da2[r0 + b], dgh2[r0 + b])
+            else:
+                for b in range(n):
+                    bb = b0 + b
+                    if t < lengths[bb]:
+                        backward_row(cell, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
+                                     ghn[t, bb], hs[t, bb], hs[t + 1, bb], dy[t, bb], dh[b],
+                                     dc[b], da2[r0 + b], dgh2[r0 + b])
+                    else:
+                        # a finished step passes dh, dc through
+                        da2[r0 + b] = 0
+                        dgh2[r0 + b] = 0
+            # dL/dh_{t-1} += dgh_t W_hh
+            add_product(dgh2[r0:r0 + n], whtp, dh, dhp)
+        if fused:
+            K = (tb - ta) * n
+            chunk_grads(ta, tb, b0, b1, q0, x, hs, ghn if q0 < GH else hs, ms, da2[:K],
+                        dgh2[:K], dhs2[:K], witp, dx, dwi[p], dwh[p], dwr[p], dbi[p], dbh[p],
+                        buf, dxs)
+        tb = ta
     copy(dh0[b0:b1], dh)
     copy(dc0[b0:b1], dc)
 
 
 @njit(**JIT)
-def weight_grads(p, parts, x2, hp2, hq2, q0, da2, dgh2, w_ih, dx2, dw_ih, dw_hh, db_ih,
-                 db_hh, dhs2, ms2, dw_hr):
-    """Share p of dx2 = da2 W_ih (rows of T·B) and of dW_ih = da2ᵀ x2, dW_hh = dgh2ᵀ hp2,
-    db_ih = Σ da2, db_hh = Σ dgh2 (rows of G·H). x2 (T·B,I); hp2 (T·B,H) the state entering
-    each step; da2, dgh2 (T·B,G·H). Rows g ≥ q0 of W_hh multiply hq2 (T·B,H) instead:
-    dW_hh = da2ᵀ hq2, db_hh = Σ da2 there (the GRU without reset_after: q = r ⊙ h;
-    q0 = G·H for the others). With a projection dW_hr = dhs2ᵀ ms2 (rows of P); else these
-    three have no rows."""
-    r0, r1 = share(p, parts, x2.shape[0])
-    g0, g1 = share(p, parts, w_ih.shape[0])
-    q = min(max(q0, g0), g1)
-    gemm(False, False, da2[r0:r1], w_ih, dx2[r0:r1], 0)
-    gemm(True, False, da2[:, g0:g1], x2, dw_ih[g0:g1], 0)
-    gemm(True, False, dgh2[:, g0:q], hp2, dw_hh[g0:q], 0)
-    gemm(True, False, da2[:, q:g1], hq2, dw_hh[q:g1], 0)
-    p0, p1 = share(p, parts, dw_hr.shape[0])
-    gemm(True, False, dhs2[:, p0:p1], ms2, dw_hr[p0:p1], 0)
-    db_ih[g0:g1], db_hh[g0:g1] = 0, 0
-    for r in range(x2.shape[0]):
-        for g in range(g0, g1):
-            db_ih[g] += da2[r, g]
-        for g in range(g0, q):
-            db_hh[g] += dgh2[r, g]
-        for g in range(q, g1):
-            db_hh[g] += da2[r, g]
+def weight_grads(p, parts, q0, x, hs, hq, ms, da, dgh, dhs, witp, dx, dwi, dwh, dwr, dbi, dbh,
+                 chunk_rows):
+    """Share p of the weight gradients after an unfused reverse walk: ``chunk_grads`` over
+    steps [p·T/parts, (p+1)·T/parts) of every batch row, in chunks of about ``chunk_rows``
+    rows, into the partials dwi[p], dwh[p], dwr[p], dbi[p], dbh[p]; da, dgh (T,B,G·H) and
+    dhs (T,B,P or 0) as the walk wrote them."""
+    T, B, GH = da.shape
+    t0, t1 = share(p, parts, T)
+    steps = chunk_steps(T, B, chunk_rows)
+    buf, dxs = grads_scratch(steps * B, x, hs, hq, ms, witp)
+    for ta in range(t0, t1, steps):
+        tb = min(t1, ta + steps)
+        chunk_grads(ta, tb, 0, B, q0, x, hs, hq, ms, da[ta:tb].reshape((tb - ta) * B, GH),
+                    dgh[ta:tb].reshape((tb - ta) * B, GH),
+                    dhs[ta:tb].reshape((tb - ta) * B if dhs.shape[0] else 0,
+                                           dhs.shape[2] if dhs.shape[0] else 0),
+                    witp, dx, dwi[p], dwh[p], dwr[p], dbi[p], dbh[p], buf, dxs)

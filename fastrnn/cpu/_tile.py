@@ -199,7 +199,25 @@ def matmul(a, panels, c, c0, acc):
     a (M, K): any row stride, unit column stride; panels (NP, K, NR); c (M, ≥ c0 + NP·NR)
     with unit column stride. ``acc``: add to c instead of overwriting it. The rows of a go
     in near-equal tiles of at most MR_MAX, each panel stays in L1 across them."""
-    M, K = a.shape
+    if a.shape[0] > 0 and a.shape[1] > 0 and a.strides[1] != a.itemsize:
+        raise ValueError("matmul: a (M,K) needs a unit column stride")
+    _product(a, a.shape[0], a.shape[1], a.strides[0] // a.itemsize, 1, panels, c, c0, acc)
+
+
+@njit(**JIT)
+def matmul_t(at, panels, c, c0, acc):
+    """``matmul`` of a = atᵀ: c[:, c0 : c0 + NP·NR] (+)= atᵀ · panelsᵀ, at (K, M) with any row
+    stride and a unit column stride, as the weight gradients need it (daᵀ x over the rows
+    of T·B): no transposed copy of at is made."""
+    if at.shape[0] > 0 and at.shape[1] > 0 and at.strides[1] != at.itemsize:
+        raise ValueError("matmul_t: at (K,M) needs a unit column stride")
+    _product(at, at.shape[1], at.shape[0], 1, at.strides[0] // at.itemsize, panels, c, c0, acc)
+
+
+@njit(**JIT)
+def _product(a, M, K, sa_i, sa_k, panels, c, c0, acc):
+    """c[:, c0 : c0 + NP·NR] (+)= A · panelsᵀ with A[i, k] = a.flat-offset i·sa_i + k·sa_k
+    (M, K): the body of ``matmul`` and ``matmul_t``."""
     NP, NR = panels.shape[0], panels.shape[2]
     if M == 0 or NP == 0:
         return
@@ -210,18 +228,18 @@ def matmul(a, panels, c, c0, acc):
                     c[m, c0 + j] = 0
         return
     # the microkernel reads and writes raw memory: check every extent it relies on
-    if (a.strides[1] != a.itemsize or c.strides[1] != c.itemsize or c.shape[0] < M
+    if (c.strides[1] != c.itemsize or c.shape[0] < M
             or c0 < 0 or c.shape[1] < c0 + NP * NR or panels.shape[1] != K
             or panels.strides[2] != panels.itemsize or panels.strides[1] != NR * panels.itemsize
             or panels.strides[0] != K * NR * panels.itemsize):
-        raise ValueError("matmul: a (M,K) and c (≥M, ≥c0 + NP·NR) need unit column strides, "
+        raise ValueError("matmul: c (≥M, ≥c0 + NP·NR) needs a unit column stride, "
                          "panels C-contiguous (NP,K,NR)")
-    sa, ldc = a.strides[0] // a.itemsize, c.strides[0] // c.itemsize
+    ldc = c.strides[0] // c.itemsize
     tiles = (M + MR_MAX - 1) // MR_MAX
     pair = M <= 4      # one tile of at most 4 rows: two panels per call (BLOCKS)
     for p in range(0, NP, 2 if pair else 1):
         two = pair and p + 1 < NP
         for q in range(tiles):
             m0, m1 = q * M // tiles, (q + 1) * M // tiles
-            tile(a, m0 * sa, sa, 1, panels, p * K * NR, K, c, m0 * ldc + c0 + p * NR, ldc,
+            tile(a, m0 * sa_i, sa_i, sa_k, panels, p * K * NR, K, c, m0 * ldc + c0 + p * NR, ldc,
                  acc, m1 - m0 - 1 + (MR_MAX if two else 0))
