@@ -168,9 +168,10 @@ def backward(tape, dy, dh_T, dc_T):
     with _pool.reserve(_threads.get_num_threads()) as threads:
         rows = max(1, min(threads, B))
         fused = rows == threads
-        parts = rows if fused else threads
-        # each share's partial sums, with room for whole panels (``_tile.matmul_t``)
-        room = lambda *shape: _zeros((parts, *shape[:-1], -(-shape[-1] // nr) * nr), dtype)  # noqa: E731
+        # the fused walk's shares each sum into partials of their own; after an unfused one
+        # the shares write disjoint rows of one. Room for whole panels (``_tile.matmul_t``)
+        sums = rows if fused else 1
+        room = lambda *shape: _zeros((sums, *shape[:-1], -(-shape[-1] // nr) * nr), dtype)  # noqa: E731
         dwi, dwh, dbi, dbh = room(GH, I), room(GH, P), room(GH), room(GH)
         dwr = room(*((0, 0) if w_hr is None else w_hr.shape))
         kept = 0 if fused else T
@@ -182,7 +183,7 @@ def backward(tape, dy, dh_T, dc_T):
                   tape["gates"], tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh,
                   dhs, fused, config.CPU_CHUNK_ROWS, q0, x, ms, *grads)
         if not fused:
-            _pool.run(weight_grads, parts, q0, x, hs, hq, ms, da, dgh, dhs, *grads,
+            _pool.run(weight_grads, threads, q0, x, hs, hq, ms, da, dgh, dhs, *grads,
                       config.CPU_CHUNK_ROWS)
     dw_ih, dw_hh = _sum(dwi, w_ih.shape), _sum(dwh, w_hh.shape)
     db_ih, db_hh = _sum(dbi, (GH,)), _sum(dbh, (GH,))

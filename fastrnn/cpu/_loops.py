@@ -271,46 +271,51 @@ def pack_steps(src, buf):
 
 
 @njit(**JIT)
-def chunk_grads(ta, tb, b0, b1, q0, x, hs, hq, ms, dar, dghr, dhsr, witp, dx, dwi, dwh, dwr,
-                dbi, dbh, buf, dxs):
-    """The weight gradients of steps [ta, tb) of batch rows [b0, b1), added to one share's
-    partial sums, and those rows' dx.
+def chunk_grads(ta, tb, b0, b1, g0, g1, q0, x, hs, hq, ms, dar, dghr, dhsr, dwi, dwh, dwr, dbi,
+                dbh, buf):
+    """Rows [g0, g1) of the weight gradients of steps [ta, tb) of batch rows [b0, b1), added to
+    partial sums.
 
     Row k of dar, dghr (K, G·H) and dhsr (K, P), K = (tb − ta)·n, is (t, b) = (ta + k // n,
     b0 + k % n): da, dgh and the projection's dh_t (no columns without one). The partials
-    have NR columns of room (``matmul_t`` writes whole panels) and are added to:
+    have NR columns of room (``matmul_t`` writes whole panels) and are added to, in rows
+    [g0, g1) (dwr: in all its rows, when g0 = 0):
 
         dwi (G·H, ≥ I)  += darᵀ x            dbi (G·H,) += Σ_k dar
         dwh (G·H, ≥ P)  += dghrᵀ h_{t-1}     dbh (G·H,) += Σ_k dghr
            rows ≥ q0: darᵀ q, Σ_k dar        (the GRU without reset_after: q = r ⊙ h_{t-1},
                                               hq = the tape's ghn; else hq is hs)
         dwr (P, ≥ H)    += dhsrᵀ m           (the projection: m the tape's ms)
-        dx[t, b] = dar[k] W_ih               (witp: the panels of W_ihᵀ; dxs (K, ≥ NP·NR)
-                                              scratch)
 
     buf: flat scratch for the panels of one operand at a time (``pack_steps``)."""
-    n = b1 - b0
-    K = (tb - ta) * n
-    if K == 0:
+    if (tb - ta) * (b1 - b0) == 0 or g1 <= g0:
         return
-    GH, I = dar.shape[1], x.shape[2]
-    matmul_t(dar, pack_steps(x[ta:tb, b0:b1], buf), dwi, 0, True)
-    matmul_t(dghr[:, :q0], pack_steps(hs[ta:tb, b0:b1], buf), dwh, 0, True)
-    if q0 < GH:
-        matmul_t(dar[:, q0:], pack_steps(hq[ta:tb, b0:b1], buf), dwh[q0:], 0, True)
-    if dhsr.shape[1] > 0:
+    q = min(max(q0, g0), g1)
+    matmul_t(dar[:, g0:g1], pack_steps(x[ta:tb, b0:b1], buf), dwi[g0:g1], 0, True)
+    matmul_t(dghr[:, g0:q], pack_steps(hs[ta:tb, b0:b1], buf), dwh[g0:q], 0, True)
+    if q < g1:
+        matmul_t(dar[:, q:g1], pack_steps(hq[ta:tb, b0:b1], buf), dwh[q:g1], 0, True)
+    if dhsr.shape[1] > 0 and g0 == 0:
         matmul_t(dhsr, pack_steps(ms[ta:tb, b0:b1], buf), dwr, 0, True)
-    matmul(dar, witp, dxs, 0, False)
-    for k in range(K):
-        row, xrow = dxs[k], dx[ta + k // n, b0 + k % n]
-        for j in range(I):
-            xrow[j] = row[j]
-        for g in range(GH):
+    for k in range(dar.shape[0]):
+        for g in range(g0, g1):
             dbi[g] += dar[k, g]
-        for g in range(q0):
+        for g in range(g0, q):
             dbh[g] += dghr[k, g]
-        for g in range(q0, GH):
+        for g in range(q, g1):
             dbh[g] += dar[k, g]
+
+
+@njit(**JIT)
+def chunk_dx(ta, tb, b0, b1, dar, witp, dx, dxs):
+    """dx[t, b] = dar[k] W_ih for the rows of a chunk (as in ``chunk_grads``); witp the panels
+    of W_ihᵀ, dxs (≥ K, ≥ NP·NR) scratch."""
+    n = b1 - b0
+    matmul(dar, witp, dxs, 0, False)
+    for k in range(dar.shape[0]):
+        row, xrow = dxs[k], dx[ta + k // n, b0 + k % n]
+        for j in range(xrow.shape[0]):
+            xrow[j] = row[j]
 
 
 @njit(**JIT)
@@ -426,9 +431,9 @@ def backward_batch(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, 
             add_product(dgh2[r0:r0 + n], whtp, dh, dhp)
         if fused:
             K = (tb - ta) * n
-            chunk_grads(ta, tb, b0, b1, q0, x, hs, ghn if q0 < GH else hs, ms, da2[:K],
-                        dgh2[:K], dhs2[:K], witp, dx, dwi[p], dwh[p], dwr[p], dbi[p], dbh[p],
-                        buf, dxs)
+            chunk_grads(ta, tb, b0, b1, 0, GH, q0, x, hs, ghn if q0 < GH else hs, ms, da2[:K],
+                        dgh2[:K], dhs2[:K], dwi[p], dwh[p], dwr[p], dbi[p], dbh[p], buf)
+            chunk_dx(ta, tb, b0, b1, da2[:K], witp, dx, dxs)
         tb = ta
     copy(dh0[b0:b1], dh)
     copy(dc0[b0:b1], dc)
@@ -437,18 +442,24 @@ def backward_batch(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, 
 @njit(**JIT)
 def weight_grads(p, parts, q0, x, hs, hq, ms, da, dgh, dhs, witp, dx, dwi, dwh, dwr, dbi, dbh,
                  chunk_rows):
-    """Share p of the weight gradients after an unfused reverse walk: ``chunk_grads`` over
-    steps [p·T/parts, (p+1)·T/parts) of every batch row, in chunks of about ``chunk_rows``
-    rows, into the partials dwi[p], dwh[p], dwr[p], dbi[p], dbh[p]; da, dgh (T,B,G·H) and
-    dhs (T,B,P or 0) as the walk wrote them."""
+    """Share p of the weight gradients after an unfused reverse walk (fewer batch rows than
+    threads): rows [p·G·H/parts, (p+1)·G·H/parts) of dW_ih, dW_hh, db (dW_hr: share 0) over
+    every step, and dx of steps [p·T/parts, (p+1)·T/parts), in chunks of about
+    ``chunk_rows`` rows; the shares write disjoint rows of dwi[0], dwh[0], dwr[0], dbi[0],
+    dbh[0]. da, dgh (T,B,G·H) and dhs (T,B,P or 0) as the walk wrote them."""
     T, B, GH = da.shape
+    g0, g1 = share(p, parts, GH)
     t0, t1 = share(p, parts, T)
     steps = chunk_steps(T, B, chunk_rows)
     buf, dxs = grads_scratch(steps * B, x, hs, hq, ms, witp)
+    proj = dhs.shape[0] > 0
+    for ta in range(0, T, steps):
+        tb = min(T, ta + steps)
+        K = (tb - ta) * B
+        chunk_grads(ta, tb, 0, B, g0, g1, q0, x, hs, hq, ms, da[ta:tb].reshape(K, GH),
+                    dgh[ta:tb].reshape(K, GH),
+                    dhs[ta:tb].reshape(K if proj else 0, dhs.shape[2] if proj else 0),
+                    dwi[0], dwh[0], dwr[0], dbi[0], dbh[0], buf)
     for ta in range(t0, t1, steps):
         tb = min(t1, ta + steps)
-        chunk_grads(ta, tb, 0, B, q0, x, hs, hq, ms, da[ta:tb].reshape((tb - ta) * B, GH),
-                    dgh[ta:tb].reshape((tb - ta) * B, GH),
-                    dhs[ta:tb].reshape((tb - ta) * B if dhs.shape[0] else 0,
-                                           dhs.shape[2] if dhs.shape[0] else 0),
-                    witp, dx, dwi[p], dwh[p], dwr[p], dbi[p], dbh[p], buf, dxs)
+        chunk_dx(ta, tb, 0, B, da[ta:tb].reshape((tb - ta) * B, GH), witp, dx, dxs)
