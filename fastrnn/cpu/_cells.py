@@ -18,13 +18,16 @@ keeps LLVM from vectorising.
 
 Two things decide whether the vector code runs (measured, LSTM backward at
 H = 128 over 1,792 rows): a run-time ``relu`` or ``hard`` flag inside a loop
-left it 9 ns per unit instead of 2, so ``forward_units`` and ``backward_row``
-pass the defaults (tanh, σ) on as constants and only the other variants run
-with the flags; and ``backward_row`` is a function of its own, not inlined
+left it 9 ns per unit instead of 2, so the reverse walk has a kernel of its own
+for the defaults (tanh, σ), compiled with them as constants
+(``_loops.backward_default``; the other variants run ``backward_any``, each
+compiled on first use); and ``backward_row`` is a function of its own, not inlined
 into the reverse walk, where LLVM widened the loop's run-time aliasing checks
 to the whole walk, they failed, and the scalar loop ran (6.6 ns per unit;
-1.3 ms of pointwise work in the walk at 28,64,28,128 where it took 3.4).
-Inlined, the forward kernel was the faster (0.8 ms against 1.2).
+1.3 ms of pointwise work in the walk at 28,64,28,128 where it took 3.4). The
+forward's kernels are left as they were: inlined, with the flags (passing the
+defaults as constants there too saved 0.3 of 1.1 ms at that shape, and cost
+5.6 s of compilation: the cells' code twice in every forward loop).
 """
 from numba import njit
 
@@ -113,30 +116,17 @@ def gru_reset(hard, gi, gh, bias, hp, q):
 
 
 @njit(inline="always", **JIT)
-def _forward_units(cell, relu, hard, after, j0, j1, gi, gh, bias, b_hh, hp, hn, c, gates, ct,
-                   ghn):
+def forward_units(cell, relu, hard, after, j0, j1, gi, gh, bias, b_hh, hp, hn, c, gates, ct,
+                  ghn):
+    """h_t[j0:j1] of one row for ``cell`` (RNN, LSTM, GRU), gates into ``gates`` (and ct, ghn);
+    ``relu``: act is relu (else tanh), ``hard``: σ is the hard sigmoid (``_math.gate``),
+    ``after``: the GRU's reset_after (else gh's n block is (r ⊙ h) W_hnᵀ, see ``gru_reset``)."""
     if cell == LSTM:
         lstm_units(relu, hard, j0, j1, gi, gh, bias, hn, c, gates, ct)
     elif cell == GRU:
         gru_units(relu, hard, after, j0, j1, gi, gh, bias, b_hh, hp, hn, gates, ghn)
     else:
         rnn_units(relu, j0, j1, gi, gh, bias, hn)
-
-
-@njit(inline="always", **JIT)
-def forward_units(cell, relu, hard, after, j0, j1, gi, gh, bias, b_hh, hp, hn, c, gates, ct,
-                  ghn):
-    """h_t[j0:j1] of one row for ``cell`` (RNN, LSTM, GRU), gates into ``gates`` (and ct, ghn);
-    ``relu``: act is relu (else tanh), ``hard``: σ is the hard sigmoid (``_math.gate``),
-    ``after``: the GRU's reset_after (else gh's n block is (r ⊙ h) W_hnᵀ, see ``gru_reset``).
-
-    The default activations are passed on as constants: see the module docstring."""
-    if relu or hard:
-        _forward_units(cell, relu, hard, after, j0, j1, gi, gh, bias, b_hh, hp, hn, c, gates,
-                       ct, ghn)
-    else:
-        _forward_units(cell, False, False, after, j0, j1, gi, gh, bias, b_hh, hp, hn, c, gates,
-                       ct, ghn)
 
 
 @njit(inline="always", **JIT)
@@ -216,16 +206,6 @@ def gru_back_reset(hard, gates, hp, dq, dh, da, dgh):
         sr[j], sz[j] = dr[j], dz[j]
 
 
-@njit(inline="always", **JIT)
-def _backward_row(cell, relu, hard, gates, ct, cp, ghn, hp, h, dy, dh, dc, da, dgh):
-    if cell == LSTM:
-        lstm_back(relu, hard, gates, ct, cp, dy, dh, dc, da)
-    elif cell == GRU:
-        gru_back(relu, hard, gates, ghn, hp, dy, dh, da, dgh)
-    else:
-        rnn_back(relu, h, dy, dh, da)
-
-
 @njit(**JIT)
 def backward_row(cell, relu, hard, gates, ct, cp, ghn, hp, h, dy, dh, dc, da, dgh):
     """Gate gradients of one valid row (BPTT step), from the tape rows and the carried dh, dc.
@@ -235,10 +215,11 @@ def backward_row(cell, relu, hard, gates, ct, cp, ghn, hp, h, dy, dh, dc, da, dg
     recurrent side (the same array except for the GRU); leaves in dh the part of dL/dh_{t-1}
     that bypasses W_hh (the caller adds dgh W_hh) and in dc dL/dc_{t-1}.
 
-    Not inlined, and the default activations passed on as constants: see the module
-    docstring.
+    Not inlined, and compiled for the flags as constants: see the module docstring.
     """
-    if relu or hard:
-        _backward_row(cell, relu, hard, gates, ct, cp, ghn, hp, h, dy, dh, dc, da, dgh)
+    if cell == LSTM:
+        lstm_back(relu, hard, gates, ct, cp, dy, dh, dc, da)
+    elif cell == GRU:
+        gru_back(relu, hard, gates, ghn, hp, dy, dh, da, dgh)
     else:
-        _backward_row(cell, False, False, gates, ct, cp, ghn, hp, h, dy, dh, dc, da, dgh)
+        rnn_back(relu, h, dy, dh, da)

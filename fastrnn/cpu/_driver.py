@@ -19,7 +19,7 @@ import numpy as np
 from .. import _buffers, _threads, backends, cells, config
 from . import _pool
 from ._cells import GRU, LSTM, RNN
-from ._loops import backward_batch, forward_batch, forward_units, weight_grads
+from ._loops import backward_any, backward_default, forward_batch, forward_units, weight_grads
 from ._tile import pack, width
 
 #: the kernels' integer tag of each cell of ``fastrnn.cells``
@@ -179,7 +179,9 @@ def backward(tape, dy, dh_T, dc_T):
         dgh = _buffers.empty(da.shape, dtype) if kind == GRU else da
         dhs = _buffers.empty((kept if w_hr is not None else 0, B, P), dtype)
         grads = (witp, dx, dwi, dwh, dwr, dbi, dbh)
-        _pool.run(backward_batch, rows, kind, *_flags(tape["options"]), *panels, hs, cs,
+        relu, hard, after = _flags(tape["options"])
+        walk = backward_any if relu or hard else backward_default
+        _pool.run(walk, rows, kind, relu, hard, after, *panels, hs, cs,
                   tape["gates"], tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh,
                   dhs, fused, config.CPU_CHUNK_ROWS, q0, x, ms, *grads)
         if not fused:

@@ -440,6 +440,29 @@ def backward_batch(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, 
 
 
 @njit(**JIT)
+def backward_any(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, gates, ghn,
+                 lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x, ms,
+                 witp, dx, dwi, dwh, dwr, dbi, dbh):
+    """``backward_batch`` with the activation flags as run-time values."""
+    backward_batch(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, gates, ghn,
+                   lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x, ms, witp, dx, dwi,
+                   dwh, dwr, dbi, dbh)
+
+
+@njit(**JIT)
+def backward_default(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, gates, ghn,
+                     lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x,
+                     ms, witp, dx, dwi, dwh, dwr, dbi, dbh):
+    """``backward_batch`` for tanh and σ (relu, hard False): called with them as literals, so
+    Numba compiles it, and the ``backward_row`` it calls, with them as constants and LLVM's
+    vector code for the gate gradients runs (``_cells``). Compiled on first use, as
+    ``backward_any`` is."""
+    backward_batch(p, parts, cell, False, False, after, whtp, wntp, wrtp, hs, cs, gates, ghn,
+                   lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x, ms, witp, dx, dwi,
+                   dwh, dwr, dbi, dbh)
+
+
+@njit(**JIT)
 def weight_grads(p, parts, q0, x, hs, hq, ms, da, dgh, dhs, witp, dx, dwi, dwh, dwr, dbi, dbh,
                  chunk_rows):
     """Share p of the weight gradients after an unfused reverse walk (fewer batch rows than
