@@ -1,4 +1,4 @@
-"""Recycled memory for the large arrays a training step makes and drops: the tape, backward's scratch.
+"""Recycled memory for the large arrays the cpu backend's calls make and drop: the tape, outputs, scratch.
 
     a = empty(shape, dtype)       like np.empty; a view of a cached block when it is large
 
@@ -32,7 +32,7 @@ import numpy as np
 
 from . import config
 
-#: arrays below this size come from np.empty: malloc keeps and reuses them itself
+#: arrays below this size (256 KiB) come from np.empty: malloc keeps and reuses those itself
 MIN_BYTES = 1 << 18
 PAGE = 4096
 #: successive blocks start this many bytes further into a page (mod PAGE): 64 · 17

@@ -84,7 +84,7 @@ def get_num_threads():
 
 
 def limit_blas(n):
-    """Limit NumPy's BLAS to ``n`` threads (the cpu backend's own BLAS runs one per thread).
+    """Limit NumPy's BLAS to ``n`` threads (the cpu backend calls no BLAS: its threads are its own).
 
     Parameters
     ----------

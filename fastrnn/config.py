@@ -31,7 +31,8 @@ CPU_UNITS_MAX_B = 4
 CPU_AVOID_BUSY_CORES = True
 #: Rows (steps × batch rows) of the input projection x W_ihᵀ computed at once
 #: (at least 8 steps of a thread's rows). Inference keeps O(CPU_CHUNK_ROWS · G·H) of
-#: it per thread, never O(T·B·G·H).
+#: it per thread, never O(T·B·G·H). The backward's weight gradients are summed over
+#: chunks of the same size.
 CPU_CHUNK_ROWS = 256
 #: The smallest H whose streaming steps (``fastrnn.stream``) two threads split by units,
 #: when two or more are allowed and B ≤ `CPU_UNITS_MAX_B` (read when a stream is made).
@@ -42,8 +43,9 @@ CPU_STREAM_SPLIT_MIN_H = 192
 #: sleeps (µs). A step it is asleep for runs on one thread, then wakes it; so steps
 #: that come back to back are split, and a stream left idle costs no CPU after this.
 CPU_STREAM_SPIN_US = 200
-#: How much memory (MiB) the cpu backend keeps for the large arrays a training step
-#: makes and drops (the tape, backward's gate gradients), to reuse them already mapped
-#: instead of faulting fresh pages in at every step (``fastrnn._buffers``). 0: keep
-#: none (the next call lets go of what is kept).
+#: How much memory (MiB) the cpu backend keeps for the large arrays (256 KiB and more)
+#: its calls make and drop (the tape, the outputs, backward's scratch and gradients),
+#: to hand them out again already mapped instead of faulting fresh pages in at every
+#: step (``fastrnn._buffers``); arrays still referred to count too. 0: keep none (the
+#: next call lets go of what is kept).
 BUFFER_CACHE_MB = 256

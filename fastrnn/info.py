@@ -40,7 +40,7 @@ def collect():
     from fastrnn import _dispatch
     rows = [("fastrnn", fastrnn.__version__), ("python", platform.python_version()),
             ("machine", f"{platform.machine()}, {os.cpu_count()} CPUs"), ("numpy", np.__version__)]
-    for mod in ("scipy", "numba", "numba_cuda"):
+    for mod in ("numba", "numba_cuda"):
         try:
             rows.append((mod, __import__(mod).__version__))
         except ImportError:

@@ -23,9 +23,11 @@ array (it cannot prove that c and the panel do not alias) nor an unrolled
 one. The vector width is LLVM's generic ``<W x float>``, which LLVM lowers
 to whatever the CPU has (one AVX-512 register, two AVX2 ones, four NEON).
 
-Rounding: each output is Σ_k a·w summed in k order with fused multiply-adds,
-from 0 (with ``acc``, then added to c once), as a dot product in float of the
-dtype: within the float tolerance of NumPy's ``a @ w.T``.
+Rounding: each output is Σ_k a·w summed in k order with fused multiply-adds
+in blocks of KC = 64 terms, each block from 0 and then added to c (to what c
+held, with ``acc``): a sum of K terms rounds like one of KC plus K / KC, not
+K (the weight gradients sum T·B terms), within the float tolerance of NumPy's
+``a @ w.T``.
 """
 import numpy as np
 from llvmlite import ir
@@ -35,6 +37,8 @@ from numba.extending import intrinsic
 
 #: the most rows of a one microkernel call holds in registers (MR)
 MR_MAX = 8
+#: the inner dimension's block: each microkernel call sums at most KC products
+KC = 64
 #: SIMD vectors (64 bytes each) per panel row: NR = NV · 64 / itemsize columns
 NV = 2
 JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
@@ -46,9 +50,9 @@ def _vector_type(dtype):
     return ir.VectorType(ir.FloatType() if dtype == types.float32 else ir.DoubleType(), lanes)
 
 
-def _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, pc, c0, ldc, acc):
+def _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc):
     """The IR of one block of mr rows by npan panels (npan·NV vectors): c[c0 + i·ldc + q·NR + j]
-    (+)= Σ_k a[a0 + i·sa_i + k·sa_k] · b[b0 + q·K·NR + k·NR + j]. The accumulators are
+    (+)= Σ_{k<K} a[a0 + i·sa_i + k·sa_k] · b[b0 + q·ps + k·NR + j] (ps: one panel's length). The accumulators are
     allocas, which LLVM promotes to registers; npan = 2 gives a block of few rows enough
     independent multiply-add chains to hide their latency."""
     i64, W = ir.IntType(64), vty.count
@@ -64,7 +68,7 @@ def _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, pc, c0, ld
             builder.store(ir.Constant(vty, None), a)
     lane0 = ir.Constant(ir.VectorType(ir.IntType(32), W), None)
     undef = ir.Constant(vty, ir.Undefined)
-    panel = builder.mul(K, const(nr))
+    panel = ps
     with cgutils.for_range(builder, K) as loop:
         k = loop.index
         bk = builder.add(b0, builder.mul(k, const(nr)))
@@ -108,11 +112,11 @@ def _tile_function(module, vty, ptr):
         return module.globals[name]
     i64 = ir.IntType(64)
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr, i64, i64, i64, ptr, i64, i64,
-                                                             ptr, i64, i64, ir.IntType(1), i64]),
-                     name)
+                                                             i64, ptr, i64, i64, ir.IntType(1),
+                                                             i64]), name)
     fn.linkage = "internal"
     fn.attributes.add("noinline")
-    pa, a0, sa_i, sa_k, pb, b0, K, pc, c0, ldc, acc, kind = fn.args
+    pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind = fn.args
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     done = fn.append_basic_block("tile.done")
     switch = builder.switch(kind, done)
@@ -120,7 +124,7 @@ def _tile_function(module, vty, ptr):
         block = fn.append_basic_block(f"tile.{mr}x{npan}")
         switch.add_case(ir.Constant(i64, k), block)
         builder.position_at_end(block)
-        _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, pc, c0, ldc, acc)
+        _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc)
         builder.branch(done)
     builder.position_at_end(done)
     builder.ret_void()
@@ -128,26 +132,26 @@ def _tile_function(module, vty, ptr):
 
 
 @intrinsic
-def tile(typingctx, a, a0, sa_i, sa_k, b, b0, K, c, c0, ldc, acc, kind):
-    """c[c0 + i·ldc + j] (+)= Σ_k a[a0 + i·sa_i + k·sa_k] · b[b0 + k·NR + j] for i < rows and
-    j < panels·NR, where (rows, panels) = BLOCKS[kind] (the second panel's b starts K·NR
+def tile(typingctx, a, a0, sa_i, sa_k, b, b0, K, ps, c, c0, ldc, acc, kind):
+    """c[c0 + i·ldc + j] (+)= Σ_{k<K} a[a0 + i·sa_i + k·sa_k] · b[b0 + k·NR + j] for i < rows
+    and j < panels·NR, where (rows, panels) = BLOCKS[kind] (the second panel's b starts ps
     later): one microkernel call, on flat element offsets of the arrays a, b (packed
     panels) and c, all of one float dtype."""
     if not (a.dtype == b.dtype == c.dtype and a.dtype in (types.float32, types.float64)):
         return None
 
     def codegen(context, builder, sig, args):
-        ar, a0_, sa_i_, sa_k_, br, b0_, K_, cr, c0_, ldc_, acc_, kind_ = args
+        ar, a0_, sa_i_, sa_k_, br, b0_, K_, ps_, cr, c0_, ldc_, acc_, kind_ = args
         vty = _vector_type(sig.args[0].dtype)
         data = [context.make_array(sig.args[i])(context, builder, v).data
-                for i, v in ((0, ar), (4, br), (7, cr))]
+                for i, v in ((0, ar), (4, br), (8, cr))]
         fn = _tile_function(builder.module, vty, data[0].type)
-        builder.call(fn, [data[0], a0_, sa_i_, sa_k_, data[1], b0_, K_, data[2], c0_, ldc_,
-                          acc_, kind_])
+        builder.call(fn, [data[0], a0_, sa_i_, sa_k_, data[1], b0_, K_, ps_, data[2], c0_,
+                          ldc_, acc_, kind_])
         return context.get_dummy_value()
 
-    return types.void(a, types.int64, types.int64, types.int64, b, types.int64, types.int64, c,
-                      types.int64, types.int64, types.boolean, types.int64), codegen
+    return types.void(a, types.int64, types.int64, types.int64, b, types.int64, types.int64,
+                      types.int64, c, types.int64, types.int64, types.boolean, types.int64), codegen
 
 
 def width(dtype):
@@ -198,7 +202,8 @@ def matmul(a, panels, c, c0, acc):
 
     a (M, K): any row stride, unit column stride; panels (NP, K, NR); c (M, ≥ c0 + NP·NR)
     with unit column stride. ``acc``: add to c instead of overwriting it. The rows of a go
-    in near-equal tiles of at most MR_MAX, each panel stays in L1 across them."""
+    in near-equal tiles of at most MR_MAX; K in blocks of KC, each block of a panel staying
+    in L1 across the tiles."""
     if a.shape[0] > 0 and a.shape[1] > 0 and a.strides[1] != a.itemsize:
         raise ValueError("matmul: a (M,K) needs a unit column stride")
     _product(_any(a), a.shape[0], a.shape[1], a.strides[0] // a.itemsize,
@@ -248,9 +253,16 @@ def _product(a, M, K, sa_i, sa_k, panels, c, c0, acc):
     ldc = c.strides[0] // c.itemsize
     tiles = (M + MR_MAX - 1) // MR_MAX
     pair = M <= 4      # one tile of at most 4 rows: two panels per call (BLOCKS)
-    for p in range(0, NP, 2 if pair else 1):
-        two = pair and p + 1 < NP
-        for q in range(tiles):
-            m0, m1 = q * M // tiles, (q + 1) * M // tiles
-            tile(a, m0 * sa_i, sa_i, sa_k, panels, p * K * NR, K, c, m0 * ldc + c0 + p * NR, ldc,
-                 acc, m1 - m0 - 1 + (MR_MAX if two else 0))
+    # K in blocks of KC: each block's sums start from 0 and are added to c, so a long sum
+    # (the weight gradients' T·B) rounds like one of KC terms plus K / KC, not K; and a
+    # block of a panel (KC·NR elements) stays in L1 across the tiles of rows
+    for k0 in range(0, K, KC):
+        kc = min(KC, K - k0)
+        add = acc or k0 > 0
+        for p in range(0, NP, 2 if pair else 1):
+            two = pair and p + 1 < NP
+            for q in range(tiles):
+                m0, m1 = q * M // tiles, (q + 1) * M // tiles
+                tile(a, m0 * sa_i + k0 * sa_k, sa_i, sa_k, panels, p * K * NR + k0 * NR, kc,
+                     K * NR, c, m0 * ldc + c0 + p * NR, ldc, add,
+                     m1 - m0 - 1 + (MR_MAX if two else 0))
