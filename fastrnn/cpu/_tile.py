@@ -254,13 +254,14 @@ def _product(a, M, K, sa_i, sa_k, panels, c, c0, acc):
     tiles = (M + MR_MAX - 1) // MR_MAX
     pair = M <= 4      # one tile of at most 4 rows: two panels per call (BLOCKS)
     # K in blocks of KC: each block's sums start from 0 and are added to c, so a long sum
-    # (the weight gradients' T·B) rounds like one of KC terms plus K / KC, not K; and a
-    # block of a panel (KC·NR elements) stays in L1 across the tiles of rows
-    for k0 in range(0, K, KC):
-        kc = min(KC, K - k0)
-        add = acc or k0 > 0
-        for p in range(0, NP, 2 if pair else 1):
-            two = pair and p + 1 < NP
+    # (the weight gradients' T·B) rounds like one of KC terms plus K / KC, not K; a panel
+    # is still read in order, and each block of it (KC·NR elements) stays in L1 across
+    # the tiles of rows
+    for p in range(0, NP, 2 if pair else 1):
+        two = pair and p + 1 < NP
+        for k0 in range(0, K, KC):
+            kc = min(KC, K - k0)
+            add = acc or k0 > 0
             for q in range(tiles):
                 m0, m1 = q * M // tiles, (q + 1) * M // tiles
                 tile(a, m0 * sa_i + k0 * sa_k, sa_i, sa_k, panels, p * K * NR + k0 * NR, kc,
