@@ -1,4 +1,4 @@
-"""Recycled memory for the large arrays the cpu backend's calls make and drop: the tape, outputs, scratch.
+"""Recycled memory for the large arrays the cpu backend makes and drops: tape, outputs, scratch.
 
     a = empty(shape, dtype)       like np.empty; a view of a cached block when it is large
 
@@ -79,16 +79,21 @@ def _new_block(size):
     return raw, (-raw.ctypes.data) % 64 + colour
 
 
+def _total():
+    """The bytes the cache holds, free blocks and blocks in use. Holds _lock."""
+    return sum(size * len(blocks) for size, blocks in _cache.items())
+
+
 def cached_bytes():
     """The bytes the cache holds now, free blocks and blocks in use."""
     with _lock:
-        return sum(size * len(blocks) for size, blocks in _cache.items())
+        return _total()
 
 
 def _trim(limit):
     """Drop free blocks, longest unused first, until the cache holds at most ``limit``
     bytes (or no free block is left). Holds _lock."""
-    total = sum(size * len(blocks) for size, blocks in _cache.items())
+    total = _total()
     free = sorted((_used[id(blocks[i])], size, i) for size, blocks in _cache.items()
                   for i in range(len(blocks)) if _refs(blocks, i) == _FREE)
     drop = {}

@@ -2,7 +2,8 @@
 
 Serial, GIL-free Numba kernels (``_loops``), one share of the work each, run
 on our own threads (``_pool``); each runs our GEMM microkernel (``_tile``) and
-the fused, vectorised gate kernels (``_cells``, ``_math``) on its share. Two forward variants, "batch" and "units" (``fastrnn.config``).
+the fused, vectorised gate kernels (``_cells``, ``_math``) on its share. Two
+forward variants, "batch" and "units" (``fastrnn.config``).
 Same signatures and results as ``fastrnn.reference``, within the float
 tolerance of the dtype.
 """

@@ -18,16 +18,17 @@ keeps LLVM from vectorising.
 
 Two things decide whether the vector code runs (measured, LSTM backward at
 H = 128 over 1,792 rows): a run-time ``relu`` or ``hard`` flag inside a loop
-left it 9 ns per unit instead of 2, so the reverse walk has a kernel of its own
-for the defaults (tanh, σ), compiled with them as constants
-(``_loops.backward_default``; the other variants run ``backward_any``, each
-compiled on first use); and ``backward_row`` is a function of its own, not inlined
-into the reverse walk, where LLVM widened the loop's run-time aliasing checks
-to the whole walk, they failed, and the scalar loop ran (6.6 ns per unit;
-1.3 ms of pointwise work in the walk at 28,64,28,128 where it took 3.4). The
-forward's kernels are left as they were: inlined, with the flags (passing the
-defaults as constants there too saved 0.3 of 1.1 ms at that shape, and cost
-5.6 s of compilation: the cells' code twice in every forward loop).
+left it 9 ns per unit instead of 2, so the reverse walk has a kernel of its
+own for the defaults (tanh, σ), compiled with them as constants
+(``_loops.backward_default``; the other variants run ``backward_batch`` with
+the flags as run-time values, each compiled on first use); and
+``backward_row`` is a function of its own, not inlined into the reverse walk,
+where LLVM widened the loop's run-time aliasing checks to the whole walk,
+they failed, and the scalar loop ran (6.6 ns per unit; 1.3 ms of pointwise
+work in the walk at 28,64,28,128 where it took 3.4). The forward's kernels
+are left as they were: inlined, with the flags (passing the defaults as
+constants there too saved 0.3 of 1.1 ms at that shape, and cost 5.6 s of
+compilation: the cells' code twice in every forward loop).
 """
 from numba import njit
 
@@ -105,7 +106,7 @@ def gru_units(relu, hard, after, j0, j1, gi, gh, bias, b_hh, hp, hn, gates, ghn)
         tr[j], tz[j], tn[j] = r, z, n
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def gru_reset(hard, gi, gh, bias, hp, q):
     """The GRU without reset_after, before its n block's product: q = r ⊙ h_{t-1} (H,) of one
     row, from gh's r block (h_{t-1} W_hrᵀ)."""

@@ -19,7 +19,8 @@ import numpy as np
 from .. import _buffers, _threads, backends, cells, config
 from . import _pool
 from ._cells import GRU, LSTM, RNN
-from ._loops import backward_any, backward_default, forward_batch, forward_units, weight_grads
+from ._loops import (backward_batch, backward_default, forward_batch, forward_units,
+                     weight_grads)
 from ._tile import pack, width
 
 #: the kernels' integer tag of each cell of ``fastrnn.cells``
@@ -143,10 +144,10 @@ def backward(tape, dy, dh_T, dc_T):
     without a projection).
 
     When every thread has batch rows of its own, each computes the weight gradients of
-    its rows chunk by chunk during its walk (``backward_batch`` fused): da never exists
-    whole. With fewer rows than threads, the walk keeps da (T,B,G·H) and the weight
-    gradients follow on every thread (``weight_grads``, split by steps). Either way each
-    share sums into partials of its own, added here."""
+    its rows chunk by chunk during its walk (``backward_batch`` fused) into partials of
+    its own, added here: da never exists whole. With fewer rows than threads, the walk
+    keeps da (T,B,G·H) and the weight gradients follow on every thread (``weight_grads``:
+    its own gate rows, and its own steps of dx)."""
     kind, G = TAGS[tape["cell"]], cells.get(tape["cell"]).G
     x, w_ih, w_hh, hs, cs = tape["x"], tape["w_ih"], tape["w_hh"], tape["hs"], tape["cs"]
     w_hr, ms = tape["w_hr"], tape["ms"]
@@ -171,7 +172,9 @@ def backward(tape, dy, dh_T, dc_T):
         # the fused walk's shares each sum into partials of their own; after an unfused one
         # the shares write disjoint rows of one. Room for whole panels (``_tile.matmul_t``)
         sums = rows if fused else 1
-        room = lambda *shape: _zeros((sums, *shape[:-1], -(-shape[-1] // nr) * nr), dtype)  # noqa: E731
+
+        def room(*shape):
+            return _zeros((sums, *shape[:-1], -(-shape[-1] // nr) * nr), dtype)
         dwi, dwh, dbi, dbh = room(GH, I), room(GH, P), room(GH), room(GH)
         dwr = room(*((0, 0) if w_hr is None else w_hr.shape))
         kept = 0 if fused else T
@@ -180,7 +183,7 @@ def backward(tape, dy, dh_T, dc_T):
         dhs = _buffers.empty((kept if w_hr is not None else 0, B, P), dtype)
         grads = (witp, dx, dwi, dwh, dwr, dbi, dbh)
         relu, hard, after = _flags(tape["options"])
-        walk = backward_any if relu or hard else backward_default
+        walk = backward_batch if relu or hard else backward_default
         _pool.run(walk, rows, kind, relu, hard, after, *panels, hs, cs,
                   tape["gates"], tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh,
                   dhs, fused, config.CPU_CHUNK_ROWS, q0, x, ms, *grads)

@@ -25,10 +25,11 @@ the gate gradients of each row, then dh += dgh W_hh on packed W_hhᵀ). When
 every thread has rows of its own it is ``fused``: each chunk of steps (about
 ``chunk_rows`` rows) ends with ``chunk_grads``, which adds that chunk's
 dW_ih = daᵀ x, dW_hh = dghᵀ h_{t-1}, db = Σ da (and dW_hr) to the share's own
-partial sums and writes its rows of dx = da W_ih while da is still in the
+partial sums, and ``chunk_dx`` its rows of dx = da W_ih, while da is still in the
 core's cache; da is never whole. With fewer rows than threads the walk keeps
-da (T,B,G·H) and ``weight_grads`` runs ``chunk_grads`` after it on every
-thread, each over its own steps. The driver adds the partials.
+da (T,B,G·H) and ``weight_grads`` runs after it on every thread: each its own
+gate rows of the weight gradients (``chunk_grads``) and its own steps of dx
+(``chunk_dx``). The driver adds the partials.
 
 Arrays (C-contiguous unless said; G gate blocks; T' = T when training, else 1;
 P = H but for the LSTM's projection; NR the panels' width, ``_tile``):
@@ -335,8 +336,8 @@ def backward_batch(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, 
     after, or, ``fused``, the weight gradients themselves: per chunk of steps (about
     ``chunk_rows`` rows) the walk writes da, dgh, dhs into its own scratch, then
     ``chunk_grads`` adds the chunk's products to this share's partials dwi[p], dwh[p],
-    dwr[p], dbi[p], dbh[p] (``chunk_grads``) while the chunk is in this core's cache, and
-    writes its rows of dx; da, dgh, dhs then have no rows.
+    dwr[p], dbi[p], dbh[p] while the chunk is in this core's cache, and ``chunk_dx`` writes
+    its rows of dx; da, dgh, dhs then have no rows.
 
     Packed panels (``_tile.pack``): whtp of W_hhᵀ (P,G·H), for dh += dgh W_hh; wntp of W_hnᵀ
     (H,H) for the GRU without reset_after (else no panels): its step has a product in the
@@ -361,18 +362,20 @@ def backward_batch(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, 
     Hc = dc.shape[1] if proj else 0
     dht = np.zeros((n, H if proj else 0), dy.dtype)
     dm, zero = padded(n, Hc, dy), np.zeros(Hc, dy.dtype)
+    # what rows g ≥ q0 of dW_hh multiply (``chunk_grads``)
+    hq = ghn if q0 < GH else hs
     # where step t, row b0 + b goes: row (t − base)·rs + off + b of da2, dgh2, dhs2
     if fused:
         steps, rs, off = chunk_steps(T, n, chunk_rows), n, 0
         da2 = np.empty((steps * n, GH), dy.dtype)
         dgh2 = np.empty((steps * n, GH), dy.dtype) if cell == GRU else da2
         dhs2 = np.empty((steps * n, H if proj else 0), dy.dtype)
-        buf, dxs = grads_scratch(steps * n, x, hs, ghn if q0 < GH else hs, ms, witp)
+        buf, dxs = grads_scratch(steps * n, x, hs, hq, ms, witp)
     else:
         steps, rs, off = T, B, b0
         da2, dgh2 = da.reshape(T * B, GH), dgh.reshape(T * B, GH)
         dhs2 = dhs.reshape(T * B if proj else 0, H if proj else 0)
-        buf, dxs = grads_scratch(0, x, hs, hs, ms, witp)
+        buf, dxs = grads_scratch(0, x, hs, hq, ms, witp)
     tb = T
     while tb > 0:
         ta = max(0, tb - steps)
@@ -431,22 +434,12 @@ def backward_batch(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, 
             add_product(dgh2[r0:r0 + n], whtp, dh, dhp)
         if fused:
             K = (tb - ta) * n
-            chunk_grads(ta, tb, b0, b1, 0, GH, q0, x, hs, ghn if q0 < GH else hs, ms, da2[:K],
-                        dgh2[:K], dhs2[:K], dwi[p], dwh[p], dwr[p], dbi[p], dbh[p], buf)
+            chunk_grads(ta, tb, b0, b1, 0, GH, q0, x, hs, hq, ms, da2[:K], dgh2[:K], dhs2[:K],
+                        dwi[p], dwh[p], dwr[p], dbi[p], dbh[p], buf)
             chunk_dx(ta, tb, b0, b1, da2[:K], witp, dx, dxs)
         tb = ta
     copy(dh0[b0:b1], dh)
     copy(dc0[b0:b1], dc)
-
-
-@njit(**JIT)
-def backward_any(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, gates, ghn,
-                 lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x, ms,
-                 witp, dx, dwi, dwh, dwr, dbi, dbh):
-    """``backward_batch`` with the activation flags as run-time values."""
-    backward_batch(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, gates, ghn,
-                   lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x, ms, witp, dx, dwi,
-                   dwh, dwr, dbi, dbh)
 
 
 @njit(**JIT)
@@ -455,11 +448,12 @@ def backward_default(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs
                      ms, witp, dx, dwi, dwh, dwr, dbi, dbh):
     """``backward_batch`` for tanh and σ (relu, hard False): called with them as literals, so
     Numba compiles it, and the ``backward_row`` it calls, with them as constants and LLVM's
-    vector code for the gate gradients runs (``_cells``). Compiled on first use, as
-    ``backward_any`` is."""
+    vector code for the gate gradients runs (``_cells``). The other variants call
+    ``backward_batch`` itself, with the flags as run-time values; each is compiled on first
+    use."""
     backward_batch(p, parts, cell, False, False, after, whtp, wntp, wrtp, hs, cs, gates, ghn,
-                   lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x, ms, witp, dx, dwi,
-                   dwh, dwr, dbi, dbh)
+                   lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x,
+                   ms, witp, dx, dwi, dwh, dwr, dbi, dbh)
 
 
 @njit(**JIT)

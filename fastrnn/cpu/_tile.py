@@ -52,9 +52,9 @@ def _vector_type(dtype):
 
 def _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc):
     """The IR of one block of mr rows by npan panels (npan·NV vectors): c[c0 + i·ldc + q·NR + j]
-    (+)= Σ_{k<K} a[a0 + i·sa_i + k·sa_k] · b[b0 + q·ps + k·NR + j] (ps: one panel's length). The accumulators are
-    allocas, which LLVM promotes to registers; npan = 2 gives a block of few rows enough
-    independent multiply-add chains to hide their latency."""
+    (+)= Σ_{k<K} a[a0 + i·sa_i + k·sa_k] · b[b0 + q·ps + k·NR + j] (ps: one panel's
+    length). The accumulators are allocas, which LLVM promotes to registers; npan = 2 gives
+    a block of few rows enough independent multiply-add chains to hide their latency."""
     i64, W = ir.IntType(64), vty.count
     single = isinstance(vty.element, ir.FloatType)
     align = 4 if single else 8
