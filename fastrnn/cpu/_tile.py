@@ -30,8 +30,9 @@ K (the weight gradients sum T·B terms), within the float tolerance of NumPy's
 ``a @ w.T``.
 """
 import numpy as np
+from llvmlite import binding as llvm
 from llvmlite import ir
-from numba import njit, types
+from numba import cfunc, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -42,6 +43,7 @@ KC = 64
 #: SIMD vectors (64 bytes each) per panel row: NR = NV · 64 / itemsize columns
 NV = 2
 JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+_KERNEL_JIT = dict(cache=True, nopython=True, error_model="numpy", boundscheck=False)
 
 
 def _vector_type(dtype):
@@ -104,18 +106,13 @@ BLOCKS = [(mr, 1) for mr in range(1, MR_MAX + 1)] + [(mr, 2) for mr in range(1, 
 
 
 def _tile_function(module, vty, ptr):
-    """The microkernel as one function of ``module`` (made on first use): a switch over
-    ``BLOCKS`` to each block's code. Internal and never inlined, so that every caller
-    shares one copy: inlined at each call site, the blocks would multiply compile time."""
-    name = f"fastrnn_tile_{vty.count}x{'f32' if isinstance(vty.element, ir.FloatType) else 'f64'}"
-    if name in module.globals:
-        return module.globals[name]
+    """The microkernel as one function of ``module``: a switch over ``BLOCKS`` to each
+    block's code, compiled only into ``_kernel_f32`` / ``_kernel_f64`` (below)."""
     i64 = ir.IntType(64)
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr, i64, i64, i64, ptr, i64, i64,
                                                              i64, ptr, i64, i64, ir.IntType(1),
-                                                             i64]), name)
+                                                             i64]), "fastrnn_tile_blocks")
     fn.linkage = "internal"
-    fn.attributes.add("noinline")
     pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind = fn.args
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     done = fn.append_basic_block("tile.done")
@@ -132,6 +129,49 @@ def _tile_function(module, vty, ptr):
 
 
 @intrinsic
+def _blocks(typingctx, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind):
+    """The body of ``_kernel_f32`` / ``_kernel_f64``: their arguments (raw pointers, offsets
+    and acc ≠ 0) passed to the switch of blocks."""
+    def codegen(context, builder, sig, args):
+        vty = _vector_type(sig.args[0].dtype)
+        fn = _tile_function(builder.module, vty, args[0].type)
+        flag = builder.icmp_unsigned("!=", args[11], ir.Constant(args[11].type, 0))
+        builder.call(fn, [*args[:11], flag, args[12]])
+        return context.get_dummy_value()
+
+    return types.void(pa, *[types.int64] * 3, pb, *[types.int64] * 3, pc,
+                      *[types.int64] * 4), codegen
+
+
+def _kernel_type(dtype):
+    """The C signature of the out-of-line microkernel of one dtype: pointers to a, b, c and
+    int64 offsets, strides, acc and kind (the arguments of ``tile``)."""
+    ptr, i64 = types.CPointer(dtype), types.int64
+    return types.void(ptr, i64, i64, i64, ptr, i64, i64, i64, ptr, i64, i64, i64, i64)
+
+
+# The microkernel is compiled once per dtype, as a C function of its own, and every caller
+# only calls it by name. Numba gives each compiled function its own machine code of every
+# function it calls, so a microkernel linked into the callers (matmul, the forward and
+# backward loops and those between) was compiled again for each of them: seconds of cold
+# start apiece. ``cache=True`` keeps these two like any kernel; their addresses are bound to
+# the names the callers use (``llvmlite.binding.add_symbol``) before any caller is loaded.
+@cfunc(_kernel_type(types.float32), **_KERNEL_JIT)
+def _kernel_f32(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind):
+    _blocks(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind)
+
+
+@cfunc(_kernel_type(types.float64), **_KERNEL_JIT)
+def _kernel_f64(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind):
+    _blocks(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind)
+
+
+KERNELS = {"fastrnn_tile_f32": _kernel_f32, "fastrnn_tile_f64": _kernel_f64}
+for _name, _kernel in KERNELS.items():
+    llvm.add_symbol(_name, _kernel.address)
+
+
+@intrinsic
 def tile(typingctx, a, a0, sa_i, sa_k, b, b0, K, ps, c, c0, ldc, acc, kind):
     """c[c0 + i·ldc + j] (+)= Σ_{k<K} a[a0 + i·sa_i + k·sa_k] · b[b0 + k·NR + j] for i < rows
     and j < panels·NR, where (rows, panels) = BLOCKS[kind] (the second panel's b starts ps
@@ -142,12 +182,15 @@ def tile(typingctx, a, a0, sa_i, sa_k, b, b0, K, ps, c, c0, ldc, acc, kind):
 
     def codegen(context, builder, sig, args):
         ar, a0_, sa_i_, sa_k_, br, b0_, K_, ps_, cr, c0_, ldc_, acc_, kind_ = args
-        vty = _vector_type(sig.args[0].dtype)
         data = [context.make_array(sig.args[i])(context, builder, v).data
                 for i, v in ((0, ar), (4, br), (8, cr))]
-        fn = _tile_function(builder.module, vty, data[0].type)
+        i64 = ir.IntType(64)
+        name = f"fastrnn_tile_{'f32' if sig.args[0].dtype == types.float32 else 'f64'}"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
+            ir.VoidType(), [data[0].type, *[i64] * 3, data[0].type, *[i64] * 3, data[0].type,
+                            *[i64] * 4]), name)
         builder.call(fn, [data[0], a0_, sa_i_, sa_k_, data[1], b0_, K_, ps_, data[2], c0_,
-                          ldc_, acc_, kind_])
+                          ldc_, builder.zext(acc_, i64), kind_])
         return context.get_dummy_value()
 
     return types.void(a, types.int64, types.int64, types.int64, b, types.int64, types.int64,
