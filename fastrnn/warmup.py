@@ -7,9 +7,12 @@ docs/performance.md, "Cold start"). The cache is Numba's: ``NUMBA_CACHE_DIR`` wh
 else ``__pycache__`` beside fastrnn's sources (or a per-user directory when
 those are read-only).
 
-A kernel is compiled per dtype; each of these runs a tiny call of every
+A kernel is compiled per dtype and cell; each of these runs a tiny call of every
 selected cell and pass on the cpu backend with each forward variant (the
-"auto" choice picks one of them by batch size, so a deployment needs both).
+"auto" choice picks one of them by batch size, so a deployment needs both),
+with the cell's default options (tanh, the sigmoid, the GRU's reset_after):
+a model with other activations, or a GRU without reset_after, has loops of its
+own, compiled on their first call.
 """
 import argparse
 import itertools

@@ -37,11 +37,11 @@ def test_warmup_compiles_into_the_cache(capsys, tmp_path):
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
     assert "2 calls (rnn; fwd; float32)" in proc.stdout
     assert any(name.endswith(".nbc") for _, _, files in os.walk(tmp_path) for name in files)
-    probe = ("import numpy as np, fastrnn; from fastrnn.cpu import _loops; "
+    probe = ("import numpy as np, fastrnn; from fastrnn.cpu import _cells, _loops; "
              "fastrnn.rnn_forward(np.ones((2, 9, 3), np.float32), np.ones((4, 3), np.float32), "
              "np.ones((4, 4), np.float32), backend='cpu'); "
-             "print(sum(_loops.forward_batch.stats.cache_hits.values()), "
-             "sum(_loops.forward_batch.stats.cache_misses.values()))")
+             "f = _loops.specialize(_cells.RNN, True, True).forward_batch; "
+             "print(sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values()))")
     hits, misses = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                                   env=env, check=True).stdout.split()
     assert (hits, misses) == ("1", "0")

@@ -99,9 +99,10 @@ def test_prepare_sets_threads_warms_and_scatters(client, model):
     assert client.run(fastrnn.get_num_threads) == dict.fromkeys(workers, 1)
 
     def compiled():
-        from fastrnn.cpu import _loops
+        from fastrnn.cpu import _cells, _loops
+        loops = _loops.specialize(_cells.LSTM, True, True)
         return [any("float32" in str(sig) for sig in kernel.signatures)
-                for kernel in (_loops.forward_batch, _loops.forward_units)]
+                for kernel in (loops.forward_batch, loops.forward_units)]
     assert client.run(compiled) == dict.fromkeys(workers, [True, True])
     assert set(client.who_has(ready.future)[ready.future.key]) == workers
     fdask.prepare(client, model, threads=2)          # capped at NUMBA_NUM_THREADS or the CPUs

@@ -18,17 +18,14 @@ keeps LLVM from vectorising.
 
 Two things decide whether the vector code runs (measured, LSTM backward at
 H = 128 over 1,792 rows): a run-time ``relu`` or ``hard`` flag inside a loop
-left it 9 ns per unit instead of 2, so the reverse walk has a kernel of its
-own for the defaults (tanh, σ), compiled with them as constants
-(``_loops.backward_default``; the other variants run ``backward_batch`` with
-the flags as run-time values, each compiled on first use); and
-``backward_row`` is a function of its own, not inlined into the reverse walk,
-where LLVM widened the loop's run-time aliasing checks to the whole walk,
-they failed, and the scalar loop ran (6.6 ns per unit; 1.3 ms of pointwise
-work in the walk at 28,64,28,128 where it took 3.4). The forward's kernels
-are left as they were: inlined, with the flags (passing the defaults as
-constants there too saved 0.3 of 1.1 ms at that shape, and cost 5.6 s of
-compilation: the cells' code twice in every forward loop).
+left it 9 ns per unit instead of 2, so the time loops are compiled with the
+default activations (tanh, σ) as constants (``_loops.specialize``; other
+activations run with the flags as run-time values); and ``backward_row`` is
+a function of its own, not inlined into the reverse walk, where LLVM widened
+the loop's run-time aliasing checks to the whole walk, they failed, and the
+scalar loop ran (6.6 ns per unit; 1.3 ms of pointwise work in the walk at
+28,64,28,128 where it took 3.4). The forward's kernels are inlined into its
+loops.
 """
 from numba import njit
 

@@ -19,8 +19,7 @@ import numpy as np
 from .. import _buffers, _threads, backends, cells, config
 from . import _pool
 from ._cells import GRU, LSTM, RNN
-from ._loops import (backward_batch, backward_default, forward_batch, forward_units,
-                     weight_grads)
+from ._loops import specialize, weight_grads
 from ._tile import pack, width
 
 #: the kernels' integer tag of each cell of ``fastrnn.cells``
@@ -93,6 +92,13 @@ def _flags(options):
             bool(options.reset_after))
 
 
+def _loops(cell, options):
+    """The time loops compiled for this cell and its options (``_loops.specialize``) and
+    the (relu, hard) they take."""
+    relu, hard, after = _flags(options)
+    return specialize(TAGS[cell], after or TAGS[cell] != GRU, not (relu or hard)), (relu, hard)
+
+
 def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_hr=None):
     """The kernel contract's ``<cell>_forward``; c0 is None except for the LSTM, w_hr (P,H)
     the LSTM's projection or None. Returns y (T,B,P), h_T (B,P), c_T (B,H) or None, tape
@@ -117,7 +123,8 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
     gates = _buffers.empty((Tt, B, G * H if kind != RNN else 0), dtype)
     ghn = _buffers.empty((Tt, B, H if kind == GRU else 0), dtype)
     ms = _buffers.empty((T if train and w_hr is not None else 0, B, H), dtype)
-    common = (kind, *_flags(options), x)
+    loops, flags = _loops(cell, options)
+    common = (*flags, x)
     tail = (cells.get(cell).fold_bias(b_ih, b_hh, options), b_hh, h0, c0, lengths, y, h_T, c_T,
             hs, cs, gates, ghn)
     # no BLAS in the forward: every product is the microkernel's
@@ -126,13 +133,14 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
             parts = max(1, min(threads, H))
             scratch = (np.empty((2, B, H), dtype), np.empty((B, Hc), dtype),
                        np.empty((B, Hc), dtype), np.zeros(1, np.int64))
-            _pool.run(forward_units, parts, *common, w_ih, w_hh, *tail, config.CPU_CHUNK_ROWS,
-                      *scratch)
+            _pool.run(loops.forward_units, parts, *common, w_ih, w_hh, *tail,
+                      config.CPU_CHUNK_ROWS, *scratch)
         else:
             panels = (_packed(w_ih, dtype), _packed(w_hh, dtype, 0, q0),
                       _packed(w_hh, dtype, q0), _packed(w_hr, dtype))
             parts = max(1, min(threads, B))
-            _pool.run(forward_batch, parts, *common, *panels, *tail, ms, config.CPU_CHUNK_ROWS)
+            _pool.run(loops.forward_batch, parts, *common, *panels, *tail, ms,
+                      config.CPU_CHUNK_ROWS)
     tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, w_hr=w_hr, lengths=lengths,
                 options=options, hs=hs, cs=cs, gates=gates, ghn=ghn, ms=ms) if train else None
     return y, h_T, (c_T if kind == LSTM else None), tape
@@ -182,9 +190,8 @@ def backward(tape, dy, dh_T, dc_T):
         dgh = _buffers.empty(da.shape, dtype) if kind == GRU else da
         dhs = _buffers.empty((kept if w_hr is not None else 0, B, P), dtype)
         grads = (witp, dx, dwi, dwh, dwr, dbi, dbh)
-        relu, hard, after = _flags(tape["options"])
-        walk = backward_batch if relu or hard else backward_default
-        _pool.run(walk, rows, kind, relu, hard, after, *panels, hs, cs,
+        loops, flags = _loops(tape["cell"], tape["options"])
+        _pool.run(loops.backward_batch, rows, *flags, *panels, hs, cs,
                   tape["gates"], tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh,
                   dhs, fused, config.CPU_CHUNK_ROWS, q0, x, ms, *grads)
         if not fused:

@@ -6,7 +6,9 @@ packed once per call or per chunk (``_tile.matmul``, ``matmul_t``, ``pack``):
 the input projection, the per-step recurrent products, and the weight
 gradients; no BLAS is called.
 
-Forward variants (``fastrnn.config.CPU_VARIANT``):
+The three time loops are compiled per cell (``specialize``: closures over the cell,
+the GRU's reset_after and, for tanh and σ, the activations as constants); the
+helpers they call are shared. Forward variants (``fastrnn.config.CPU_VARIANT``):
 
 - ``forward_batch`` ("batch"): share p is batch rows [p·B/parts, (p+1)·B/parts). It
   runs all T steps of its rows: the input projection x W_ihᵀ in chunks of
@@ -46,6 +48,9 @@ P = H but for the LSTM's projection; NR the panels' width, ``_tile``):
     chunk_rows: ``fastrnn.config.CPU_CHUNK_ROWS``
     scratch that ``matmul`` writes has NR columns of room after its last one (``padded``)
 """
+import functools
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
@@ -94,80 +99,6 @@ def project(x, t0, t1, b0, b1, wip, gi, c0):
 
 
 @njit(**JIT)
-def forward_batch(p, parts, cell, relu, hard, after, x, wip, whp, wnp, wrp, bias, b_hh, h0, c0,
-                  lengths, y, h_T, c_T, hs, cs, gates, ghn, ms, chunk_rows):
-    """Share p of the "batch" forward: every step of batch rows [b0, b1).
-
-    wip, whp, wnp, wrp: the packed panels (``_tile.pack``) of W_ih, of W_hh's rows [0, q0)
-    and [q0, G·H), and of W_hr (P,H). q0 = G·H (wnp has no panels) except for the GRU
-    without reset_after, which splits a step's product in two: gh's r and z blocks, then
-    q = r ⊙ h_{t-1} of every row (``gru_reset``), then gh's n block = q W_hnᵀ (q0 = 2H).
-    The LSTM with a projection (wrp has panels) writes m = o ⊙ act(c) of every row, then
-    h = m W_hrᵀ (and m into the tape's ms)."""
-    T, B, P = y.shape
-    GH = bias.shape[0]
-    proj = wrp.shape[0] > 0
-    H = wrp.shape[1] if proj else P     # W_hr's panels are (NP, H, NR)
-    b0, b1 = share(p, parts, B)
-    n = b1 - b0
-    if n == 0:
-        return
-    train = hs.shape[0] > 0
-    h, c = h0[b0:b1].copy(), c0[b0:b1].copy()
-    hn = np.empty((n, H), y.dtype)
-    hq = padded(n, P if proj else 0, y)
-    ct = np.empty(H, y.dtype)
-    gh = padded(n, GH, y)
-    before = wnp.shape[0] > 0
-    q = np.empty((n, H if before else 0), y.dtype)
-    # at least 8 steps per chunk: ``project``'s products are one row's steps
-    steps = max(8, chunk_rows // n)
-    gi = padded(min(steps, T) * n, GH, y)
-    for t0 in range(0, T, steps):
-        t1 = min(T, t0 + steps)
-        project(x, t0, t1, b0, b1, wip, gi, 0)
-        for t in range(t0, t1):
-            if train:
-                copy(hs[t, b0:b1], h)
-                copy(cs[t, b0:b1], c)
-            # gh = h_{t-1} W_hhᵀ, then the fused gate kernel of every row
-            tt = min(t, gates.shape[0] - 1)
-            matmul(h, whp, gh, 0, False)
-            if before:
-                for b in range(n):
-                    gru_reset(hard, gi[(t - t0) * n + b], gh[b], bias, h[b], q[b])
-                    copy_row(ghn[tt, b0 + b], q[b])
-                matmul(q, wnp, gh, 2 * H, False)
-            for b in range(n):
-                if t < lengths[b0 + b]:
-                    cell_units(cell, relu, hard, after, 0, H, gi[(t - t0) * n + b], gh[b], bias,
-                               b_hh, h[b], hn[b], c[b], gates[tt, b0 + b], ct, ghn[tt, b0 + b])
-            if proj:
-                # h = m W_hrᵀ (every row: a finished one's is not used)
-                matmul(hn, wrp, hq, 0, False)
-            for b in range(n):
-                if t < lengths[b0 + b]:
-                    if proj:
-                        if train:
-                            copy_row(ms[t, b0 + b], hn[b])
-                        copy_row(h[b], hq[b, :P])
-                    else:
-                        copy_row(h[b], hn[b])
-                    copy_row(y[t, b0 + b], h[b])
-                else:
-                    # a finished sequence outputs zeros and keeps its state; its m is 0
-                    # (dW_hr's products read every row of ms)
-                    y[t, b0 + b] = 0
-                    if proj and train:
-                        ms[t, b0 + b] = 0
-    if train:
-        copy(hs[T, b0:b1], h)
-        copy(cs[T, b0:b1], c)
-    copy(h_T[b0:b1], h)
-    copy(c_T[b0:b1], c)
-
-
-@njit(**JIT)
 def pack_units(w, G, H, j0, j1):
     """Units [j0, j1) of each of w's G gate blocks as panels (G, NP, K, NR): a share's own
     slice of W_ih or W_hh, packed by the share itself (into its own core's cache)."""
@@ -176,63 +107,6 @@ def pack_units(w, G, H, j0, j1):
     for g in range(G):
         pack_into(w, g * H + j0, g * H + j1, out[g])
     return out
-
-
-@njit(**JIT)
-def forward_units(p, parts, cell, relu, hard, after, x, w_ih, w_hh, bias, b_hh, h0, c0,
-                  lengths, y, h_T, c_T, hs, cs, gates, ghn, chunk_rows, hbuf, c, ct, counter):
-    """Share p of the "units" forward: hidden units [j0, j1) of every step (not for the GRU
-    without reset_after, whose n block needs every unit's r first, nor for a projection).
-
-    The share packs its own units' rows of W_ih and W_hh (``pack_units``) and keeps its
-    own gi, gh; shared workspace (every share writes only its units' columns, but reads
-    all of h): hbuf (2,B,H) h_{t-1} and h_t by the parity of t; c, ct (B,H or 0) the LSTM
-    state and c_t; counter int64 (1,) zero at the start: the barrier's."""
-    T, B, H = y.shape
-    GH = bias.shape[0]
-    G = GH // H
-    j0, j1 = share(p, parts, H)
-    train = hs.shape[0] > 0
-    copy(hbuf[0, :, j0:j1], h0[:, j0:j1])
-    copy(c[:, j0:j1], c0[:, j0:j1])
-    wiu, whu = pack_units(w_ih, G, H, j0, j1), pack_units(w_hh, G, H, j0, j1)
-    steps = max(1, min(T, max(8, chunk_rows // B)))
-    gi, gh = padded(steps * B, GH, y), padded(B, GH, y)
-    k = 1
-    arrive(counter, parts * k)    # h0 is whole before anyone reads it
-    for t0 in range(0, T, steps):
-        t1 = min(T, t0 + steps)
-        # this share's gate columns of gi = x W_ihᵀ for steps [t0, t1)
-        if j1 > j0:
-            for g in range(G):
-                project(x, t0, t1, 0, B, wiu[g], gi, g * H + j0)
-        for t in range(t0, t1):
-            h, hn = hbuf[t % 2], hbuf[(t + 1) % 2]
-            if train:
-                copy(hs[t, :, j0:j1], h[:, j0:j1])
-                copy(cs[t, :, j0:j1], c[:, j0:j1])
-            tt = min(t, gates.shape[0] - 1)
-            # this share's columns of gh = h_{t-1} W_hhᵀ (every row: finished ones are unused)
-            if j1 > j0:
-                for g in range(G):
-                    matmul(h, whu[g], gh, g * H + j0, False)
-            for b in range(B):
-                if t < lengths[b]:
-                    # the gates of this share's units
-                    cell_units(cell, relu, hard, after, j0, j1, gi[(t - t0) * B + b], gh[b], bias,
-                               b_hh, h[b], hn[b], c[b], gates[tt, b], ct[b], ghn[tt, b])
-                    copy_row(y[t, b, j0:j1], hn[b, j0:j1])
-                else:
-                    copy_row(hn[b, j0:j1], h[b, j0:j1])
-                    y[t, b, j0:j1] = 0
-            k += 1
-            arrive(counter, parts * k)    # h_t is whole before step t + 1 reads it
-    h = hbuf[T % 2]
-    if train:
-        copy(hs[T, :, j0:j1], h[:, j0:j1])
-        copy(cs[T, :, j0:j1], c[:, j0:j1])
-    copy(h_T[:, j0:j1], h[:, j0:j1])
-    copy(c_T[:, j0:j1], c[:, j0:j1])
 
 
 @njit(**JIT)
@@ -328,135 +202,6 @@ def grads_scratch(K, x, hs, hq, ms, witp):
 
 
 @njit(**JIT)
-def backward_batch(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, gates, ghn,
-                   lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x,
-                   ms, witp, dx, dwi, dwh, dwr, dbi, dbh):
-    """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their dh0 and dc0, and
-    either their rows of da, dgh (T,B,G·H) and dhs (T,B,P), for ``weight_grads`` to use
-    after, or, ``fused``, the weight gradients themselves: per chunk of steps (about
-    ``chunk_rows`` rows) the walk writes da, dgh, dhs into its own scratch, then
-    ``chunk_grads`` adds the chunk's products to this share's partials dwi[p], dwh[p],
-    dwr[p], dbi[p], dbh[p] while the chunk is in this core's cache, and ``chunk_dx`` writes
-    its rows of dx; da, dgh, dhs then have no rows.
-
-    Packed panels (``_tile.pack``): whtp of W_hhᵀ (P,G·H), for dh += dgh W_hh; wntp of W_hnᵀ
-    (H,H) for the GRU without reset_after (else no panels): its step has a product in the
-    middle, dq = da_n W_hn (``gru_back_before``, then ``gru_back_reset``); wrtp of W_hrᵀ
-    (H,P) for the LSTM with a projection (else no panels): per step dm = dh_t W_hr, and
-    dh_t is kept for dW_hr; witp of W_ihᵀ (I,G·H) for dx."""
-    T, B, H = dy.shape
-    b0, b1 = share(p, parts, B)
-    if b1 == b0:
-        return
-    GH = whtp.shape[1]
-    dh, dc = dh_T[b0:b1].copy(), dc_T[b0:b1].copy()
-    n = b1 - b0
-    dhp = padded(n, H, dy)
-    before = wntp.shape[0] > 0
-    # the GRU without reset_after: da_n (contiguous) and dq = da_n W_hn
-    dan = np.zeros((n, H if before else 0), dy.dtype)
-    dq = padded(n, H if before else 0, dy)
-    # a projection (H here is P; Hc the LSTM's units): dh_t, dm = dh_t W_hr, and a zero
-    # carried dh for the cell's backward, which sees dm as its output gradient
-    proj = wrtp.shape[0] > 0
-    Hc = dc.shape[1] if proj else 0
-    dht = np.zeros((n, H if proj else 0), dy.dtype)
-    dm, zero = padded(n, Hc, dy), np.zeros(Hc, dy.dtype)
-    # what rows g ≥ q0 of dW_hh multiply (``chunk_grads``)
-    hq = ghn if q0 < GH else hs
-    # where step t, row b0 + b goes: row (t − base)·rs + off + b of da2, dgh2, dhs2
-    if fused:
-        steps, rs, off = chunk_steps(T, n, chunk_rows), n, 0
-        da2 = np.empty((steps * n, GH), dy.dtype)
-        dgh2 = np.empty((steps * n, GH), dy.dtype) if cell == GRU else da2
-        dhs2 = np.empty((steps * n, H if proj else 0), dy.dtype)
-        buf, dxs = grads_scratch(steps * n, x, hs, hq, ms, witp)
-    else:
-        steps, rs, off = T, B, b0
-        da2, dgh2 = da.reshape(T * B, GH), dgh.reshape(T * B, GH)
-        dhs2 = dhs.reshape(T * B if proj else 0, H if proj else 0)
-        buf, dxs = grads_scratch(0, x, hs, hq, ms, witp)
-    tb = T
-    while tb > 0:
-        ta = max(0, tb - steps)
-        base = ta if fused else 0
-        for t in range(tb - 1, ta - 1, -1):
-            r0 = (t - base) * rs + off
-            if proj:
-                # dh_t = dh + dy[t] (kept for dW_hr); dm = dh_t W_hr; then the cell with dm
-                for b in range(n):
-                    if t < lengths[b0 + b]:
-                        for j in range(H):
-                            dht[b, j] = dh[b, j] + dy[t, b0 + b, j]
-                            dh[b, j] = 0
-                    else:
-                        dht[b] = 0
-                    copy_row(dhs2[r0 + b], dht[b])
-                matmul(dht, wrtp, dm, 0, False)
-                for b in range(n):
-                    bb = b0 + b
-                    if t < lengths[bb]:
-                        backward_row(cell, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
-                                     ghn[t, bb], hs[t, bb], hs[t + 1, bb], dm[b], zero, dc[b],
-                                     da2[r0 + b], dgh2[r0 + b])
-                    else:
-                        da2[r0 + b] = 0
-                add_product(da2[r0:r0 + n], whtp, dh, dhp)
-                continue
-            if before:
-                for b in range(n):
-                    bb = b0 + b
-                    if t < lengths[bb]:
-                        gru_back_before(relu, gates[t, bb], hs[t, bb], dy[t, bb], dh[b],
-                                        da2[r0 + b], dgh2[r0 + b])
-                        copy_row(dan[b], da2[r0 + b, 2 * H:])
-                    else:
-                        da2[r0 + b] = 0
-                        dgh2[r0 + b] = 0
-                        dan[b] = 0
-                matmul(dan, wntp, dq, 0, False)
-                for b in range(n):
-                    if t < lengths[b0 + b]:
-                        gru_back_reset(hard, gates[t, b0 + b], hs[t, b0 + b], dq[b], dh[b],
-                                       da2[r0 + b], dgh2[r0 + b])
-            else:
-                for b in range(n):
-                    bb = b0 + b
-                    if t < lengths[bb]:
-                        backward_row(cell, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
-                                     ghn[t, bb], hs[t, bb], hs[t + 1, bb], dy[t, bb], dh[b],
-                                     dc[b], da2[r0 + b], dgh2[r0 + b])
-                    else:
-                        # a finished step passes dh, dc through
-                        da2[r0 + b] = 0
-                        dgh2[r0 + b] = 0
-            # dL/dh_{t-1} += dgh_t W_hh
-            add_product(dgh2[r0:r0 + n], whtp, dh, dhp)
-        if fused:
-            K = (tb - ta) * n
-            chunk_grads(ta, tb, b0, b1, 0, GH, q0, x, hs, hq, ms, da2[:K], dgh2[:K], dhs2[:K],
-                        dwi[p], dwh[p], dwr[p], dbi[p], dbh[p], buf)
-            chunk_dx(ta, tb, b0, b1, da2[:K], witp, dx, dxs)
-        tb = ta
-    copy(dh0[b0:b1], dh)
-    copy(dc0[b0:b1], dc)
-
-
-@njit(**JIT)
-def backward_default(p, parts, cell, relu, hard, after, whtp, wntp, wrtp, hs, cs, gates, ghn,
-                     lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x,
-                     ms, witp, dx, dwi, dwh, dwr, dbi, dbh):
-    """``backward_batch`` for tanh and σ (relu, hard False): called with them as literals, so
-    Numba compiles it, and the ``backward_row`` it calls, with them as constants and LLVM's
-    vector code for the gate gradients runs (``_cells``). The other variants call
-    ``backward_batch`` itself, with the flags as run-time values; each is compiled on first
-    use."""
-    backward_batch(p, parts, cell, False, False, after, whtp, wntp, wrtp, hs, cs, gates, ghn,
-                   lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x,
-                   ms, witp, dx, dwi, dwh, dwr, dbi, dbh)
-
-
-@njit(**JIT)
 def weight_grads(p, parts, q0, x, hs, hq, ms, da, dgh, dhs, witp, dx, dwi, dwh, dwr, dbi, dbh,
                  chunk_rows):
     """Share p of the weight gradients after an unfused reverse walk (fewer batch rows than
@@ -480,3 +225,273 @@ def weight_grads(p, parts, q0, x, hs, hq, ms, da, dgh, dhs, witp, dx, dwi, dwh, 
     for ta in range(t0, t1, steps):
         tb = min(t1, ta + steps)
         chunk_dx(ta, tb, 0, B, da[ta:tb].reshape((tb - ta) * B, GH), witp, dx, dxs)
+
+
+#: one cell's compiled time loops (``specialize``)
+Loops = namedtuple("Loops", "forward_batch forward_units backward_batch")
+
+
+@functools.cache
+def specialize(cell, after, defaults):
+    """The time loops compiled for one cell (RNN, LSTM, GRU), its reset_after (``after``, the
+    GRU's; pass True for the others) and, with ``defaults``, act = tanh and σ = the sigmoid
+    as constants (the kernels' relu and hard arguments are then ignored).
+
+    Each combination is its own Numba function (a closure over these constants, cached on
+    disk by them), so a call compiles only the code of its own cell: the other cells, the
+    GRU's reset-before path, and run-time activation flags (which keep LLVM from
+    vectorising the gate loops) are not in it. Every level of calls between a loop and its
+    kernels would compile those kernels again, so there is no wrapper."""
+    CELL, AFTER, DEFAULTS = cell, after, defaults
+    # the GRU without reset_after: a step's product in two, around q = r ⊙ h_{t-1}
+    BEFORE = cell == GRU and not after
+
+    @njit(**JIT)
+    def forward_batch(p, parts, relu, hard, x, wip, whp, wnp, wrp, bias, b_hh, h0, c0,
+                      lengths, y, h_T, c_T, hs, cs, gates, ghn, ms, chunk_rows):
+        """Share p of the "batch" forward: every step of batch rows [b0, b1).
+
+        wip, whp, wnp, wrp: the packed panels (``_tile.pack``) of W_ih, of W_hh's rows [0, q0)
+        and [q0, G·H), and of W_hr (P,H). q0 = G·H (wnp has no panels) except for the GRU
+        without reset_after, which splits a step's product in two: gh's r and z blocks, then
+        q = r ⊙ h_{t-1} of every row (``gru_reset``), then gh's n block = q W_hnᵀ (q0 = 2H).
+        The LSTM with a projection (wrp has panels) writes m = o ⊙ act(c) of every row, then
+        h = m W_hrᵀ (and m into the tape's ms)."""
+        if DEFAULTS:
+            relu, hard = False, False
+        T, B, P = y.shape
+        GH = bias.shape[0]
+        proj = wrp.shape[0] > 0
+        H = wrp.shape[1] if proj else P     # W_hr's panels are (NP, H, NR)
+        b0, b1 = share(p, parts, B)
+        n = b1 - b0
+        if n == 0:
+            return
+        train = hs.shape[0] > 0
+        h, c = h0[b0:b1].copy(), c0[b0:b1].copy()
+        hn = np.empty((n, H), y.dtype)
+        hq = padded(n, P if proj else 0, y)
+        ct = np.empty(H, y.dtype)
+        gh = padded(n, GH, y)
+        q = np.empty((n, H if BEFORE else 0), y.dtype)
+        # at least 8 steps per chunk: ``project``'s products are one row's steps
+        steps = max(8, chunk_rows // n)
+        gi = padded(min(steps, T) * n, GH, y)
+        for t0 in range(0, T, steps):
+            t1 = min(T, t0 + steps)
+            project(x, t0, t1, b0, b1, wip, gi, 0)
+            for t in range(t0, t1):
+                if train:
+                    copy(hs[t, b0:b1], h)
+                    copy(cs[t, b0:b1], c)
+                # gh = h_{t-1} W_hhᵀ, then the fused gate kernel of every row
+                tt = min(t, gates.shape[0] - 1)
+                matmul(h, whp, gh, 0, False)
+                if BEFORE:
+                    for b in range(n):
+                        gru_reset(hard, gi[(t - t0) * n + b], gh[b], bias, h[b], q[b])
+                        copy_row(ghn[tt, b0 + b], q[b])
+                    matmul(q, wnp, gh, 2 * H, False)
+                for b in range(n):
+                    if t < lengths[b0 + b]:
+                        cell_units(CELL, relu, hard, AFTER, 0, H, gi[(t - t0) * n + b], gh[b], bias,
+                                   b_hh, h[b], hn[b], c[b], gates[tt, b0 + b], ct, ghn[tt, b0 + b])
+                if proj:
+                    # h = m W_hrᵀ (every row: a finished one's is not used)
+                    matmul(hn, wrp, hq, 0, False)
+                for b in range(n):
+                    if t < lengths[b0 + b]:
+                        if proj:
+                            if train:
+                                copy_row(ms[t, b0 + b], hn[b])
+                            copy_row(h[b], hq[b, :P])
+                        else:
+                            copy_row(h[b], hn[b])
+                        copy_row(y[t, b0 + b], h[b])
+                    else:
+                        # a finished sequence outputs zeros and keeps its state; its m is 0
+                        # (dW_hr's products read every row of ms)
+                        y[t, b0 + b] = 0
+                        if proj and train:
+                            ms[t, b0 + b] = 0
+        if train:
+            copy(hs[T, b0:b1], h)
+            copy(cs[T, b0:b1], c)
+        copy(h_T[b0:b1], h)
+        copy(c_T[b0:b1], c)
+
+    @njit(**JIT)
+    def forward_units(p, parts, relu, hard, x, w_ih, w_hh, bias, b_hh, h0, c0,
+                      lengths, y, h_T, c_T, hs, cs, gates, ghn, chunk_rows, hbuf, c, ct, counter):
+        """Share p of the "units" forward: hidden units [j0, j1) of every step (not for the GRU
+        without reset_after, whose n block needs every unit's r first, nor for a projection).
+
+        The share packs its own units' rows of W_ih and W_hh (``pack_units``) and keeps its
+        own gi, gh; shared workspace (every share writes only its units' columns, but reads
+        all of h): hbuf (2,B,H) h_{t-1} and h_t by the parity of t; c, ct (B,H or 0) the LSTM
+        state and c_t; counter int64 (1,) zero at the start: the barrier's."""
+        if DEFAULTS:
+            relu, hard = False, False
+        T, B, H = y.shape
+        GH = bias.shape[0]
+        G = GH // H
+        j0, j1 = share(p, parts, H)
+        train = hs.shape[0] > 0
+        copy(hbuf[0, :, j0:j1], h0[:, j0:j1])
+        copy(c[:, j0:j1], c0[:, j0:j1])
+        wiu, whu = pack_units(w_ih, G, H, j0, j1), pack_units(w_hh, G, H, j0, j1)
+        steps = max(1, min(T, max(8, chunk_rows // B)))
+        gi, gh = padded(steps * B, GH, y), padded(B, GH, y)
+        k = 1
+        arrive(counter, parts * k)    # h0 is whole before anyone reads it
+        for t0 in range(0, T, steps):
+            t1 = min(T, t0 + steps)
+            # this share's gate columns of gi = x W_ihᵀ for steps [t0, t1)
+            if j1 > j0:
+                for g in range(G):
+                    project(x, t0, t1, 0, B, wiu[g], gi, g * H + j0)
+            for t in range(t0, t1):
+                h, hn = hbuf[t % 2], hbuf[(t + 1) % 2]
+                if train:
+                    copy(hs[t, :, j0:j1], h[:, j0:j1])
+                    copy(cs[t, :, j0:j1], c[:, j0:j1])
+                tt = min(t, gates.shape[0] - 1)
+                # this share's columns of gh = h_{t-1} W_hhᵀ (every row: finished ones are unused)
+                if j1 > j0:
+                    for g in range(G):
+                        matmul(h, whu[g], gh, g * H + j0, False)
+                for b in range(B):
+                    if t < lengths[b]:
+                        # the gates of this share's units
+                        cell_units(CELL, relu, hard, AFTER, j0, j1, gi[(t - t0) * B + b], gh[b],
+                                   bias, b_hh, h[b], hn[b], c[b], gates[tt, b], ct[b],
+                                   ghn[tt, b])
+                        copy_row(y[t, b, j0:j1], hn[b, j0:j1])
+                    else:
+                        copy_row(hn[b, j0:j1], h[b, j0:j1])
+                        y[t, b, j0:j1] = 0
+                k += 1
+                arrive(counter, parts * k)    # h_t is whole before step t + 1 reads it
+        h = hbuf[T % 2]
+        if train:
+            copy(hs[T, :, j0:j1], h[:, j0:j1])
+            copy(cs[T, :, j0:j1], c[:, j0:j1])
+        copy(h_T[:, j0:j1], h[:, j0:j1])
+        copy(c_T[:, j0:j1], c[:, j0:j1])
+
+    @njit(**JIT)
+    def backward_batch(p, parts, relu, hard, whtp, wntp, wrtp, hs, cs, gates, ghn,
+                       lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x,
+                       ms, witp, dx, dwi, dwh, dwr, dbi, dbh):
+        """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their dh0 and dc0, and
+        either their rows of da, dgh (T,B,G·H) and dhs (T,B,P), for ``weight_grads`` to use
+        after, or, ``fused``, the weight gradients themselves: per chunk of steps (about
+        ``chunk_rows`` rows) the walk writes da, dgh, dhs into its own scratch, then
+        ``chunk_grads`` adds the chunk's products to this share's partials dwi[p], dwh[p],
+        dwr[p], dbi[p], dbh[p] while the chunk is in this core's cache, and ``chunk_dx`` writes
+        its rows of dx; da, dgh, dhs then have no rows.
+
+        Packed panels (``_tile.pack``): whtp of W_hhᵀ (P,G·H), for dh += dgh W_hh; wntp of
+        W_hnᵀ (H,H) for the GRU without reset_after (else no panels): its step has a product in the
+        middle, dq = da_n W_hn (``gru_back_before``, then ``gru_back_reset``); wrtp of W_hrᵀ
+        (H,P) for the LSTM with a projection (else no panels): per step dm = dh_t W_hr, and
+        dh_t is kept for dW_hr; witp of W_ihᵀ (I,G·H) for dx."""
+        if DEFAULTS:
+            relu, hard = False, False
+        T, B, H = dy.shape
+        b0, b1 = share(p, parts, B)
+        if b1 == b0:
+            return
+        GH = whtp.shape[1]
+        dh, dc = dh_T[b0:b1].copy(), dc_T[b0:b1].copy()
+        n = b1 - b0
+        dhp = padded(n, H, dy)
+        # the GRU without reset_after: da_n (contiguous) and dq = da_n W_hn
+        dan = np.zeros((n, H if BEFORE else 0), dy.dtype)
+        dq = padded(n, H if BEFORE else 0, dy)
+        # a projection (H here is P; Hc the LSTM's units): dh_t, dm = dh_t W_hr, and a zero
+        # carried dh for the cell's backward, which sees dm as its output gradient
+        proj = wrtp.shape[0] > 0
+        Hc = dc.shape[1] if proj else 0
+        dht = np.zeros((n, H if proj else 0), dy.dtype)
+        dm, zero = padded(n, Hc, dy), np.zeros(Hc, dy.dtype)
+        # what rows g ≥ q0 of dW_hh multiply (``chunk_grads``)
+        hq = ghn if q0 < GH else hs
+        # where step t, row b0 + b goes: row (t − base)·rs + off + b of da2, dgh2, dhs2
+        if fused:
+            steps, rs, off = chunk_steps(T, n, chunk_rows), n, 0
+            da2 = np.empty((steps * n, GH), dy.dtype)
+            dgh2 = np.empty((steps * n, GH), dy.dtype) if CELL == GRU else da2
+            dhs2 = np.empty((steps * n, H if proj else 0), dy.dtype)
+            buf, dxs = grads_scratch(steps * n, x, hs, hq, ms, witp)
+        else:
+            steps, rs, off = T, B, b0
+            da2, dgh2 = da.reshape(T * B, GH), dgh.reshape(T * B, GH)
+            dhs2 = dhs.reshape(T * B if proj else 0, H if proj else 0)
+            buf, dxs = grads_scratch(0, x, hs, hq, ms, witp)
+        tb = T
+        while tb > 0:
+            ta = max(0, tb - steps)
+            base = ta if fused else 0
+            for t in range(tb - 1, ta - 1, -1):
+                r0 = (t - base) * rs + off
+                if proj:
+                    # dh_t = dh + dy[t] (kept for dW_hr); dm = dh_t W_hr; then the cell with dm
+                    for b in range(n):
+                        if t < lengths[b0 + b]:
+                            for j in range(H):
+                                dht[b, j] = dh[b, j] + dy[t, b0 + b, j]
+                                dh[b, j] = 0
+                        else:
+                            dht[b] = 0
+                        copy_row(dhs2[r0 + b], dht[b])
+                    matmul(dht, wrtp, dm, 0, False)
+                    for b in range(n):
+                        bb = b0 + b
+                        if t < lengths[bb]:
+                            backward_row(CELL, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
+                                         ghn[t, bb], hs[t, bb], hs[t + 1, bb], dm[b], zero, dc[b],
+                                         da2[r0 + b], dgh2[r0 + b])
+                        else:
+                            da2[r0 + b] = 0
+                    add_product(da2[r0:r0 + n], whtp, dh, dhp)
+                    continue
+                if BEFORE:
+                    for b in range(n):
+                        bb = b0 + b
+                        if t < lengths[bb]:
+                            gru_back_before(relu, gates[t, bb], hs[t, bb], dy[t, bb], dh[b],
+                                            da2[r0 + b], dgh2[r0 + b])
+                            copy_row(dan[b], da2[r0 + b, 2 * H:])
+                        else:
+                            da2[r0 + b] = 0
+                            dgh2[r0 + b] = 0
+                            dan[b] = 0
+                    matmul(dan, wntp, dq, 0, False)
+                    for b in range(n):
+                        if t < lengths[b0 + b]:
+                            gru_back_reset(hard, gates[t, b0 + b], hs[t, b0 + b], dq[b], dh[b],
+                                           da2[r0 + b], dgh2[r0 + b])
+                else:
+                    for b in range(n):
+                        bb = b0 + b
+                        if t < lengths[bb]:
+                            backward_row(CELL, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
+                                         ghn[t, bb], hs[t, bb], hs[t + 1, bb], dy[t, bb], dh[b],
+                                         dc[b], da2[r0 + b], dgh2[r0 + b])
+                        else:
+                            # a finished step passes dh, dc through
+                            da2[r0 + b] = 0
+                            dgh2[r0 + b] = 0
+                # dL/dh_{t-1} += dgh_t W_hh
+                add_product(dgh2[r0:r0 + n], whtp, dh, dhp)
+            if fused:
+                K = (tb - ta) * n
+                chunk_grads(ta, tb, b0, b1, 0, GH, q0, x, hs, hq, ms, da2[:K], dgh2[:K], dhs2[:K],
+                            dwi[p], dwh[p], dwr[p], dbi[p], dbh[p], buf)
+                chunk_dx(ta, tb, b0, b1, da2[:K], witp, dx, dxs)
+            tb = ta
+        copy(dh0[b0:b1], dh)
+        copy(dc0[b0:b1], dc)
+
+    return Loops(forward_batch, forward_units, backward_batch)
