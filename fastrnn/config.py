@@ -29,9 +29,9 @@ CPU_UNITS_MAX_B = 4
 #: other work, a barrier per step would wait a scheduler slice each time one of
 #: our threads is descheduled, so ``"batch"`` runs instead.
 CPU_AVOID_BUSY_CORES = True
-#: Rows (steps × batch rows) of the input projection x W_ihᵀ computed at once
-#: (at least 8 steps of a thread's rows). Inference keeps O(CPU_CHUNK_ROWS · G·H) of
-#: it per thread, never O(T·B·G·H). The backward's weight gradients are summed over
+#: Rows (steps × batch rows) of the input projection x W_ihᵀ computed at once, as one
+#: product (at least 8 steps of a thread's rows). Inference keeps O(CPU_CHUNK_ROWS · G·H)
+#: of it, and a copy of the chunk's x rows, per thread, never O(T·B·G·H). The backward's weight gradients are summed over
 #: chunks of the same size.
 CPU_CHUNK_ROWS = 256
 #: The smallest H whose streaming steps (``fastrnn.stream``) two threads split by units,

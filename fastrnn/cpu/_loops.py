@@ -60,7 +60,7 @@ from ._sync import arrive
 from ._tile import matmul, matmul_t, n_panels, pack_into, panel_width
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def share(p, parts, n):
     """[start, stop) of share p of n items split in ``parts``."""
     return p * n // parts, (p + 1) * n // parts
@@ -82,20 +82,23 @@ def copy_row(dst, src):
         dst[j] = src[j]
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def padded(rows, cols, like):
     """An (rows, cols + NR) scratch array of like's dtype: room for ``matmul``'s last panel."""
     return np.empty((rows, cols + panel_width(like)), like.dtype)
 
 
 @njit(**JIT)
-def project(x, t0, t1, b0, b1, wip, gi, c0):
-    """gi[(t − t0)·n + b, c0:] = x[t, b0 + b] W_ihᵀ for steps [t0, t1) of rows [b0, b1)
-    (n = b1 − b0; wip the packed rows of W_ih, whose columns start at gi's column c0):
-    one ``matmul`` per row over the steps, so that even one row makes a tall product."""
+def gather(x, t0, t1, b0, b1, xc):
+    """xc[(t − t0)·n + b] = x[t, b0 + b] for steps [t0, t1) of rows [b0, b1) (n = b1 − b0);
+    returns those (t1 − t0)·n rows of xc: a chunk's inputs as one matrix, in gi's row order,
+    so that the input projection is one ``matmul`` per chunk, which reads each block of
+    W_ih's panels once for all the chunk's rows (a product per row, or per step, read the
+    whole of W_ih again for each)."""
     n = b1 - b0
-    for b in range(n):
-        matmul(x[t0:t1, b0 + b], wip, gi[b:(t1 - t0) * n:n], c0, False)
+    for t in range(t0, t1):
+        copy(xc[(t - t0) * n:(t - t0 + 1) * n], x[t, b0:b1])
+    return xc[:(t1 - t0) * n]
 
 
 @njit(**JIT)
@@ -118,7 +121,7 @@ def add_product(a, panels, out, scratch):
             out[b, j] += scratch[b, j]
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def chunk_steps(T, n, chunk_rows):
     """Steps per chunk of a share of n batch rows: about ``chunk_rows`` rows, at least 8 steps."""
     return max(1, min(T, max(8, chunk_rows // max(n, 1))))
@@ -274,12 +277,13 @@ def specialize(cell, after, defaults):
         ct = np.empty(H, y.dtype)
         gh = padded(n, GH, y)
         q = np.empty((n, H if BEFORE else 0), y.dtype)
-        # at least 8 steps per chunk: ``project``'s products are one row's steps
-        steps = max(8, chunk_rows // n)
-        gi = padded(min(steps, T) * n, GH, y)
+        # the input projection per chunk of about chunk_rows rows (``chunk_steps``)
+        steps = chunk_steps(T, n, chunk_rows)
+        gi = padded(steps * n, GH, y)
+        xc = np.empty((steps * n, x.shape[2]), x.dtype)
         for t0 in range(0, T, steps):
             t1 = min(T, t0 + steps)
-            project(x, t0, t1, b0, b1, wip, gi, 0)
+            matmul(gather(x, t0, t1, b0, b1, xc), wip, gi, 0, False)
             for t in range(t0, t1):
                 if train:
                     copy(hs[t, b0:b1], h)
@@ -340,16 +344,18 @@ def specialize(cell, after, defaults):
         copy(hbuf[0, :, j0:j1], h0[:, j0:j1])
         copy(c[:, j0:j1], c0[:, j0:j1])
         wiu, whu = pack_units(w_ih, G, H, j0, j1), pack_units(w_hh, G, H, j0, j1)
-        steps = max(1, min(T, max(8, chunk_rows // B)))
+        steps = chunk_steps(T, B, chunk_rows)
         gi, gh = padded(steps * B, GH, y), padded(B, GH, y)
+        xc = np.empty((steps * B, x.shape[2]), x.dtype)
         k = 1
         arrive(counter, parts * k)    # h0 is whole before anyone reads it
         for t0 in range(0, T, steps):
             t1 = min(T, t0 + steps)
             # this share's gate columns of gi = x W_ihᵀ for steps [t0, t1)
             if j1 > j0:
+                xs = gather(x, t0, t1, 0, B, xc)
                 for g in range(G):
-                    project(x, t0, t1, 0, B, wiu[g], gi, g * H + j0)
+                    matmul(xs, wiu[g], gi, g * H + j0, False)
             for t in range(t0, t1):
                 h, hn = hbuf[t % 2], hbuf[(t + 1) % 2]
                 if train:

@@ -202,13 +202,13 @@ def width(dtype):
     return NV * 64 // np.dtype(dtype).itemsize
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def panel_width(w):
     """NR for the dtype of w."""
     return NV * 64 // w.itemsize
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def n_panels(rows, nr):
     """How many panels of nr columns ``rows`` rows of a weight make: ⌈rows / nr⌉."""
     return (rows + nr - 1) // nr
@@ -264,7 +264,7 @@ def matmul_t(at, panels, c, c0, acc):
              at.strides[0] // at.itemsize, panels, _any(c), c0 + 0, acc == True)  # noqa: E712
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _any(m):
     """m as a view of Numba's any-layout type: so that ``_product``, which holds the
     microkernel's code, is compiled once per dtype, whatever layout its callers' arrays
