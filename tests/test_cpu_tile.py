@@ -2,12 +2,12 @@
 
 Every block of ``_tile.BLOCKS`` (rows 1..MR_MAX, one or two panels per call), padded
 last panels, sub-ranges of rows, strided operands, accumulation, empty extents and
-non-finite values, in float32 and float64.
+non-finite values, in float32 and float64; ``pack_t`` against ``pack`` of the transpose.
 """
 import numpy as np
 import pytest
 
-from fastrnn.cpu._tile import MR_MAX, matmul, pack, width
+from fastrnn.cpu._tile import MR_MAX, matmul, pack, pack_t, width
 
 DTYPES = [np.float32, np.float64]
 
@@ -49,6 +49,18 @@ def test_matmul_matches_numpy(M, K, N, dtype):
     matmul(a, panels, c, 3, True)
     np.testing.assert_allclose(c[:, 3:3 + N], 2 * want, rtol=rtol(dtype),
                                atol=rtol(dtype) * 8 * K)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("K,N", [(7, 33), (1, 1), (64, 32), (5, 0), (0, 5)], ids=str)
+def test_pack_t_packs_the_transpose(K, N, dtype):
+    """pack_t(w) is pack(wᵀ): the panels of wᵀ, the padding zero, w itself unchanged."""
+    w = np.random.default_rng(K * 100 + N).standard_normal((K, N)).astype(dtype)
+    before = w.copy()
+    want = pack(np.ascontiguousarray(w.T), 0, N)
+    got = pack_t(w, np.full(want.shape, np.nan, dtype))
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(w, before)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])

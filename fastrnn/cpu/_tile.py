@@ -1,6 +1,7 @@
 """Our GEMM: a register-tiled microkernel on packed weights, for the products inside a time loop.
 
     panels = pack(w, r0, r1, out)          rows [r0, r1) of w (N, K) as (NP, K, NR) panels
+    panels = pack_t(w, out)                the same of wᵀ, read along w's rows
     matmul(a, panels, c, c0, acc)          c[:, c0 : c0 + NP·NR] (+)= a · w[r0:r1]ᵀ
 
 A step's product h W_hhᵀ has few rows (the batch, or a thread's share of it)
@@ -236,6 +237,25 @@ def pack(w, r0, r1):
     """Rows [r0, r1) of w (N, K) as new panels (n_panels, K, NR)."""
     nr = panel_width(w)
     return pack_into(w, r0, r1, np.empty((n_panels(r1 - r0, nr), w.shape[1], nr), w.dtype))
+
+
+@njit(**JIT)
+def pack_t(w, out):
+    """``pack(wᵀ, 0, N)`` of w (K, N) into out (n_panels(N), K, NR) without making wᵀ:
+    out[p, k, j] = w[k, p·NR + j] (0 past N). Each panel row is a contiguous run of one row
+    of w, so the copy reads w in order (packing a transposed copy read it by columns).
+    Returns out."""
+    K, N = w.shape
+    nr = out.shape[2]
+    for p in range(n_panels(N, nr)):
+        n = min(nr, N - p * nr)
+        for k in range(K):
+            line, row = out[p, k], w[k, p * nr:p * nr + n]
+            for j in range(n):
+                line[j] = row[j]
+            for j in range(n, nr):
+                line[j] = 0
+    return out
 
 
 @njit(**JIT)
