@@ -19,8 +19,8 @@ keeps LLVM from vectorising.
 Two things decide whether the vector code runs (measured, LSTM backward at
 H = 128 over 1,792 rows): a run-time ``relu`` or ``hard`` flag inside a loop
 left it 9 ns per unit instead of 2, so the time loops are compiled with the
-activations as constants (``_loops.specialize``: tanh or relu with σ; the hard
-sigmoid runs with the flags as run-time values); and ``backward_row`` is
+default activations (tanh, σ) as constants (``_loops.specialize``; other
+activations run with the flags as run-time values); and ``backward_row`` is
 a function of its own, not inlined into the reverse walk, where LLVM widened
 the loop's run-time aliasing checks to the whole walk, they failed, and the
 scalar loop ran (6.6 ns per unit; 1.3 ms of pointwise work in the walk at

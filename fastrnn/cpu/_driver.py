@@ -100,8 +100,7 @@ def _loops(cell, options):
     """The time loops compiled for this cell and its options (``_loops.specialize``) and
     the (relu, hard) they take."""
     relu, hard, after = _flags(options)
-    loops = specialize(TAGS[cell], after or TAGS[cell] != GRU, None if hard else relu)
-    return loops, (relu, hard)
+    return specialize(TAGS[cell], after or TAGS[cell] != GRU, not (relu or hard)), (relu, hard)
 
 
 def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_hr=None):

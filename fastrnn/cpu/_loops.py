@@ -7,7 +7,7 @@ the input projection, the per-step recurrent products, and the weight
 gradients; no BLAS is called.
 
 The three time loops are compiled per cell (``specialize``: closures over the cell,
-the GRU's reset_after and, with σ the sigmoid, the activations as constants); the
+the GRU's reset_after and, for tanh and σ, the activations as constants); the
 helpers they call are shared. Forward variants (``fastrnn.config.CPU_VARIANT``):
 
 - ``forward_batch`` ("batch"): share p is batch rows [p·B/parts, (p+1)·B/parts). It
@@ -235,20 +235,17 @@ Loops = namedtuple("Loops", "forward_batch forward_units backward_batch")
 
 
 @functools.cache
-def specialize(cell, after, relu):
+def specialize(cell, after, defaults):
     """The time loops compiled for one cell (RNN, LSTM, GRU), its reset_after (``after``, the
-    GRU's; pass True for the others) and its activations: ``relu`` False (act = tanh) or
-    True (act = relu), with σ = the sigmoid, as constants (the kernels' relu and hard
-    arguments are then ignored); ``relu`` None: both as the run-time arguments (the hard
-    sigmoid).
+    GRU's; pass True for the others) and, with ``defaults``, act = tanh and σ = the sigmoid
+    as constants (the kernels' relu and hard arguments are then ignored).
 
     Each combination is its own Numba function (a closure over these constants, cached on
     disk by them), so a call compiles only the code of its own cell: the other cells, the
     GRU's reset-before path, and run-time activation flags (which keep LLVM from
     vectorising the gate loops) are not in it. Every level of calls between a loop and its
     kernels would compile those kernels again, so there is no wrapper."""
-    CELL, AFTER = cell, after
-    FIXED, RELU = relu is not None, bool(relu)
+    CELL, AFTER, DEFAULTS = cell, after, defaults
     # the GRU without reset_after: a step's product in two, around q = r ⊙ h_{t-1}
     BEFORE = cell == GRU and not after
 
@@ -263,8 +260,8 @@ def specialize(cell, after, relu):
         q = r ⊙ h_{t-1} of every row (``gru_reset``), then gh's n block = q W_hnᵀ (q0 = 2H).
         The LSTM with a projection (wrp has panels) writes m = o ⊙ act(c) of every row, then
         h = m W_hrᵀ (and m into the tape's ms)."""
-        if FIXED:
-            relu, hard = RELU, False
+        if DEFAULTS:
+            relu, hard = False, False
         T, B, P = y.shape
         GH = bias.shape[0]
         proj = wrp.shape[0] > 0
@@ -337,8 +334,8 @@ def specialize(cell, after, relu):
         own gi, gh; shared workspace (every share writes only its units' columns, but reads
         all of h): hbuf (2,B,H) h_{t-1} and h_t by the parity of t; c, ct (B,H or 0) the LSTM
         state and c_t; counter int64 (1,) zero at the start: the barrier's."""
-        if FIXED:
-            relu, hard = RELU, False
+        if DEFAULTS:
+            relu, hard = False, False
         T, B, H = y.shape
         GH = bias.shape[0]
         G = GH // H
@@ -405,8 +402,8 @@ def specialize(cell, after, relu):
         middle, dq = da_n W_hn (``gru_back_before``, then ``gru_back_reset``); wrtp of W_hrᵀ
         (H,P) for the LSTM with a projection (else no panels): per step dm = dh_t W_hr, and
         dh_t is kept for dW_hr; witp of W_ihᵀ (I,G·H) for dx."""
-        if FIXED:
-            relu, hard = RELU, False
+        if DEFAULTS:
+            relu, hard = False, False
         T, B, H = dy.shape
         b0, b1 = share(p, parts, B)
         if b1 == b0:
