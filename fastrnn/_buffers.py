@@ -25,6 +25,7 @@ What is cached: arrays of at least ``MIN_BYTES``, rounded up to a size class
 kept, and the next call lets go of every free block). A call that finds no free
 block and no room gets a plain ``np.empty``. Thread-safe.
 """
+import math
 import sys
 import threading
 
@@ -115,7 +116,9 @@ def empty(shape, dtype):
     """An uninitialised C-contiguous array of ``shape`` and ``dtype``, like ``np.empty``;
     from the cache when it takes at least ``MIN_BYTES`` (module docstring)."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
+    # math.prod for the usual tuple: np.prod costs 2 µs a call, 25 calls per training step
+    count = math.prod(shape) if isinstance(shape, tuple) else int(np.prod(shape))
+    nbytes = count * dtype.itemsize
     limit = int(config.BUFFER_CACHE_MB * (1 << 20))
     if nbytes < MIN_BYTES or limit <= 0:
         if _cache and limit <= 0:
