@@ -31,8 +31,8 @@ CPU_UNITS_MAX_B = 4
 CPU_AVOID_BUSY_CORES = True
 #: Rows (steps × batch rows) of the input projection x W_ihᵀ computed at once, as one
 #: product (at least 8 steps of a thread's rows). Inference keeps O(CPU_CHUNK_ROWS · G·H)
-#: of it, and a copy of the chunk's x rows, per thread, never O(T·B·G·H). The backward's weight gradients are summed over
-#: chunks of the same size.
+#: of it, and a copy of the chunk's x rows, per thread, never O(T·B·G·H). The backward's
+#: weight gradients are summed over chunks of the same size.
 CPU_CHUNK_ROWS = 256
 #: The smallest H whose streaming steps (``fastrnn.stream``) two threads split by units,
 #: when two or more are allowed and B ≤ `CPU_UNITS_MAX_B` (read when a stream is made).

@@ -20,7 +20,7 @@ from .. import _buffers, _threads, backends, cells, config
 from . import _pool
 from ._cells import GRU, LSTM, RNN
 from ._loops import specialize, weight_grads
-from ._tile import pack_into, pack_t, width
+from ._tile import pack, pack_t, width
 
 #: the kernels' integer tag of each cell of ``fastrnn.cells``
 TAGS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -72,15 +72,13 @@ def variant(B, threads):
 
 
 def _packed(w, dtype, r0=0, r1=None, transpose=False):
-    """``_tile.pack`` of rows [r0, r1) of w, or ``_tile.pack_t`` of all of wᵀ, in recycled
-    memory (``_buffers``); no panels (of ``dtype``) for w None."""
+    """``_tile.pack`` of rows [r0, r1) of w, or ``_tile.pack_t`` of all of wᵀ; no panels (of
+    ``dtype``) for w None."""
     if w is None:
         return np.empty((0, 0, 1), dtype)
-    nr = width(dtype)
     if transpose:
-        return pack_t(w, _buffers.empty((-(-w.shape[1] // nr), w.shape[0], nr), dtype))
-    r1 = w.shape[0] if r1 is None else r1
-    return pack_into(w, r0, r1, _buffers.empty((-(-(r1 - r0) // nr), w.shape[1], nr), dtype))
+        return pack_t(w)
+    return pack(w, r0, w.shape[0] if r1 is None else r1)
 
 
 def reset_rows(cell, options, H):

@@ -398,8 +398,8 @@ def specialize(cell, after, defaults):
         its rows of dx; da, dgh, dhs then have no rows.
 
         Packed panels (``_tile.pack``): whtp of W_hhᵀ (P,G·H), for dh += dgh W_hh; wntp of
-        W_hnᵀ (H,H) for the GRU without reset_after (else no panels): its step has a product in the
-        middle, dq = da_n W_hn (``gru_back_before``, then ``gru_back_reset``); wrtp of W_hrᵀ
+        W_hnᵀ (H,H) for the GRU without reset_after (else no panels): its step has a product in
+        the middle, dq = da_n W_hn (``gru_back_before``, then ``gru_back_reset``); wrtp of W_hrᵀ
         (H,P) for the LSTM with a projection (else no panels): per step dm = dh_t W_hr, and
         dh_t is kept for dW_hr; witp of W_ihᵀ (I,G·H) for dx."""
         if DEFAULTS:
