@@ -368,6 +368,7 @@ class Adam:
         self.m = {k: np.zeros_like(p) for k, p in params.items()}
         self.v = {k: np.zeros_like(p) for k, p in params.items()}
         self.t = 0
+        self._work = {}
 
     def step(self, grads):
         """Update every parameter in place from ``grads``.
@@ -375,7 +376,7 @@ class Adam:
         Checks every gradient and computes every new value (``m``, ``v``, ``t`` and
         the parameters) first, then assigns them all with Ctrl-C held back: an error
         (or KeyboardInterrupt) leaves the parameters and the optimizer's state as
-        they were.
+        they were. A gradient of another dtype is cast to its parameter's first.
 
         Parameters
         ----------
@@ -397,21 +398,26 @@ class Adam:
         grads = _check_step_grads(self.params, grads)
         lr = _check_lr(self.lr)
         t = self.t + 1
-        b1, b2 = self.betas
+        b1, b2 = (float(b) for b in self.betas)
         step = lr / (1 - b1 ** t)
         root_bc2 = np.sqrt(1 - b2 ** t)
-        ms, vs, new = {}, {}, {}
+        from ._adam import adam_update
+        new = {}
         for k, p in self.params.items():
-            g = grads[k]
-            # moving averages of g and g² (same operations, same rounding, as in place)
-            m = ms[k] = (b1 * self.m[k] + (1 - b1) * g).astype(p.dtype, copy=False)
-            v = vs[k] = (b2 * self.v[k] + (1 - b2) * g * g).astype(p.dtype, copy=False)
-            new[k] = p - (step * m / (np.sqrt(v) / root_bc2 + self.eps)).astype(p.dtype)
-        _check_finite_update(new)
+            work = self._work.get(k)
+            if work is None or work[0].shape != p.shape or work[0].dtype != p.dtype:
+                # p', m', v' (C order, so that their flat views are views)
+                work = self._work[k] = tuple(np.empty(p.shape, p.dtype) for _ in range(3))
+            new[k] = work[0]
+            flat = (np.ravel(a) for a in (p, np.asarray(grads[k], p.dtype), self.m[k], self.v[k]))
+            scalars = (p.dtype.type(s) for s in (b1, 1 - b1, b2, 1 - b2, step))
+            if not adam_update(*flat, *scalars, float(root_bc2), float(self.eps),
+                               *(a.reshape(-1) for a in work)):
+                raise _non_finite(k)
         with _sigint_deferred():
-            for k in ms:
-                self.m[k][...] = ms[k]
-                self.v[k][...] = vs[k]
+            for k in new:
+                self.m[k][...] = self._work[k][1]
+                self.v[k][...] = self._work[k][2]
             _assign(self.params, new)
             self.t = t
 
@@ -446,9 +452,13 @@ def _check_finite_update(new):
     """Refuse a step whose new parameters would not all be finite (nothing is assigned)."""
     for k, value in new.items():
         if not np.isfinite(value).all():
-            raise FloatingPointError(f"this step would make parameter {k!r} non-finite "
-                                     f"(overflow: the learning rate is too large?); no "
-                                     f"parameter was updated")
+            raise _non_finite(k)
+
+
+def _non_finite(k):
+    """The error of a step that would make parameter k non-finite."""
+    return FloatingPointError(f"this step would make parameter {k!r} non-finite (overflow: the "
+                              f"learning rate is too large?); no parameter was updated")
 
 
 def _assign(params, new):

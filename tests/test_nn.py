@@ -90,6 +90,32 @@ def test_adam_matches_torch():
     np.testing.assert_allclose(params["p"], tp.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_is_its_formula_bit_for_bit(dtype):
+    """step computes into buffers it keeps; the values are the formula's written plainly
+    (NumPy temporaries), bit for bit, in both dtypes, with gradients of every scale."""
+    rng = np.random.default_rng(1)
+    shapes = {"w": (6, 5), "b": (4,)}
+    params = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+    ref = {k: p.copy() for k, p in params.items()}
+    m = {k: np.zeros(s, dtype) for k, s in shapes.items()}
+    v = {k: np.zeros(s, dtype) for k, s in shapes.items()}
+    lr, (b1, b2), eps = 3e-3, (0.9, 0.999), 1e-8
+    opt = nn.Adam(params, lr=lr)
+    for t in range(1, 7):
+        grads = {k: (rng.standard_normal(s) * 10.0 ** rng.integers(-6, 3)).astype(dtype)
+                 for k, s in shapes.items()}
+        opt.step(grads)
+        step, root_bc2 = lr / (1 - b1 ** t), np.sqrt(1 - b2 ** t)
+        for k, g in grads.items():
+            m[k] = (b1 * m[k] + (1 - b1) * g).astype(dtype)
+            v[k] = (b2 * v[k] + (1 - b2) * g * g).astype(dtype)
+            ref[k] = ref[k] - (step * m[k] / (np.sqrt(v[k]) / root_bc2 + eps)).astype(dtype)
+            assert np.array_equal(opt.m[k], m[k]) and np.array_equal(opt.v[k], v[k]), (t, k)
+            assert np.array_equal(params[k], ref[k]), (t, k)
+            assert params[k].dtype == dtype
+
+
 def test_sgd_momentum_constant_gradient_closed_form():
     """v_t = g (1 + μ + … + μ^(t−1)), so after t steps p = p0 − lr g Σ_k (1 − μ^k) / (1 − μ)."""
     p0, g, lr, mu, t = np.array([1.0, 2.0]), np.array([0.5, -1.0]), 0.1, 0.9, 4
