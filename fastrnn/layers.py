@@ -413,7 +413,13 @@ class _RNNBase:
     >>> y.shape, h_n.shape, bool((y[2:, 1] == 0).all())
     ((5, 2, 4), (2, 2, 4), True)
         """
-        x = self._check_input(x)
+        y, state, tape = self._forward(self._check_input(x), state, lengths, train)
+        return (y.transpose(1, 0, 2).copy() if self.batch_first else y), state, tape
+
+    def _forward(self, x, state, lengths, train):
+        """``forward`` of time-major x (T, B, I) from ``_check_input``, returning y time-major
+        (T, B, D·P) whatever ``batch_first`` says: `nn.SequenceClassifier` reads it so,
+        without the batch-first copy."""
         T, B, _ = x.shape
         lengths = None if lengths is None else _validate.check_lengths(lengths, T, B)
         states = self._check_state(state, B)
@@ -443,9 +449,7 @@ class _RNNBase:
             masks.append(mask)
         state = tuple(np.stack(s) for s in zip(*finals))
         state = state if len(state) > 1 else state[0]
-        y = x.transpose(1, 0, 2).copy() if self.batch_first else x
-        tape = LayerTape(tapes, masks, lengths, (T, B)) if train else None
-        return y, state, tape
+        return x, state, (LayerTape(tapes, masks, lengths, (T, B)) if train else None)
 
     def backward(self, tape, dy=None, dstate=None):
         """Backprop through every layer; fills (overwrites) ``self.grads``.
@@ -493,12 +497,17 @@ class _RNNBase:
         if not isinstance(tape, LayerTape):
             raise TypeError(f"tape must be the tape of {type(self).__name__}.forward(..., "
                             f"train=True), got {type(tape).__name__}")
-        T, B = tape.dims
-        L, D, H = self.num_layers, self.num_directions, self.output_size
-        dy = self._check_grad("dy", dy, (B, T, D * H) if self.batch_first else (T, B, D * H))
+        (T, B), DP = tape.dims, self.num_directions * self.output_size
+        dy = self._check_grad("dy", dy, (B, T, DP) if self.batch_first else (T, B, DP))
         if dy is not None and self.batch_first:
             dy = dy.transpose(1, 0, 2)
-        dfinal = self._check_dstate(dstate, B)
+        dx, dstate0 = self._backward(tape, dy, self._check_dstate(dstate, B))
+        return (dx.transpose(1, 0, 2).copy() if self.batch_first else dx), dstate0
+
+    def _backward(self, tape, dy, dfinal):
+        """``backward`` of time-major dy (T, B, D·P) or None and the checked final states'
+        gradients, returning dx time-major (T, B, I) and the initial states' gradients."""
+        (T, B), L, D, H = tape.dims, self.num_layers, self.num_directions, self.output_size
         backward = getattr(functional, f"{self.cell}_backward")
         dstate0 = [np.zeros(self._state_shape(s, B), self.dtype) for s in self._decl.states]
         for layer in reversed(range(L)):
@@ -519,8 +528,7 @@ class _RNNBase:
                                   for p, n in zip(self._params(), self._names(layer, d)))
             # through the dropout that fed this layer
             dy = dx if layer == 0 or tape.masks[layer - 1] is None else dx * tape.masks[layer - 1]
-        dx = dy.transpose(1, 0, 2).copy() if self.batch_first else dy
-        return dx, (tuple(dstate0) if len(dstate0) > 1 else dstate0[0])
+        return dy, (tuple(dstate0) if len(dstate0) > 1 else dstate0[0])
 
     # ---- argument checks -----------------------------------------------------------
     def _check_input(self, x):

@@ -1044,8 +1044,10 @@ class SequenceClassifier(_Classifier):
             refuses ``x``.
         """
         lengths = self._lengths(x, lengths)
-        y, _, rnn_tape = self.rnn.forward(x, lengths=lengths, train=train)
-        feats = last_valid(y, lengths)
+        # the recurrent module time-major (its batch-first output would be a transposed
+        # copy, and dy another): y (T, B, F)
+        y, _, rnn_tape = self.rnn._forward(self.rnn._check_input(x), None, lengths, train)
+        feats = y[lengths - 1, np.arange(y.shape[1])]
         z, fc_tape = self.fc.forward(feats)
         return (z, (rnn_tape, fc_tape, lengths, y.shape)) if train else z
 
@@ -1061,10 +1063,10 @@ class SequenceClassifier(_Classifier):
         """
         rnn_tape, fc_tape, lengths, y_shape = tape
         dfeats = self.fc.backward(fc_tape, dlogits)
-        # only each sequence's last valid output feeds the classifier
+        # only each sequence's last valid output feeds the classifier (y time-major)
         dy = np.zeros(y_shape, self.dtype)
-        dy[np.arange(y_shape[0]), lengths - 1] = dfeats
-        self.rnn.backward(rnn_tape, dy)
+        dy[lengths - 1, np.arange(y_shape[1])] = dfeats
+        self.rnn._backward(rnn_tape, dy, self.rnn._check_dstate(None, y_shape[1]))
 
     def save(self, path):
         """Write the configuration and every parameter to an ``.npz`` file.
