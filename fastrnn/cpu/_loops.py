@@ -83,6 +83,13 @@ def copy_row(dst, src):
 
 
 @njit(inline="always", **JIT)
+def add_row(dst, src):
+    """dst += src for 1-D arrays of one length."""
+    for j in range(src.shape[0]):
+        dst[j] += src[j]
+
+
+@njit(inline="always", **JIT)
 def padded(rows, cols, like):
     """An (rows, cols + NR) scratch array of like's dtype: room for ``matmul``'s last panel."""
     return np.empty((rows, cols + panel_width(like)), like.dtype)
@@ -175,13 +182,12 @@ def chunk_grads(ta, tb, b0, b1, g0, g1, q0, x, hs, hq, ms, dar, dghr, dhsr, dwi,
         matmul_t(dar[:, q:g1], pack_steps(hq[ta:tb, b0:b1], buf), dwh[q:g1], 0, True)
     if dhsr.shape[1] > 0 and g0 == 0:
         matmul_t(dhsr, pack_steps(ms[ta:tb, b0:b1], buf), dwr, 0, True)
+    # on 1-D views from 0 (offset indices would keep LLVM from vectorising, ``_cells``)
+    bi, bh, bq = dbi[g0:g1], dbh[g0:q], dbh[q:g1]
     for k in range(dar.shape[0]):
-        for g in range(g0, g1):
-            dbi[g] += dar[k, g]
-        for g in range(g0, q):
-            dbh[g] += dghr[k, g]
-        for g in range(q, g1):
-            dbh[g] += dar[k, g]
+        add_row(bi, dar[k, g0:g1])
+        add_row(bh, dghr[k, g0:q])
+        add_row(bq, dar[k, q:g1])
 
 
 @njit(**JIT)
