@@ -507,7 +507,7 @@ class _RNNBase:
     def _backward(self, tape, dy, dfinal):
         """``backward`` of time-major dy (T, B, D·P) or None and the checked final states'
         gradients, returning dx time-major (T, B, I) and the initial states' gradients."""
-        (T, B), L, D, H = tape.dims, self.num_layers, self.num_directions, self.output_size
+        B, L, D, H = tape.dims[1], self.num_layers, self.num_directions, self.output_size
         backward = getattr(functional, f"{self.cell}_backward")
         dstate0 = [np.zeros(self._state_shape(s, B), self.dtype) for s in self._decl.states]
         for layer in reversed(range(L)):

@@ -368,7 +368,9 @@ class Adam:
         self.m = {k: np.zeros_like(p) for k, p in params.items()}
         self.v = {k: np.zeros_like(p) for k, p in params.items()}
         self.t = 0
-        self._work = {}
+        # where step computes each parameter's p', m', v' (C order: their flat views are views)
+        self._work = {k: tuple(np.empty(p.shape, p.dtype) for _ in range(3))
+                      for k, p in params.items()}
 
     def step(self, grads):
         """Update every parameter in place from ``grads``.
@@ -406,8 +408,10 @@ class Adam:
         for k, p in self.params.items():
             work = self._work.get(k)
             if work is None or work[0].shape != p.shape or work[0].dtype != p.dtype:
-                # p', m', v' (C order, so that their flat views are views)
-                work = self._work[k] = tuple(np.empty(p.shape, p.dtype) for _ in range(3))
+                # the kernel reads m and v as far as p: they must still be p's own
+                made = "none" if work is None else f"{work[0].dtype} {work[0].shape}"
+                raise ValueError(f"parameter {k!r} is now {p.dtype} {p.shape}, this optimizer "
+                                 f"was made for {made}: make a new optimizer")
             new[k] = work[0]
             flat = (np.ravel(a) for a in (p, np.asarray(grads[k], p.dtype), self.m[k], self.v[k]))
             scalars = (p.dtype.type(s) for s in (b1, 1 - b1, b2, 1 - b2, step))
@@ -1047,7 +1051,7 @@ class SequenceClassifier(_Classifier):
         # the recurrent module time-major (its batch-first output would be a transposed
         # copy, and dy another): y (T, B, F)
         y, _, rnn_tape = self.rnn._forward(self.rnn._check_input(x), None, lengths, train)
-        feats = y[lengths - 1, np.arange(y.shape[1])]
+        feats = last_valid(y.transpose(1, 0, 2), lengths)
         z, fc_tape = self.fc.forward(feats)
         return (z, (rnn_tape, fc_tape, lengths, y.shape)) if train else z
 

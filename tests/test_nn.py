@@ -116,6 +116,19 @@ def test_adam_is_its_formula_bit_for_bit(dtype):
             assert params[k].dtype == dtype
 
 
+def test_adam_refuses_a_parameter_replaced_since_it_was_made():
+    """A parameter of another shape or dtype than at construction (or a new one) is refused
+    before anything is read or written."""
+    params = {"w": np.ones(3, np.float32)}
+    opt = nn.Adam(params)
+    for k, new in (("w", np.ones(5, np.float32)), ("w", np.ones(3)), ("u", np.ones(2, np.float32))):
+        params.clear()
+        params[k] = new
+        with pytest.raises(ValueError, match=f"parameter '{k}' is now .* make a new optimizer"):
+            opt.step({k: np.ones_like(new)})
+        assert opt.t == 0 and (new == 1).all()
+
+
 def test_sgd_momentum_constant_gradient_closed_form():
     """v_t = g (1 + μ + … + μ^(t−1)), so after t steps p = p0 − lr g Σ_k (1 − μ^k) / (1 − μ)."""
     p0, g, lr, mu, t = np.array([1.0, 2.0]), np.array([0.5, -1.0]), 0.1, 0.9, 4
