@@ -52,12 +52,24 @@ import functools
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 from ._cells import (GRU, JIT, backward_row, forward_units as cell_units, gru_back_before,
                      gru_back_reset, gru_reset)
 from ._sync import arrive
-from ._tile import matmul, matmul_t, n_panels, pack_into, panel_width
+from ._tile import any_layout, matmul, matmul_t, n_panels, pack_into, panel_width
+
+
+@intrinsic
+def runtime(typingctx, v):
+    """v as a run-time value of its type (int64 for a constant 0, not ``Literal[int](0)``):
+    Numba compiles a function called with a constant in one place and a variable in another
+    twice, once for the literal, and with it all that the function calls again."""
+    def codegen(context, builder, sig, args):
+        return context.cast(builder, args[0], sig.args[0], sig.return_type)
+
+    return types.unliteral(v)(v), codegen
 
 
 @njit(inline="always", **JIT)
@@ -181,7 +193,7 @@ def chunk_grads(ta, tb, b0, b1, g0, g1, q0, x, hs, hq, ms, dar, dghr, dhsr, dwi,
     if q < g1:
         matmul_t(dar[:, q:g1], pack_steps(hq[ta:tb, b0:b1], buf), dwh[q:g1], 0, True)
     if dhsr.shape[1] > 0 and g0 == 0:
-        matmul_t(dhsr, pack_steps(ms[ta:tb, b0:b1], buf), dwr, 0, True)
+        matmul_t(any_layout(dhsr), pack_steps(ms[ta:tb, b0:b1], buf), dwr, 0, True)
     # on 1-D views from 0 (offset indices would keep LLVM from vectorising, ``_cells``)
     bi, bh, bq = dbi[g0:g1], dbh[g0:q], dbh[q:g1]
     for k in range(dar.shape[0]):
@@ -227,13 +239,13 @@ def weight_grads(p, parts, q0, x, hs, hq, ms, da, dgh, dhs, witp, dx, dwi, dwh, 
     for ta in range(0, T, steps):
         tb = min(T, ta + steps)
         K = (tb - ta) * B
-        chunk_grads(ta, tb, 0, B, g0, g1, q0, x, hs, hq, ms, da[ta:tb].reshape(K, GH),
+        chunk_grads(ta, tb, runtime(0), B, g0, g1, q0, x, hs, hq, ms, da[ta:tb].reshape(K, GH),
                     dgh[ta:tb].reshape(K, GH),
                     dhs[ta:tb].reshape(K if proj else 0, dhs.shape[2] if proj else 0),
                     dwi[0], dwh[0], dwr[0], dbi[0], dbh[0], buf)
     for ta in range(t0, t1, steps):
         tb = min(t1, ta + steps)
-        chunk_dx(ta, tb, 0, B, da[ta:tb].reshape((tb - ta) * B, GH), witp, dx, dxs)
+        chunk_dx(ta, tb, runtime(0), B, da[ta:tb].reshape((tb - ta) * B, GH), witp, dx, dxs)
 
 
 #: one cell's compiled time loops (``specialize``)
@@ -359,7 +371,7 @@ def specialize(cell, after, defaults):
             t1 = min(T, t0 + steps)
             # this share's gate columns of gi = x W_ihᵀ for steps [t0, t1)
             if j1 > j0:
-                xs = gather(x, t0, t1, 0, B, xc)
+                xs = gather(x, t0, t1, runtime(0), B, xc)
                 for g in range(G):
                     matmul(xs, wiu[g], gi, g * H + j0, False)
             for t in range(t0, t1):
@@ -430,17 +442,19 @@ def specialize(cell, after, defaults):
         # what rows g ≥ q0 of dW_hh multiply (``chunk_grads``)
         hq = ghn if q0 < GH else hs
         # where step t, row b0 + b goes: row (t − base)·rs + off + b of da2, dgh2, dhs2
+        # (chunk_grads' scratch for a fused walk's chunks; a run-time size either way, so that
+        # grads_scratch is compiled once)
+        steps = chunk_steps(T, n, chunk_rows) if fused else T
+        buf, dxs = grads_scratch(steps * n if fused else 0, x, hs, hq, ms, witp)
         if fused:
-            steps, rs, off = chunk_steps(T, n, chunk_rows), n, 0
+            rs, off = n, 0
             da2 = np.empty((steps * n, GH), dy.dtype)
             dgh2 = np.empty((steps * n, GH), dy.dtype) if CELL == GRU else da2
             dhs2 = np.empty((steps * n, H if proj else 0), dy.dtype)
-            buf, dxs = grads_scratch(steps * n, x, hs, hq, ms, witp)
         else:
-            steps, rs, off = T, B, b0
+            rs, off = B, b0
             da2, dgh2 = da.reshape(T * B, GH), dgh.reshape(T * B, GH)
             dhs2 = dhs.reshape(T * B if proj else 0, H if proj else 0)
-            buf, dxs = grads_scratch(0, x, hs, hq, ms, witp)
         tb = T
         while tb > 0:
             ta = max(0, tb - steps)
@@ -499,8 +513,8 @@ def specialize(cell, after, defaults):
                 add_product(dgh2[r0:r0 + n], whtp, dh, dhp)
             if fused:
                 K = (tb - ta) * n
-                chunk_grads(ta, tb, b0, b1, 0, GH, q0, x, hs, hq, ms, da2[:K], dgh2[:K], dhs2[:K],
-                            dwi[p], dwh[p], dwr[p], dbi[p], dbh[p], buf)
+                chunk_grads(ta, tb, b0, b1, runtime(0), GH, q0, x, hs, hq, ms, da2[:K], dgh2[:K],
+                            dhs2[:K], dwi[p], dwh[p], dwr[p], dbi[p], dbh[p], buf)
                 chunk_dx(ta, tb, b0, b1, da2[:K], witp, dx, dxs)
             tb = ta
         copy(dh0[b0:b1], dh)

@@ -294,8 +294,8 @@ def matmul(a, panels, c, c0, acc):
     in L1 across the tiles."""
     if a.shape[0] > 0 and a.shape[1] > 0 and a.strides[1] != a.itemsize:
         raise ValueError("matmul: a (M,K) needs a unit column stride")
-    _product(_any(a), a.shape[0], a.shape[1], a.strides[0] // a.itemsize,
-             a.strides[1] // a.itemsize, panels, _any(c), c0 + 0, acc == True)  # noqa: E712
+    _product(any_layout(a), a.shape[0], a.shape[1], a.strides[0] // a.itemsize,
+             a.strides[1] // a.itemsize, panels, any_layout(c), c0 + 0, acc == True)  # noqa: E712
 
 
 @njit(**JIT)
@@ -305,16 +305,17 @@ def matmul_t(at, panels, c, c0, acc):
     of T·B): no transposed copy of at is made."""
     if at.shape[0] > 0 and at.shape[1] > 0 and at.strides[1] != at.itemsize:
         raise ValueError("matmul_t: at (K,M) needs a unit column stride")
-    _product(_any(at), at.shape[1], at.shape[0], at.strides[1] // at.itemsize,
-             at.strides[0] // at.itemsize, panels, _any(c), c0 + 0, acc == True)  # noqa: E712
+    _product(any_layout(at), at.shape[1], at.shape[0], at.strides[1] // at.itemsize,
+             at.strides[0] // at.itemsize, panels, any_layout(c), c0 + 0, acc == True)  # noqa: E712
 
 
 @njit(inline="always", **JIT)
-def _any(m):
+def any_layout(m):
     """m as a view of Numba's any-layout type: so that ``_product``, which holds the
     microkernel's code, is compiled once per dtype, whatever layout its callers' arrays
     have (each compilation costs seconds of LLVM work). For the same reason c0 and acc
-    reach it as plain values (``c0 + 0``, ``acc == True``), never as literals."""
+    reach it as plain values (``c0 + 0``, ``acc == True``), never as literals; a caller whose
+    other calls of ``matmul`` or ``matmul_t`` pass views uses it to pass a whole array too."""
     return m[:, :m.shape[1]]
 
 
