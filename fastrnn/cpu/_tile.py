@@ -30,8 +30,6 @@ held, with ``acc``): a sum of K terms rounds like one of KC plus K / KC, not
 K (the weight gradients sum T·B terms), within the float tolerance of NumPy's
 ``a @ w.T``.
 """
-import functools
-
 import numpy as np
 from llvmlite import binding as llvm
 from llvmlite import ir
@@ -112,7 +110,7 @@ BLOCKS = [(mr, 1) for mr in range(1, MR_MAX + 1)] + [(mr, 2) for mr in range(1, 
 
 def _tile_function(module, vty, ptr):
     """The microkernel as one function of ``module``: a switch over ``BLOCKS`` to each
-    block's code, compiled only into the C function of each dtype (``kernel``)."""
+    block's code, compiled only into ``_kernel_f32`` / ``_kernel_f64`` (below)."""
     i64 = ir.IntType(64)
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr, i64, i64, i64, ptr, i64, i64,
                                                              i64, ptr, i64, i64, ir.IntType(1),
@@ -135,7 +133,7 @@ def _tile_function(module, vty, ptr):
 
 @intrinsic
 def _blocks(typingctx, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind):
-    """The body of ``_kernel_f32`` / ``_kernel_f64`` (``kernel``): their arguments (raw pointers, offsets
+    """The body of ``_kernel_f32`` / ``_kernel_f64``: their arguments (raw pointers, offsets
     and acc ≠ 0) passed to the switch of blocks."""
     def codegen(context, builder, sig, args):
         vty = _vector_type(sig.args[0].dtype)
@@ -159,37 +157,21 @@ def _kernel_type(dtype):
 # only calls it by name. Numba gives each compiled function its own machine code of every
 # function it calls, so a microkernel linked into the callers (matmul, the forward and
 # backward loops and those between) was compiled again for each of them: seconds of cold
-# start apiece. Each dtype's is compiled (or loaded from Numba's cache) on first need, and its
-# address bound to the name the callers use (``llvmlite.binding.add_symbol``): when ``tile``
-# is compiled for that dtype, and, for callers loaded from the cache, before they are
-# loaded (Numba runs a cached function's ``reload_init`` first, and a caller inherits those
-# of what it links). A float32 model never compiles the float64 one.
+# start apiece. ``cache=True`` keeps these two like any kernel; their addresses are bound to
+# the names the callers use (``llvmlite.binding.add_symbol``) before any caller is loaded.
+@cfunc(_kernel_type(types.float32), **_KERNEL_JIT)
 def _kernel_f32(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind):
     _blocks(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind)
 
 
+@cfunc(_kernel_type(types.float64), **_KERNEL_JIT)
 def _kernel_f64(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind):
     _blocks(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind)
 
 
-@functools.cache
-def kernel(name):
-    """The microkernel of dtype ``name`` ("f32", "f64") as a compiled C function, its address
-    bound to ``fastrnn_tile_<name>``."""
-    py, dtype = {"f32": (_kernel_f32, types.float32), "f64": (_kernel_f64, types.float64)}[name]
-    compiled = cfunc(_kernel_type(dtype), **_KERNEL_JIT)(py)
-    llvm.add_symbol(f"fastrnn_tile_{name}", compiled.address)
-    return compiled
-
-
-def bind_f32():
-    """``kernel("f32")``: a ``reload_init`` of the cached callers of the float32 microkernel."""
-    kernel("f32")
-
-
-def bind_f64():
-    """``kernel("f64")``: likewise for float64."""
-    kernel("f64")
+KERNELS = {"fastrnn_tile_f32": _kernel_f32, "fastrnn_tile_f64": _kernel_f64}
+for _name, _kernel in KERNELS.items():
+    llvm.add_symbol(_name, _kernel.address)
 
 
 @intrinsic
@@ -206,13 +188,10 @@ def tile(typingctx, a, a0, sa_i, sa_k, b, b0, K, ps, c, c0, ldc, acc, kind):
         data = [context.make_array(sig.args[i])(context, builder, v).data
                 for i, v in ((0, ar), (4, br), (8, cr))]
         i64 = ir.IntType(64)
-        name = "f32" if sig.args[0].dtype == types.float32 else "f64"
-        bind = {"f32": bind_f32, "f64": bind_f64}[name]
-        bind()
-        context.active_code_library._reload_init.add(bind)
+        name = f"fastrnn_tile_{'f32' if sig.args[0].dtype == types.float32 else 'f64'}"
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
             ir.VoidType(), [data[0].type, *[i64] * 3, data[0].type, *[i64] * 3, data[0].type,
-                            *[i64] * 4]), f"fastrnn_tile_{name}")
+                            *[i64] * 4]), name)
         builder.call(fn, [data[0], a0_, sa_i_, sa_k_, data[1], b0_, K_, ps_, data[2], c0_,
                           ldc_, builder.zext(acc_, i64), kind_])
         return context.get_dummy_value()
