@@ -94,11 +94,12 @@ def _flags(options):
             bool(options.reset_after))
 
 
-def _loops(cell, options):
-    """The time loops compiled for this cell and its options (``_loops.specialize``) and
-    the (relu, hard) they take."""
+def _loops(cell, options, train):
+    """The time loops compiled for this cell, its options and ``train`` (the forward writes
+    the tape; ``_loops.specialize``) and the (relu, hard) they take."""
     relu, hard, after = _flags(options)
-    return specialize(TAGS[cell], after or TAGS[cell] != GRU, not (relu or hard)), (relu, hard)
+    return specialize(TAGS[cell], after or TAGS[cell] != GRU, not (relu or hard),
+                      bool(train)), (relu, hard)
 
 
 def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_hr=None):
@@ -117,15 +118,15 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
     Hc = H if kind == LSTM else 0
     c0 = c0 if kind == LSTM else np.empty((B, 0), dtype)
     y, h_T, c_T = _buffers.empty((T, B, P), dtype), np.empty((B, P), dtype), np.empty((B, Hc), dtype)
-    # the tape (recycled memory: ``_buffers``); in inference one step of scratch for the
-    # gates and no states
+    # the tape (recycled memory: ``_buffers``); in inference no states, and one step of
+    # gates the kernels are given but do not write
     Tt = T if train else 1
     hs = _buffers.empty((T + 1 if train else 0, B, P), dtype)
     cs = _buffers.empty((T + 1 if train else 0, B, Hc), dtype)
     gates = _buffers.empty((Tt, B, G * H if kind != RNN else 0), dtype)
     ghn = _buffers.empty((Tt, B, H if kind == GRU else 0), dtype)
     ms = _buffers.empty((T if train and w_hr is not None else 0, B, H), dtype)
-    loops, flags = _loops(cell, options)
+    loops, flags = _loops(cell, options, train)
     common = (*flags, x)
     tail = (cells.get(cell).fold_bias(b_ih, b_hh, options), b_hh, h0, c0, lengths, y, h_T, c_T,
             hs, cs, gates, ghn)
@@ -134,7 +135,7 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
         if name == "units":
             parts = max(1, min(threads, H))
             scratch = (np.empty((2, B, H), dtype), np.empty((B, Hc), dtype),
-                       np.empty((B, Hc), dtype), np.zeros(1, np.int64))
+                       np.zeros(1, np.int64))
             _pool.run(loops.forward_units, parts, *common, w_ih, w_hh, *tail,
                       config.CPU_CHUNK_ROWS, *scratch)
         else:
@@ -192,7 +193,7 @@ def backward(tape, dy, dh_T, dc_T):
         dgh = _buffers.empty(da.shape, dtype) if kind == GRU else da
         dhs = _buffers.empty((kept if w_hr is not None else 0, B, P), dtype)
         grads = (witp, dx, dwi, dwh, dwr, dbi, dbh)
-        loops, flags = _loops(tape["cell"], tape["options"])
+        loops, flags = _loops(tape["cell"], tape["options"], True)
         _pool.run(loops.backward_batch, rows, *flags, *panels, hs, cs,
                   tape["gates"], tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh,
                   dhs, fused, config.CPU_CHUNK_ROWS, q0, x, ms, *grads)

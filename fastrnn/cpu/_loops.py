@@ -39,8 +39,8 @@ P = H but for the LSTM's projection; NR the panels' width, ``_tile``):
     x (T,B,I)    w_ih (G·H,I)    w_hh (G·H,P)    panels (NP,K,NR) from ``_tile.pack``
     bias, b_hh (G·H,) as in ``_cells``    h0 (B,P)    c0 (B,H) LSTM, else (B,0)
     lengths (B,) int64     y (T,B,P) out     h_T, c_T like h0, c0: out
-    tape: written when training; otherwise hs, cs have T + 1 = 0 rows and the others
-    are one step of scratch:
+    tape: written when training (``specialize``'s train); otherwise hs, cs have no rows,
+    ms none, and gates, ghn one step that the gate kernels are given but do not write:
       hs (T+1,B,P) the state entering each step, hs[T] the final one; cs likewise (LSTM)
       gates (T',B,G·H) the gates after their nonlinearity (RNN: last axis 0)
       ghn (T',B,H) GRU h W_hnᵀ + b_hn (without reset_after: r ⊙ h), else last axis 0
@@ -253,17 +253,20 @@ Loops = namedtuple("Loops", "forward_batch forward_units backward_batch")
 
 
 @functools.cache
-def specialize(cell, after, defaults):
+def specialize(cell, after, defaults, train):
     """The time loops compiled for one cell (RNN, LSTM, GRU), its reset_after (``after``, the
-    GRU's; pass True for the others) and, with ``defaults``, act = tanh and σ = the sigmoid
-    as constants (the kernels' relu and hard arguments are then ignored).
+    GRU's; pass True for the others), with ``defaults``, act = tanh and σ = the sigmoid
+    as constants (the kernels' relu and hard arguments are then ignored), and ``train``:
+    the forward writes the tape (else hs, cs, gates, ghn, ms are scratch it need not
+    write, and its gate kernels store no gates: ``_cells``). The backward is that of
+    ``train``.
 
     Each combination is its own Numba function (a closure over these constants, cached on
     disk by them), so a call compiles only the code of its own cell: the other cells, the
     GRU's reset-before path, and run-time activation flags (which keep LLVM from
     vectorising the gate loops) are not in it. Every level of calls between a loop and its
     kernels would compile those kernels again, so there is no wrapper."""
-    CELL, AFTER, DEFAULTS = cell, after, defaults
+    CELL, AFTER, DEFAULTS, TRAIN = cell, after, defaults, train
     # the GRU without reset_after: a step's product in two, around q = r ⊙ h_{t-1}
     BEFORE = cell == GRU and not after
 
@@ -288,11 +291,9 @@ def specialize(cell, after, defaults):
         n = b1 - b0
         if n == 0:
             return
-        train = hs.shape[0] > 0
         h, c = h0[b0:b1].copy(), c0[b0:b1].copy()
         hn = np.empty((n, H), y.dtype)
         hq = padded(n, P if proj else 0, y)
-        ct = np.empty(H, y.dtype)
         gh = padded(n, GH, y)
         q = np.empty((n, H if BEFORE else 0), y.dtype)
         # the input projection per chunk of about chunk_rows rows (``chunk_steps``)
@@ -303,28 +304,30 @@ def specialize(cell, after, defaults):
             t1 = min(T, t0 + steps)
             matmul(gather(x, t0, t1, b0, b1, xc), wip, gi, 0, False)
             for t in range(t0, t1):
-                if train:
+                if TRAIN:
                     copy(hs[t, b0:b1], h)
                     copy(cs[t, b0:b1], c)
                 # gh = h_{t-1} W_hhᵀ, then the fused gate kernel of every row
-                tt = min(t, gates.shape[0] - 1)
+                tt = t if TRAIN else 0
                 matmul(h, whp, gh, 0, False)
                 if BEFORE:
                     for b in range(n):
                         gru_reset(hard, gi[(t - t0) * n + b], gh[b], bias, h[b], q[b])
-                        copy_row(ghn[tt, b0 + b], q[b])
+                        if TRAIN:
+                            copy_row(ghn[tt, b0 + b], q[b])
                     matmul(q, wnp, gh, 2 * H, False)
                 for b in range(n):
                     if t < lengths[b0 + b]:
-                        cell_units(CELL, relu, hard, AFTER, 0, H, gi[(t - t0) * n + b], gh[b], bias,
-                                   b_hh, h[b], hn[b], c[b], gates[tt, b0 + b], ct, ghn[tt, b0 + b])
+                        cell_units(CELL, relu, hard, AFTER, TRAIN, 0, H, gi[(t - t0) * n + b],
+                                   gh[b], bias, b_hh, h[b], hn[b], c[b], gates[tt, b0 + b],
+                                   ghn[tt, b0 + b])
                 if proj:
                     # h = m W_hrᵀ (every row: a finished one's is not used)
                     matmul(hn, wrp, hq, 0, False)
                 for b in range(n):
                     if t < lengths[b0 + b]:
                         if proj:
-                            if train:
+                            if TRAIN:
                                 copy_row(ms[t, b0 + b], hn[b])
                             copy_row(h[b], hq[b, :P])
                         else:
@@ -334,9 +337,9 @@ def specialize(cell, after, defaults):
                         # a finished sequence outputs zeros and keeps its state; its m is 0
                         # (dW_hr's products read every row of ms)
                         y[t, b0 + b] = 0
-                        if proj and train:
+                        if proj and TRAIN:
                             ms[t, b0 + b] = 0
-        if train:
+        if TRAIN:
             copy(hs[T, b0:b1], h)
             copy(cs[T, b0:b1], c)
         copy(h_T[b0:b1], h)
@@ -344,21 +347,20 @@ def specialize(cell, after, defaults):
 
     @njit(**JIT)
     def forward_units(p, parts, relu, hard, x, w_ih, w_hh, bias, b_hh, h0, c0,
-                      lengths, y, h_T, c_T, hs, cs, gates, ghn, chunk_rows, hbuf, c, ct, counter):
+                      lengths, y, h_T, c_T, hs, cs, gates, ghn, chunk_rows, hbuf, c, counter):
         """Share p of the "units" forward: hidden units [j0, j1) of every step (not for the GRU
         without reset_after, whose n block needs every unit's r first, nor for a projection).
 
         The share packs its own units' rows of W_ih and W_hh (``pack_units``) and keeps its
         own gi, gh; shared workspace (every share writes only its units' columns, but reads
-        all of h): hbuf (2,B,H) h_{t-1} and h_t by the parity of t; c, ct (B,H or 0) the LSTM
-        state and c_t; counter int64 (1,) zero at the start: the barrier's."""
+        all of h): hbuf (2,B,H) h_{t-1} and h_t by the parity of t; c (B,H or 0) the LSTM
+        state; counter int64 (1,) zero at the start: the barrier's."""
         if DEFAULTS:
             relu, hard = False, False
         T, B, H = y.shape
         GH = bias.shape[0]
         G = GH // H
         j0, j1 = share(p, parts, H)
-        train = hs.shape[0] > 0
         copy(hbuf[0, :, j0:j1], h0[:, j0:j1])
         copy(c[:, j0:j1], c0[:, j0:j1])
         wiu, whu = pack_units(w_ih, G, H, j0, j1), pack_units(w_hh, G, H, j0, j1)
@@ -376,10 +378,10 @@ def specialize(cell, after, defaults):
                     matmul(xs, wiu[g], gi, g * H + j0, False)
             for t in range(t0, t1):
                 h, hn = hbuf[t % 2], hbuf[(t + 1) % 2]
-                if train:
+                if TRAIN:
                     copy(hs[t, :, j0:j1], h[:, j0:j1])
                     copy(cs[t, :, j0:j1], c[:, j0:j1])
-                tt = min(t, gates.shape[0] - 1)
+                tt = t if TRAIN else 0
                 # this share's columns of gh = h_{t-1} W_hhᵀ (every row: finished ones are unused)
                 if j1 > j0:
                     for g in range(G):
@@ -387,9 +389,8 @@ def specialize(cell, after, defaults):
                 for b in range(B):
                     if t < lengths[b]:
                         # the gates of this share's units
-                        cell_units(CELL, relu, hard, AFTER, j0, j1, gi[(t - t0) * B + b], gh[b],
-                                   bias, b_hh, h[b], hn[b], c[b], gates[tt, b], ct[b],
-                                   ghn[tt, b])
+                        cell_units(CELL, relu, hard, AFTER, TRAIN, j0, j1, gi[(t - t0) * B + b],
+                                   gh[b], bias, b_hh, h[b], hn[b], c[b], gates[tt, b], ghn[tt, b])
                         copy_row(y[t, b, j0:j1], hn[b, j0:j1])
                     else:
                         copy_row(hn[b, j0:j1], h[b, j0:j1])
@@ -397,7 +398,7 @@ def specialize(cell, after, defaults):
                 k += 1
                 arrive(counter, parts * k)    # h_t is whole before step t + 1 reads it
         h = hbuf[T % 2]
-        if train:
+        if TRAIN:
             copy(hs[T, :, j0:j1], h[:, j0:j1])
             copy(cs[T, :, j0:j1], c[:, j0:j1])
         copy(h_T[:, j0:j1], h[:, j0:j1])

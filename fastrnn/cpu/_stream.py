@@ -22,7 +22,7 @@ from numba.extending import intrinsic
 
 from .. import cells, config
 from .._threads import get_num_threads
-from ._cells import GRU, JIT, LSTM, RNN, forward_units, gru_reset
+from ._cells import GRU, JIT, LSTM, forward_units, gru_reset
 from ._driver import TAGS, _flags, reset_rows
 from ._loops import copy, pack_units, share
 from ._partner import COUNTER, GEN, Partner, ctrl_array, done, wait_call
@@ -42,7 +42,7 @@ def _pointer(typingctx, address, zero):
 
 @njit(**JIT)
 def _step(cell, relu, hard, after, zero, L, B, I, H, P, G, NR, q0, x, w_ih0, w_ih, w_hh, w_hn, w_hr,
-          bias, b_hh, h, c, gi, gh, hn, hq, gates, ct, ghn, out):
+          bias, b_hh, h, c, gi, gh, hn, hq, ghn, out):
     """One step of every layer, in place, on the stream's own buffers given by address.
 
     Weights as packed panels (``_tile.pack``, NR columns each; NP(n) = ⌈n / NR⌉):
@@ -50,9 +50,10 @@ def _step(cell, relu, hard, after, zero, L, B, I, H, P, G, NR, q0, x, w_ih0, w_i
     (L,NP(q0),P,NR) W_hh's rows [0, q0) and w_hn (L,NP(G·H − q0),P,NR) its rows
     [q0, G·H) (``_driver.reset_rows``: 2H for the GRU without reset_after, whose n block
     multiplies r ⊙ h, else G·H); w_hr (L,NP(P),H,NR) the projection (no panels without). bias, b_hh (L,G·H)
-    as in ``_cells``; h (L,B,P), c (L,B,H) the state, updated (c, gates, ct, ghn have a
-    last axis of 0 where the cell has none; P = H but for the LSTM's projection);
-    scratch gi, gh (B,G·H+NR), hn (B,H), hq (B,P+NR), gates (B,G·H), ct (B,H), ghn (B,H);
+    as in ``_cells``; h (L,B,P), c (L,B,H) the state, updated (c has a last axis of 0 but
+    for the LSTM; P = H but for the LSTM's projection); scratch gi, gh (B,G·H+NR), hn
+    (B,H), hq (B,P+NR), ghn (B,H) (the GRU without reset_after: r ⊙ h); the gate kernels
+    write no tape (``_cells``), so they are given gates of no columns;
     x (B,I) this frame; out (B,P): the top layer's new h. Arguments are integers (and
     ``zero``, the dtype), so a call unboxes no array: it allocates nothing."""
     GH = G * H
@@ -69,10 +70,9 @@ def _step(cell, relu, hard, after, zero, L, B, I, H, P, G, NR, q0, x, w_ih0, w_i
     bias, b_hh = carray(_pointer(bias, zero), (L, GH)), carray(_pointer(b_hh, zero), (L, GH))
     h, c = carray(_pointer(h, zero), (L, B, P)), carray(_pointer(c, zero), (L, B, Hc))
     gi, gh = carray(_pointer(gi, zero), (B, GH + NR)), carray(_pointer(gh, zero), (B, GH + NR))
-    hn, ct = carray(_pointer(hn, zero), (B, H)), carray(_pointer(ct, zero), (B, Hc))
-    hq = carray(_pointer(hq, zero), (B, P + NR))
-    gates = carray(_pointer(gates, zero), (B, GH if cell != RNN else 0))
+    hn, hq = carray(_pointer(hn, zero), (B, H)), carray(_pointer(hq, zero), (B, P + NR))
     ghn = carray(_pointer(ghn, zero), (B, Hg))
+    gates = ghn[:, :0]
     for layer in range(L):
         matmul(x if layer == 0 else h[layer - 1], w_ih0 if layer == 0 else w_ih[layer - 1],
                gi, 0, False)
@@ -83,8 +83,8 @@ def _step(cell, relu, hard, after, zero, L, B, I, H, P, G, NR, q0, x, w_ih0, w_i
                 gru_reset(hard, gi[b], gh[b], bias[layer], h[layer, b], ghn[b])
             matmul(ghn, w_hn[layer], gh, q0, False)
         for b in range(B):
-            forward_units(cell, relu, hard, after, 0, H, gi[b], gh[b], bias[layer], b_hh[layer],
-                          h[layer, b], hn[b], c[layer, b], gates[b], ct[b], ghn[b])
+            forward_units(cell, relu, hard, after, False, 0, H, gi[b], gh[b], bias[layer],
+                          b_hh[layer], h[layer, b], hn[b], c[layer, b], gates[b], ghn[b])
         if proj:
             matmul(hn, w_hr[layer], hq, 0, False)     # h = m W_hrᵀ
             copy(h[layer], hq[:, :P])
@@ -95,14 +95,14 @@ def _step(cell, relu, hard, after, zero, L, B, I, H, P, G, NR, q0, x, w_ih0, w_i
 
 @njit(**JIT)
 def _step_share(p, parts, ctrl, cell, relu, hard, after, zero, L, B, I, H, G, NR, x, w_ih0, w_ih,
-                w_hh, bias, b_hh, h, c, gi, gh, gates, ct, ghn, out):
+                w_hh, bias, b_hh, h, c, gi, gh, ghn, out):
     """Share p of one ``_step`` (cells without a projection or the GRU's reset before):
     units [j0, j1) of every layer, meeting the other shares at two barriers a layer.
 
     Its own: w_ih0 (G,NPu,I,NR), w_ih (L−1,G,NPu,H,NR), w_hh (L,G,NPu,H,NR) its units' rows
     of each gate block (``_loops.pack_units``; NPu = NP(j1 − j0)); scratch gi, gh
     (B,G·H+NR). Shared, each share writing only its units' columns: h (L,B,H), c (L,B,H
-    or 0), gates (B,G·H or 0), ct, ghn as in ``_step``, out (B,H); x, bias, b_hh as there.
+    or 0), out (B,H); x, ghn, bias, b_hh as in ``_step``.
     ``ctrl``: the address of the ``_partner.Partner``'s state (GEN numbers this step,
     COUNTER is the barrier's)."""
     GH = G * H
@@ -119,8 +119,8 @@ def _step_share(p, parts, ctrl, cell, relu, hard, after, zero, L, B, I, H, G, NR
     bias, b_hh = carray(_pointer(bias, zero), (L, GH)), carray(_pointer(b_hh, zero), (L, GH))
     h, c = carray(_pointer(h, zero), (L, B, H)), carray(_pointer(c, zero), (L, B, Hc))
     gi, gh = carray(_pointer(gi, zero), (B, GH + NR)), carray(_pointer(gh, zero), (B, GH + NR))
-    ct, ghn = carray(_pointer(ct, zero), (B, Hc)), carray(_pointer(ghn, zero), (B, Hg))
-    gates = carray(_pointer(gates, zero), (B, GH if cell != RNN else 0))
+    ghn = carray(_pointer(ghn, zero), (B, Hg))
+    gates = ghn[:, :0]
     for layer in range(L):
         if j1 > j0:
             for g in range(G):
@@ -130,9 +130,8 @@ def _step_share(p, parts, ctrl, cell, relu, hard, after, zero, L, B, I, H, G, NR
         k += 1
         arrive(counter, parts * k)           # every share has read h_l: it may change
         for b in range(B):
-            forward_units(cell, relu, hard, after, j0, j1, gi[b], gh[b], bias[layer],
-                          b_hh[layer], h[layer, b], h[layer, b], c[layer, b], gates[b], ct[b],
-                          ghn[b])
+            forward_units(cell, relu, hard, after, False, j0, j1, gi[b], gh[b], bias[layer],
+                          b_hh[layer], h[layer, b], h[layer, b], c[layer, b], gates[b], ghn[b])
         if layer == L - 1:
             copy(out[:, j0:j1], h[layer, :, j0:j1])
         k += 1
@@ -141,14 +140,14 @@ def _step_share(p, parts, ctrl, cell, relu, hard, after, zero, L, B, I, H, G, NR
 
 @njit(**JIT)
 def _serve(ctrl, seen, spin_ns, cell, relu, hard, after, zero, L, B, I, H, G, NR, x, w_ih0, w_ih,
-           w_hh, bias, b_hh, h, c, gi, gh, gates, ct, ghn, out):
+           w_hh, bias, b_hh, h, c, gi, gh, ghn, out):
     """The partner's loop (``_partner``): share 1 of 2 of each step claimed, until it has
     waited ``spin_ns`` for one; returns the steps it has seen."""
     state = ctrl_array(ctrl)
     while wait_call(state, seen, spin_ns):
         seen += 1
         _step_share(1, 2, ctrl, cell, relu, hard, after, zero, L, B, I, H, G, NR, x, w_ih0,
-                    w_ih, w_hh, bias, b_hh, h, c, gi, gh, gates, ct, ghn, out)
+                    w_ih, w_hh, bias, b_hh, h, c, gi, gh, ghn, out)
         done(state)
     return seen
 
@@ -189,15 +188,14 @@ class Stepper:
             return np.stack([pack(w, r0, r1) for w in ws]) if ws else np.zeros(
                 (0, n_panels(r1 - r0, NR), cols, NR), dt)
         bias = np.stack([decl.fold_bias(bi, bh, options) for bi, bh in zip(b_ih, b_hh)])
-        b_hh, gates, ct, ghn = np.stack(b_hh), np.zeros((B, GH), dt), np.zeros((B, H), dt), \
-            np.zeros((B, H), dt)
+        b_hh, ghn = np.stack(b_hh), np.zeros((B, H), dt)
         # every buffer the kernel reads or writes, owned here (contiguous; the kernel takes
         # their addresses): weights copied as panels, the state, scratch
         self._buffers = [
             self.x, pack(w_ih[0], 0, GH), panels(w_ih[1:], 0, GH, P), panels(w_hh, 0, q0, P),
             panels(w_hh, q0, GH, P), panels(w_hr if P != H else [], 0, P, H), bias, b_hh,
             self.h, self.c, np.zeros((B, GH + NR), dt), np.zeros((B, GH + NR), dt),
-            np.zeros((B, H), dt), np.zeros((B, P + NR), dt), gates, ct, ghn, self.out]
+            np.zeros((B, H), dt), np.zeros((B, P + NR), dt), ghn, self.out]
         head = (kind, *_flags(options), dt.type(0), L, B, I, H)
         self._args = (*head, P, G, NR, q0, *(a.ctypes.data for a in self._buffers))
         self._entry = None
@@ -218,8 +216,7 @@ class Stepper:
                 w0, w, wh, gi, gh = (a.ctypes.data for a in own[p])
                 return (*head, G, NR, self.x.ctypes.data, w0, w, wh, bias.ctypes.data,
                         b_hh.ctypes.data, self.h.ctypes.data, self.c.ctypes.data, gi, gh,
-                        gates.ctypes.data, ct.ctypes.data, ghn.ctypes.data,
-                        self.out.ctypes.data)
+                        ghn.ctypes.data, self.out.ctypes.data)
             self._own, self._share_args = own, [share_args(p) for p in range(2)]
 
     def step(self):
