@@ -78,17 +78,18 @@ def test_short_sequence_training_step(benchmark, cell, backend):
 
 
 @njit(**JIT)     # the backend's flags: its row kernels are inlined here and compiled with them
-def gate_kernels_over_batch(cell, gi, gh, bias, b_hh, hprev, y, c, gates, cs, ghn):
-    """One step's fused gate kernels (``fastrnn.cpu._cells.forward_units``) on every row, tanh.
+def gate_kernels_over_batch(cell, gi, gh, bias, b_hh, hprev, y, c, gates, ghn):
+    """One step's fused gate kernels (``fastrnn.cpu._cells.forward_units``) on every row, tanh,
+    as the training forward runs them (writing the tape's gates).
 
     gi, gh (B, G·H) the input and recurrent products; bias, b_hh (G·H,) as the cpu driver
-    folds them; hprev (B, H); out: y (B, H), gates (B, G·H | 0), cs, ghn (B, H | 0);
+    folds them; hprev (B, H); out: y (B, H), gates (B, G·H | 0), ghn (B, H | 0);
     c (B, H | 0) the LSTM state, updated in place.
     """
     B, H = hprev.shape
     for b in range(B):
-        forward_units(cell, False, False, True, 0, H, gi[b], gh[b], bias, b_hh, hprev[b], y[b], c[b],
-                      gates[b], cs[b], ghn[b])
+        forward_units(cell, False, False, True, True, 0, H, gi[b], gh[b], bias, b_hh, hprev[b],
+                      y[b], c[b], gates[b], ghn[b])
 
 
 def gate_inputs(cell, B, H, I=28):
@@ -100,7 +101,7 @@ def gate_inputs(cell, B, H, I=28):
     # the input and recurrent products that precede the gate kernels
     gi, gh = x[0] @ w_ih.T, h0 @ w_hh.T
     bias = DECLARATIONS[cell].fold_bias(b_ih, b_hh)
-    width = {"rnn": (0, 0, 0), "lstm": (G * H, H, 0), "gru": (G * H, 0, H)}[cell]
+    width = {"rnn": (0, 0), "lstm": (G * H, 0), "gru": (G * H, H)}[cell]
     c = args["c0"].copy() if cell == "lstm" else np.empty((B, 0), dtype)
     out = (np.empty((B, H), dtype), c, *(np.empty((B, w), dtype) for w in width))
     want = getattr(fastrnn, f"{cell}_forward")(**args, backend="numpy").y[0]
