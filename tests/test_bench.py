@@ -16,7 +16,7 @@ import time
 import pytest
 
 from fastrnn import bench, cli
-from fastrnn.bench import load, peers, table
+from fastrnn.bench import host, load, peers, table
 from fastrnn.bench.workloads import SHAPES, Shape, flops, make_inputs
 
 
@@ -166,6 +166,11 @@ def test_tiny_run_fills_every_cell_of_every_present_peer(tmp_path, capsys):
         assert float(cells["GEMM in"]) > 0 and float(cells["all"]) > 0
     assert saved["table"] in out and saved["errors"] == {}
     assert "load = mean runnable tasks of other processes" in out and bench.load.LEGEND in out
+    # the host check, before and after, in the header and the JSON (one thread: one copy)
+    assert set(saved["host_check"]) == {"before", "after"}
+    for when, check in saved["host_check"].items():
+        assert check["copies"] == 1 and not check["flagged"] and len(check["alone_ms"]) == host.TRIALS
+        assert f"host check {when}: a fixed loop took" in out
     for result in saved["results"]:
         assert {"load", "load_max", "load_samples", "loadavg_before", "loadavg_after", "cpu_others",
                 "steal", "flagged"} <= result.keys()
@@ -389,3 +394,26 @@ def test_header_names_inherited_tuning_variables(tmp_path, capsys, monkeypatch):
                      "--cells", "lstm", "--warmup-time", "0", "--min-time", "0"])
     assert code == 0
     assert "environment: OMP_WAIT_POLICY=PASSIVE (inherited by every worker)" in capsys.readouterr().out
+
+
+def test_host_check_times_the_loop_alone_and_side_by_side():
+    result = host.check(2, trials=2, n=20_000)
+    assert result["copies"] == 2 and len(result["alone_ms"]) == len(result["together_ms"]) == 2
+    assert all(t > 0 for t in result["alone_ms"] + result["together_ms"])
+    median = sorted(result["together_ms"])[1] / 2 + sorted(result["together_ms"])[0] / 2
+    alone = sorted(result["alone_ms"])[1] / 2 + sorted(result["alone_ms"])[0] / 2
+    assert result["slowdown"] == pytest.approx(median / alone)
+    assert result["flagged"] == (result["slowdown"] > host.THRESHOLD)
+    with pytest.raises(ValueError, match="copies ≥ 1"):
+        host.check(0)
+
+
+def test_host_check_flags_cores_that_slow_each_other():
+    slow = dict(alone_ms=[50.0, 52.0, 51.0], together_ms=[90.0, 80.0, 85.0], copies=2,
+                slowdown=85 / 51, flagged=True)
+    line = host.describe("before", slow)
+    assert line.startswith("host check before: a fixed loop took 50-52 ms alone, 1.67× that in "
+                           "2 copies at once") and "! above 1.15×" in line
+    fine = dict(slow, together_ms=[52.0, 53.0, 52.0], slowdown=52 / 51, flagged=False)
+    assert "!" not in host.describe("after", fine)
+    assert host.cores_for([1, 2]) == min(2, os.cpu_count()) and host.cores_for([None]) == 1

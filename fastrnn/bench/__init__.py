@@ -23,6 +23,10 @@ processes), read from /proc/<pid>/task/*/stat. The mean of what remains is
 the row's load; a row above 0.5 is marked "!", not a clean result. The
 1-minute load average is recorded too (JSON: loadavg_before/after), but it
 counts our own workers and decays over a minute, so it flags nothing.
+A host can also slow the cores without any process showing it (a VM whose
+vCPUs share physical cores with another tenant): a fixed loop is timed alone
+and in one copy per core before and after the measurements (``host``), and
+the header flags a run whose copies slowed each other beyond 1.15×.
 ``--load N`` adds N busy processes of ours for the whole run (timings
 under contention; they are not counted as load), ``--concurrent K`` runs K
 copies of each worker at once (K fastrnn processes sharing the machine),
@@ -39,7 +43,7 @@ import signal
 import subprocess
 import sys
 
-from . import load
+from . import host, load
 from . import peers as _peers
 from . import table
 from .workloads import CELLS, PASSES, SHAPES, STEP, STREAM_SHAPES, parse_shape
@@ -296,6 +300,9 @@ def run(args):
     names, skipped = _plan(args)
     threads = [None] if args.device == "cuda" else args.threads
     results, infos, processes, errors = [], {}, {}, {}
+    # the host's own contention, which /proc cannot see (``host``): before the --load
+    # processes start and after they stop
+    checks = {} if args.device == "cuda" else {"before": host.check(host.cores_for(threads))}
     # SIGTERM (from `timeout`, say) ends the run like Ctrl-C: the table shows what was measured
     previous = signal.signal(signal.SIGTERM, _interrupt)
     busy = load.Busy(args.load)
@@ -329,6 +336,9 @@ def run(args):
             busy.stop()          # the --load processes never outlive the run
         finally:
             signal.signal(signal.SIGTERM, previous)
+    if checks:
+        checks["after"] = host.check(host.cores_for(threads))
+    header["host_check"] = checks
     body = table.rows(results, names, args.cells, args.passes, args.shapes, threads)
     text = _report(args, header, table.render(body, args.markdown), names, infos, skipped, errors)
     print(text)
@@ -399,6 +409,7 @@ def _report(args, header, table_text, names, infos, skipped, errors):
     if "gemm" in names:
         legend.append("GEMM = GF/s of the float32 input projection (in), T recurrent products (rec), "
                       "both (all)")
+    legend += [host.describe(when, result) for when, result in header["host_check"].items()]
     tuned = {k: v for k, v in sorted(os.environ.items()) if k in TUNING_VARIABLES}
     if tuned:
         legend.append("environment: " + " ".join(f"{k}={v}" for k, v in tuned.items())
