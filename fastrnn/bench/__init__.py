@@ -86,6 +86,11 @@ columns:
                 workers, decaying over a minute, so it flags nothing), the CPU time others
                 used (cpu_others, in cores) and the hypervisor's steal fraction.
 
+host check:
+  before and after the measurements a fixed pure-Python loop runs alone and in one copy per
+  core used at once (fastrnn/bench/host.py); the header gives the slowdown side by side and
+  flags a run above 1.15x: a VM's host slowing the cores, which /proc does not show
+
 contention:
   --load N        N pure-Python spin loops of ours run during every timing (started
                   before the first worker, always killed at the end, Ctrl-C and SIGTERM
