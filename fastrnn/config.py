@@ -43,6 +43,11 @@ CPU_STREAM_SPLIT_MIN_H = 192
 #: sleeps (µs). A step it is asleep for runs on one thread, then wakes it; so steps
 #: that come back to back are split, and a stream left idle costs no CPU after this.
 CPU_STREAM_SPIN_US = 200
+#: How long each of the cpu backend's pool threads waits for the next call's share,
+#: spinning (yielding its core past a few thousand checks), before it sleeps (µs). A call
+#: that comes sooner hands its shares over in a few µs; one after a longer pause wakes
+#: the threads (20-70 µs on a VM). 0: sleep after every share.
+CPU_POOL_SPIN_US = 200
 #: How much memory (MiB) the cpu backend keeps for the large arrays (256 KiB and more)
 #: its calls make and drop (the tape, the outputs, backward's scratch and gradients),
 #: to hand them out again already mapped instead of faulting fresh pages in at every

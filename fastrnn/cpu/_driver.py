@@ -43,13 +43,14 @@ def _runnable_others():
 
 
 def busy_cores():
-    """How many cores other work keeps busy now. A count above 0 is read again after
-    yielding the core once: a thread that was only passing through (our pool's, just
-    back from the last call, or any short task) has blocked by then; a busy one has not."""
-    busy = _runnable_others()
+    """How many cores other work keeps busy now: the runnable threads but ours (the pool's
+    awake workers, ``_pool.spinning``, wait for this call). A count above 0 is read again
+    after yielding the core once: a thread that was only passing through (any short task)
+    has blocked by then; a busy one has not."""
+    busy = max(0, _runnable_others() - _pool.spinning())
     if busy:
         os.sched_yield()
-        busy = min(busy, _runnable_others())
+        busy = min(busy, max(0, _runnable_others() - _pool.spinning()))
     return busy
 
 

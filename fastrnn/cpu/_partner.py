@@ -89,7 +89,7 @@ def claim(address):
         spins = relax(spins)       # CLAIMED: its share of the last call is ending
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def wait_call(ctrl, seen, spin_ns):
     """The partner's side: True when call seen + 1 is claimed; False when, after spinning
     ``spin_ns`` without one, it is ASLEEP (or it is told to stop)."""
@@ -106,7 +106,7 @@ def wait_call(ctrl, seen, spin_ns):
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def done(ctrl):
     """The partner's side, after its share of a call: ready for the next."""
     atomic_store(ctrl, STATE, AWAKE)
