@@ -13,10 +13,11 @@ Examples
 #: ``None``: the ``FASTRNN_CPU_VARIANT`` environment variable, else ``"auto"``.
 #: Otherwise one of the cpu backend's variants (``fastrnn.backends``): ``"batch"`` (threads split the
 #: batch, each runs every step of its rows with no synchronisation between
-#: steps), ``"units"`` (threads split the hidden units; one fork/join per step)
+#: steps), ``"units"`` (threads split the hidden units; one barrier per step)
 #: or ``"auto"`` (``"units"`` for B ≤ `CPU_UNITS_MAX_B` when more than one thread
 #: runs and, with `CPU_AVOID_BUSY_CORES`, every thread can have a core of its own
-#: now; else ``"batch"``).
+#: now; else ``"batch"``). The backward's reverse walk is split the same way, but
+#: ``"auto"`` gives it ``"units"`` only for fewer batch rows than threads.
 CPU_VARIANT = None
 #: The largest batch that ``"auto"`` gives to the unit-split loop. Below it a
 #: step is a matrix-vector product: split by units, each thread reads only its

@@ -1,7 +1,7 @@
 """The Numba CPU backend against the NumPy reference: every variant, cell, output and gradient, both dtypes.
 
-Both forward variants ("batch", "units": ``fastrnn.config.CPU_VARIANT``) run
-every case. Shapes cover B=1, T=1, H not a power of two, I ≠ H, lengths from
+Both variants ("batch", "units": ``fastrnn.config.CPU_VARIANT``; it chooses
+the forward's split and the reverse walk's) run every case. Shapes cover B=1, T=1, H not a power of two, I ≠ H, lengths from
 T down to 0, non-zero initial states (``random_problem``), a batch split into
 uneven shares, more threads than rows or units, and chunked input projections
 (``CPU_CHUNK_ROWS`` smaller than T·B). The tolerances live in conftest.py.
@@ -25,7 +25,8 @@ SHAPES = [(7, 1, 5, 9),                   # B=1, length T
           (1, 3, 4, 4),                   # T=1, lengths 1, 0, 0 (rounded linspace)
           (0, 2, 3, 4),                   # T=0: outputs are the initial states
           (9, 3, 0, 5),                   # I=0: no input at all
-          (4, 33, 3, 6)]                  # 33 rows: per-step products through BLAS on 1 thread
+          (4, 33, 3, 6),                  # 33 rows: per-step products through BLAS on 1 thread
+          (6, 2, 3, 40)]                  # "units": 40 units in 3 panels (float32), 5 (float64)
 DTYPES = [np.float32, np.float64]
 FORWARD_VARIANTS = [v for v in VARIANTS if v != "auto"]
 NAMES = {"rnn": "y h_T dx dh0 dw_ih dw_hh db_ih db_hh",
@@ -201,9 +202,12 @@ def test_variant_choice_and_unknown_names(monkeypatch):
     monkeypatch.setattr(_driver.os, "cpu_count", lambda: 2)
     small = fastrnn.config.CPU_UNITS_MAX_B
     assert (variant(small, 2), variant(small + 1, 2), variant(1, 1)) == ("units", "batch", "batch")
+    # the reverse walk: "units" only where the batch rows cannot keep every thread busy
+    assert [variant(B, 2, backward=True) for B in (1, 2)] == ["units", "batch"]
+    assert variant(1, 1, backward=True) == "batch"
     # another process keeps a core busy: no barrier per step
     monkeypatch.setattr(_driver, "busy_cores", lambda: 1)
-    assert variant(1, 2) == "batch"
+    assert variant(1, 2) == variant(1, 2, backward=True) == "batch"
     monkeypatch.setattr(fastrnn.config, "CPU_AVOID_BUSY_CORES", False)
     assert variant(1, 2) == "units"
     monkeypatch.setenv("FASTRNN_CPU_VARIANT", "units")

@@ -137,47 +137,50 @@ def forward_units(cell, relu, hard, after, tape, j0, j1, gi, gh, bias, b_hh, hp,
 
 
 @njit(inline="always", **JIT)
-def rnn_back(relu, h, dy, dh, da):
-    for j in range(dh.shape[0]):
+def rnn_back(relu, j0, j1, h, dy, dh, da):
+    ht, dyt, dht, dat = h[j0:j1], dy[j0:j1], dh[j0:j1], da[j0:j1]
+    for j in range(j1 - j0):
         # h = act(a)
-        da[j] = (dh[j] + dy[j]) * dact(h[j], relu)
-        dh[j] = 0
+        dat[j] = (dht[j] + dyt[j]) * dact(ht[j], relu)
+        dht[j] = 0
 
 
 @njit(inline="always", **JIT)
-def lstm_back(relu, hard, gates, ct, cp, dy, dh, dc, da):
+def lstm_back(relu, hard, j0, j1, gates, ct, cp, dy, dh, dc, da):
     H = dh.shape[0]
-    i, f, g, o = blocks4(gates, H, 0, H)
-    di, df, dg, do = blocks4(da, H, 0, H)
-    for j in range(H):
-        dht = dh[j] + dy[j]
+    i, f, g, o = blocks4(gates, H, j0, j1)
+    di, df, dg, do = blocks4(da, H, j0, j1)
+    ctu, cpu, dyu, dhu, dcu = ct[j0:j1], cp[j0:j1], dy[j0:j1], dh[j0:j1], dc[j0:j1]
+    for j in range(j1 - j0):
+        dht = dhu[j] + dyu[j]
         # h = o act(c): do = dh act(c);  dc += dh o act'(c)
-        ac = act(ct[j], relu)
-        dct = dc[j] + dht * o[j] * dact(ac, relu)
+        ac = act(ctu[j], relu)
+        dct = dcu[j] + dht * o[j] * dact(ac, relu)
         # c = f c_prev + i g, then through the gate nonlinearities
         di[j] = dct * g[j] * dgate(i[j], hard)
-        df[j] = dct * cp[j] * dgate(f[j], hard)
+        df[j] = dct * cpu[j] * dgate(f[j], hard)
         dg[j] = dct * i[j] * dact(g[j], relu)
         do[j] = dht * ac * dgate(o[j], hard)
-        dc[j] = dct * f[j]
-        dh[j] = 0
+        dcu[j] = dct * f[j]
+        dhu[j] = 0
 
 
 @njit(inline="always", **JIT)
-def gru_back(relu, hard, gates, ghn, hp, dy, dh, da, dgh):
+def gru_back(relu, hard, j0, j1, gates, ghn, hp, dy, dh, da, dgh):
     H = dh.shape[0]
-    r, z, n = blocks3(gates, H, 0, H)
-    dr, dz, dn = blocks3(da, H, 0, H)
-    sr, sz, sn = blocks3(dgh, H, 0, H)
-    for j in range(H):
-        dht = dh[j] + dy[j]
+    r, z, n = blocks3(gates, H, j0, j1)
+    dr, dz, dn = blocks3(da, H, j0, j1)
+    sr, sz, sn = blocks3(dgh, H, j0, j1)
+    ghu, hpu, dyu, dhu = ghn[j0:j1], hp[j0:j1], dy[j0:j1], dh[j0:j1]
+    for j in range(j1 - j0):
+        dht = dhu[j] + dyu[j]
         # h = (1 − z) n + z h_prev ;  n = act(gi_n + r gh_n)
         dan = dht * (one(z[j]) - z[j]) * dact(n[j], relu)
-        dr[j] = dan * ghn[j] * dgate(r[j], hard)
-        dz[j] = dht * (hp[j] - n[j]) * dgate(z[j], hard)
+        dr[j] = dan * ghu[j] * dgate(r[j], hard)
+        dz[j] = dht * (hpu[j] - n[j]) * dgate(z[j], hard)
         dn[j] = dan
         sr[j], sz[j], sn[j] = dr[j], dz[j], dan * r[j]
-        dh[j] = dht * z[j]
+        dhu[j] = dht * z[j]
 
 
 @njit(**JIT)
@@ -214,19 +217,21 @@ def gru_back_reset(hard, gates, hp, dq, dh, da, dgh):
 
 
 @njit(**JIT)
-def backward_row(cell, relu, hard, gates, ct, cp, ghn, hp, h, dy, dh, dc, da, dgh):
-    """Gate gradients of one valid row (BPTT step), from the tape rows and the carried dh, dc.
+def backward_row(cell, relu, hard, j0, j1, gates, ct, cp, ghn, hp, h, dy, dh, dc, da, dgh):
+    """Gate gradients of units [j0, j1) of one valid row (BPTT step), from the tape rows and
+    the carried dh, dc (the reverse walk split by units gives each share its own units).
 
     gates, ct = c_t, cp = c_{t-1}, ghn, hp = h_{t-1}, h = h_t: tape rows; dy (H,) this step's
-    output gradient. Writes da (G·H,) = dL/d(pre-activation) on the input side and dgh on the
-    recurrent side (the same array except for the GRU); leaves in dh the part of dL/dh_{t-1}
-    that bypasses W_hh (the caller adds dgh W_hh) and in dc dL/dc_{t-1}.
+    output gradient. Writes those units' columns of every gate block of da (G·H,) =
+    dL/d(pre-activation) on the input side and of dgh on the recurrent side (the same array
+    except for the GRU); leaves in dh[j0:j1] the part of dL/dh_{t-1} that bypasses W_hh (the
+    caller adds dgh W_hh) and in dc[j0:j1] dL/dc_{t-1}.
 
     Not inlined, and compiled for the flags as constants: see the module docstring.
     """
     if cell == LSTM:
-        lstm_back(relu, hard, gates, ct, cp, dy, dh, dc, da)
+        lstm_back(relu, hard, j0, j1, gates, ct, cp, dy, dh, dc, da)
     elif cell == GRU:
-        gru_back(relu, hard, gates, ghn, hp, dy, dh, da, dgh)
+        gru_back(relu, hard, j0, j1, gates, ghn, hp, dy, dh, da, dgh)
     else:
-        rnn_back(relu, h, dy, dh, da)
+        rnn_back(relu, j0, j1, h, dy, dh, da)

@@ -54,18 +54,20 @@ def busy_cores():
     return busy
 
 
-def variant(B, threads):
-    """The forward variant a call with batch B runs on ``threads`` threads (config read now).
+def variant(B, threads, backward=False):
+    """The variant a forward (or, ``backward``, a reverse walk) with batch B runs on
+    ``threads`` threads (config read now).
 
-    "auto": "units" for B ≤ CPU_UNITS_MAX_B when every one of the threads can have a core
-    of its own now (its barrier per step waits a whole scheduler slice whenever one of
-    them is descheduled), else "batch", which never waits for another thread."""
+    "auto": "units" for B ≤ CPU_UNITS_MAX_B (the backward: for B < threads, where its batch
+    split would leave threads idle) when every one of the threads can have a core of its
+    own now (its barrier per step waits a whole scheduler slice whenever one of them is
+    descheduled), else "batch", which never waits for another thread."""
     name = config.CPU_VARIANT or os.environ.get("FASTRNN_CPU_VARIANT") or "auto"
     if name not in VARIANTS:
         raise ValueError(f"unknown cpu variant {name!r} (fastrnn.config.CPU_VARIANT or the "
                          f"FASTRNN_CPU_VARIANT environment variable); expected one of {VARIANTS}")
     if name == "auto":
-        small = threads > 1 and B <= config.CPU_UNITS_MAX_B
+        small = threads > 1 and (B < threads if backward else B <= config.CPU_UNITS_MAX_B)
         if small and config.CPU_AVOID_BUSY_CORES:
             small = busy_cores() + threads <= (os.cpu_count() or 1)
         return "units" if small else "batch"
@@ -157,9 +159,11 @@ def backward(tape, dy, dh_T, dc_T):
 
     When every thread has batch rows of its own, each computes the weight gradients of
     its rows chunk by chunk during its walk (``backward_batch`` fused) into partials of
-    its own, added here: da never exists whole. With fewer rows than threads, the walk
-    keeps da (T,B,G·H) and the weight gradients follow on every thread (``weight_grads``:
-    its own gate rows, and its own steps of dx)."""
+    its own, added here: da never exists whole. With fewer rows than threads the walk is
+    split by units ("units", ``backward_units``; by batch rows where the cell or a
+    projection rules that out, or the variant is "batch"); it keeps da (T,B,G·H) and the
+    weight gradients follow on every thread (``weight_grads``: its own gate rows, and its
+    own steps of dx)."""
     kind, G = TAGS[tape["cell"]], cells.get(tape["cell"]).G
     x, w_ih, w_hh, hs, cs = tape["x"], tape["w_ih"], tape["w_hh"], tape["hs"], tape["cs"]
     w_hr, ms = tape["w_hr"], tape["ms"]
@@ -179,8 +183,10 @@ def backward(tape, dy, dh_T, dc_T):
     dx = _buffers.empty(x.shape, dtype)
     nr = width(dtype)
     with _pool.reserve(_threads.get_num_threads()) as threads:
+        # as the forward's: "units" needs every unit's da_n and m apart from the others
+        name = "batch" if q0 < GH or w_hr is not None else variant(B, threads, backward=True)
         rows = max(1, min(threads, B))
-        fused = rows == threads
+        fused = rows == threads and name == "batch"
         # the fused walk's shares each sum into partials of their own; after an unfused one
         # the shares write disjoint rows of one. Room for whole panels (``_tile.matmul_t``)
         sums = rows if fused else 1
@@ -195,9 +201,14 @@ def backward(tape, dy, dh_T, dc_T):
         dhs = _buffers.empty((kept if w_hr is not None else 0, B, P), dtype)
         grads = (witp, dx, dwi, dwh, dwr, dbi, dbh)
         loops, flags = _loops(tape["cell"], tape["options"], True)
-        _pool.run(loops.backward_batch, rows, *flags, *panels, hs, cs,
-                  tape["gates"], tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh,
-                  dhs, fused, config.CPU_CHUNK_ROWS, q0, x, ms, *grads)
+        if name == "units":
+            _pool.run(loops.backward_units, max(1, min(threads, panels[0].shape[0])), *flags,
+                      panels[0], hs, cs, tape["gates"], tape["ghn"], tape["lengths"], dy, dh_T,
+                      dc_T, dh0, dc0, da, dgh, np.zeros(1, np.int64))
+        else:
+            _pool.run(loops.backward_batch, rows, *flags, *panels, hs, cs, tape["gates"],
+                      tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused,
+                      config.CPU_CHUNK_ROWS, q0, x, ms, *grads)
         if not fused:
             _pool.run(weight_grads, threads, q0, x, hs, hq, ms, da, dgh, dhs, *grads,
                       config.CPU_CHUNK_ROWS)

@@ -28,10 +28,13 @@ every thread has rows of its own it is ``fused``: each chunk of steps (about
 ``chunk_rows`` rows) ends with ``chunk_grads``, which adds that chunk's
 dW_ih = daᵀ x, dW_hh = dghᵀ h_{t-1}, db = Σ da (and dW_hr) to the share's own
 partial sums, and ``chunk_dx`` its rows of dx = da W_ih, while da is still in the
-core's cache; da is never whole. With fewer rows than threads the walk keeps
-da (T,B,G·H) and ``weight_grads`` runs after it on every thread: each its own
-gate rows of the weight gradients (``chunk_grads``) and its own steps of dx
-(``chunk_dx``). The driver adds the partials.
+core's cache; da is never whole. With fewer rows than threads (and "units",
+as the forward's) ``backward_units`` splits the walk by hidden units instead:
+per step each share the gate gradients of its units, one barrier, then its
+columns of dh += dgh W_hh. Either unfused walk keeps da (T,B,G·H), and
+``weight_grads`` runs after it on every thread: each its own gate rows of the
+weight gradients (``chunk_grads``) and its own steps of dx (``chunk_dx``). The
+driver adds the partials.
 
 Arrays (C-contiguous unless said; G gate blocks; T' = T when training, else 1;
 P = H but for the LSTM's projection; NR the panels' width, ``_tile``):
@@ -249,7 +252,7 @@ def weight_grads(p, parts, q0, x, hs, hq, ms, da, dgh, dhs, witp, dx, dwi, dwh, 
 
 
 #: one cell's compiled time loops (``specialize``)
-Loops = namedtuple("Loops", "forward_batch forward_units backward_batch")
+Loops = namedtuple("Loops", "forward_batch forward_units backward_batch backward_units")
 
 
 @functools.cache
@@ -476,9 +479,10 @@ def specialize(cell, after, defaults, train):
                     for b in range(n):
                         bb = b0 + b
                         if t < lengths[bb]:
-                            backward_row(CELL, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
-                                         ghn[t, bb], hs[t, bb], hs[t + 1, bb], dm[b], zero, dc[b],
-                                         da2[r0 + b], dgh2[r0 + b])
+                            backward_row(CELL, relu, hard, runtime(0), Hc, gates[t, bb],
+                                         cs[t + 1, bb], cs[t, bb], ghn[t, bb], hs[t, bb],
+                                         hs[t + 1, bb], dm[b], zero, dc[b], da2[r0 + b],
+                                         dgh2[r0 + b])
                         else:
                             da2[r0 + b] = 0
                     add_product(da2[r0:r0 + n], whtp, dh, dhp)
@@ -503,9 +507,10 @@ def specialize(cell, after, defaults, train):
                     for b in range(n):
                         bb = b0 + b
                         if t < lengths[bb]:
-                            backward_row(CELL, relu, hard, gates[t, bb], cs[t + 1, bb], cs[t, bb],
-                                         ghn[t, bb], hs[t, bb], hs[t + 1, bb], dy[t, bb], dh[b],
-                                         dc[b], da2[r0 + b], dgh2[r0 + b])
+                            backward_row(CELL, relu, hard, runtime(0), H, gates[t, bb],
+                                         cs[t + 1, bb], cs[t, bb], ghn[t, bb], hs[t, bb],
+                                         hs[t + 1, bb], dy[t, bb], dh[b], dc[b], da2[r0 + b],
+                                         dgh2[r0 + b])
                         else:
                             # a finished step passes dh, dc through
                             da2[r0 + b] = 0
@@ -521,4 +526,51 @@ def specialize(cell, after, defaults, train):
         copy(dh0[b0:b1], dh)
         copy(dc0[b0:b1], dc)
 
-    return Loops(forward_batch, forward_units, backward_batch)
+    @njit(**JIT)
+    def backward_units(p, parts, relu, hard, whtp, hs, cs, gates, ghn, lengths, dy, dh_T, dc_T,
+                       dh0, dc0, da, dgh, counter):
+        """Share p of BPTT's reverse walk split by hidden units, for batches smaller than the
+        threads (where ``backward_batch`` would leave threads idle): units [j0, j1) of every
+        row, whole panels of whtp (NR units each; a share may have none). Not for the GRU
+        without reset_after (its step's product in the middle needs every unit's da_n) nor
+        for a projection.
+
+        Per step the share writes its units' columns of every gate block of da and dgh
+        (T,B,G·H, kept: ``weight_grads`` follows), meets the others at a barrier
+        (``_sync.arrive``; counter int64 (1,) zero at the start), then adds its columns of
+        dgh_t W_hh to its dh. That is the only barrier of a step: the next step's gate
+        gradients of its units need only its own columns of dh and dc, and every step writes
+        rows of da and dgh of its own. Its dh, dc (B,H) are its own; it writes its columns of
+        dh0, dc0."""
+        if DEFAULTS:
+            relu, hard = False, False
+        T, B, H = dy.shape
+        NP, nr = whtp.shape[0], whtp.shape[2]
+        q0, q1 = share(p, parts, NP)
+        j0, j1 = min(H, q0 * nr), min(H, q1 * nr)
+        G = whtp.shape[1] // H
+        dh, dc = dh_T.copy(), dc_T.copy()
+        dhp = padded(B, H, dy)
+        k = 0
+        for t in range(T - 1, -1, -1):
+            for b in range(B):
+                if t < lengths[b]:
+                    backward_row(CELL, relu, hard, j0, j1, gates[t, b], cs[t + 1, b], cs[t, b],
+                                 ghn[t, b], hs[t, b], hs[t + 1, b], dy[t, b], dh[b], dc[b],
+                                 da[t, b], dgh[t, b])
+                else:
+                    # a finished step passes dh, dc through
+                    for g in range(G):
+                        da[t, b, g * H + j0:g * H + j1] = 0
+                        dgh[t, b, g * H + j0:g * H + j1] = 0
+            k += 1
+            arrive(counter, parts * k)      # every unit's column of dgh_t is written
+            if j1 > j0:
+                # dL/dh_{t-1}[:, j0:j1] += dgh_t W_hh[:, j0:j1]
+                matmul(dgh[t], whtp[q0:q1], dhp, j0, False)
+                for b in range(B):
+                    add_row(dh[b, j0:j1], dhp[b, j0:j1])
+        copy(dh0[:, j0:j1], dh[:, j0:j1])
+        copy(dc0[:, j0:j1], dc[:, j0:j1])
+
+    return Loops(forward_batch, forward_units, backward_batch, backward_units)
