@@ -1,8 +1,9 @@
 """The Numba CPU backend against the NumPy reference: every variant, cell, output and gradient, both dtypes.
 
 Both variants ("batch", "units": ``fastrnn.config.CPU_VARIANT``; it chooses
-the forward's split and the reverse walk's) run every case. Shapes cover B=1, T=1, H not a power of two, I ≠ H, lengths from
-T down to 0, non-zero initial states (``random_problem``), a batch split into
+the forward's split and the reverse walk's) run every case. Shapes cover B=1,
+T=1, H not a power of two, I ≠ H, lengths from T down to 0, non-zero initial
+states (``random_problem``), a batch split into
 uneven shares, more threads than rows or units, and chunked input projections
 (``CPU_CHUNK_ROWS`` smaller than T·B). The tolerances live in conftest.py.
 """

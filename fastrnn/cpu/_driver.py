@@ -42,15 +42,20 @@ def _runnable_others():
         return 0
 
 
+def _runnable_not_ours():
+    """``_runnable_others`` less the pool's awake workers (``_pool.spinning``): they wait for
+    this call, they are not other work."""
+    return max(0, _runnable_others() - _pool.spinning())
+
+
 def busy_cores():
-    """How many cores other work keeps busy now: the runnable threads but ours (the pool's
-    awake workers, ``_pool.spinning``, wait for this call). A count above 0 is read again
-    after yielding the core once: a thread that was only passing through (any short task)
-    has blocked by then; a busy one has not."""
-    busy = max(0, _runnable_others() - _pool.spinning())
+    """How many cores other work keeps busy now (``_runnable_not_ours``). A count above 0 is
+    read again after yielding the core once: a thread that was only passing through (any
+    short task) has blocked by then; a busy one has not."""
+    busy = _runnable_not_ours()
     if busy:
         os.sched_yield()
-        busy = min(busy, max(0, _runnable_others() - _pool.spinning()))
+        busy = min(busy, _runnable_not_ours())
     return busy
 
 

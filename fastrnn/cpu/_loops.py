@@ -567,9 +567,7 @@ def specialize(cell, after, defaults, train):
             arrive(counter, parts * k)      # every unit's column of dgh_t is written
             if j1 > j0:
                 # dL/dh_{t-1}[:, j0:j1] += dgh_t W_hh[:, j0:j1]
-                matmul(dgh[t], whtp[q0:q1], dhp, j0, False)
-                for b in range(B):
-                    add_row(dh[b, j0:j1], dhp[b, j0:j1])
+                add_product(dgh[t], whtp[q0:q1], dh[:, j0:j1], dhp)
         copy(dh0[:, j0:j1], dh[:, j0:j1])
         copy(dc0[:, j0:j1], dc[:, j0:j1])
 

@@ -15,8 +15,8 @@ for ``fastrnn.config.CPU_POOL_SPIN_US`` (yielding its core past
 then sleeps on an Event. Calls that come back to back hand their shares over
 without waking a thread: ``run`` of a kernel of 30 arguments on 2 threads
 costs 21 µs median instead of 54 with a sleeping pool (9.9 µs at best
-instead of 34; a kernel of 2 arguments 6 µs instead of 51; Zen 4 VM,
-``/tmp/prof/pool30.py`` in the closing note of 2026-12-07). What is left is
+instead of 34; a kernel of 2 arguments 6 µs instead of 51; 3,000 calls back
+to back on the Zen 4 VM of docs/performance.md, 2026-12-07). What is left is
 the worker's wait for the GIL, which the caller holds while it dispatches
 share 0. A pool left idle costs no CPU. ``spinning()`` counts the awake
 workers, which ``_driver.busy_cores`` does not take for other work.
