@@ -200,7 +200,7 @@ def test_variant_choice_and_unknown_names(monkeypatch):
     monkeypatch.setattr(fastrnn.config, "CPU_VARIANT", None)
     monkeypatch.delenv("FASTRNN_CPU_VARIANT", raising=False)
     monkeypatch.setattr(_driver, "busy_cores", lambda: 0)
-    monkeypatch.setattr(_driver.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(_driver, "CORES", 2)
     small = fastrnn.config.CPU_UNITS_MAX_B
     assert (variant(small, 2), variant(small + 1, 2), variant(1, 1)) == ("units", "batch", "batch")
     # the reverse walk: "units" only where the batch rows cannot keep every thread busy

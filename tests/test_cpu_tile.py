@@ -61,6 +61,34 @@ def test_pack_t_packs_the_transpose(K, N, dtype):
     np.testing.assert_array_equal(w, before)
 
 
+def panels_of(w, r0, r1):
+    """pack(w, r0, r1) built with NumPy: rows [r0, r1) padded with zero rows to whole panels,
+    each panel (NR, K) transposed to (K, NR)."""
+    NR = width(w.dtype)
+    NP = -(-(r1 - r0) // NR)
+    rows = np.zeros((NP * NR, w.shape[1]), w.dtype)
+    rows[:r1 - r0] = w[r0:r1]
+    return rows.reshape(NP, NR, w.shape[1]).transpose(0, 2, 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("K", [1, 7, 8, 15, 16, 17, 33, 64], ids=lambda k: f"K{k}")
+@pytest.mark.parametrize("view", ["whole", "columns", "strided"])
+def test_pack_is_the_panels(K, view, dtype):
+    """pack copies whole W × W blocks with ``transpose`` (W: 16 float32, 8 float64) and the
+    rest element by element: every K around a block's multiples, panels with a partial
+    last block of rows, a row sub-range, a view with a longer row stride (``columns``) and
+    one whose columns are not contiguous (``strided``, element by element throughout)."""
+    rng = np.random.default_rng(K)
+    base = rng.standard_normal((90, 2 * K + 3)).astype(dtype)
+    w = {"whole": base[:, :K], "columns": base[:, 3:K + 3], "strided": base[:, 1::2][:, :K]}[view]
+    w = np.ascontiguousarray(w) if view == "whole" else w
+    before = base.copy()
+    for r0, r1 in ((0, 90), (3, 83), (5, 6), (10, 10)):
+        np.testing.assert_array_equal(pack(w, r0, r1), panels_of(w, r0, r1))
+    np.testing.assert_array_equal(base, before)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_matmul_strided_rows(dtype):
     """a and c as views with row strides (a step's rows of x, every n-th row of gi)."""

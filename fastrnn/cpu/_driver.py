@@ -26,6 +26,8 @@ from ._tile import pack, pack_t, width
 TAGS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 #: the forward variants by name (``fastrnn.config.CPU_VARIANT``, FASTRNN_CPU_VARIANT)
 VARIANTS = ("auto", *backends.get("cpu").variants)
+#: the machine's CPUs, read once (``os.cpu_count`` reads sysfs: 6 µs, every call of "auto")
+CORES = os.cpu_count() or 1
 
 
 def _runnable_others():
@@ -74,7 +76,7 @@ def variant(B, threads, backward=False):
     if name == "auto":
         small = threads > 1 and (B < threads if backward else B <= config.CPU_UNITS_MAX_B)
         if small and config.CPU_AVOID_BUSY_CORES:
-            small = busy_cores() + threads <= (os.cpu_count() or 1)
+            small = busy_cores() + threads <= CORES
         return "units" if small else "batch"
     return name
 
