@@ -7,7 +7,7 @@ non-finite values, in float32 and float64; ``pack_t`` against ``pack`` of the tr
 import numpy as np
 import pytest
 
-from fastrnn.cpu._tile import MR_MAX, matmul, pack, pack_t, width
+from fastrnn.cpu._tile import MR_MAX, PREFETCH_BYTES, matmul, pack, pack_t, width
 
 DTYPES = [np.float32, np.float64]
 
@@ -59,6 +59,23 @@ def test_pack_t_packs_the_transpose(K, N, dtype):
     before = w.copy()
     np.testing.assert_array_equal(pack_t(w), pack(np.ascontiguousarray(w.T), 0, N))
     np.testing.assert_array_equal(w, before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("M", [5, 9, 17])
+def test_matmul_prefetching_large_panels(M, dtype):
+    """Panels past ``PREFETCH_BYTES`` take the microkernel's prefetching path (single-panel
+    blocks, M > 4): the same sums as without it, three blocks of k (K = 300)."""
+    rng = np.random.default_rng(M)
+    K, N = 300, 1800
+    a = rng.standard_normal((M, K)).astype(dtype)
+    w = rng.standard_normal((N, K)).astype(dtype)
+    panels = pack(w, 0, N)
+    assert panels.nbytes > PREFETCH_BYTES
+    c = np.empty((M, panels.shape[0] * width(dtype)), dtype)
+    matmul(a, panels, c, 0, False)
+    np.testing.assert_allclose(c[:, :N], ref_matmul(a, w), rtol=rtol(dtype),
+                               atol=rtol(dtype) * K)
 
 
 def panels_of(w, r0, r1):

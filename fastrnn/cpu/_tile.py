@@ -17,7 +17,9 @@ copy is a transpose of w's rows, a W × W block at a time in registers by
 each: up to 16 of AVX-512's 32 registers) while it walks k: per k, NV
 vector loads of the panel, MR broadcasts of a, MR·NV fused multiply-adds. No horizontal sums, no packing per step; measured at
 93-107 GFLOP/s on one Zen 4 core in float32 (NumPy's sgemm: about 100),
-1.3-2.7× the dot products at the per-step shapes, 2× at B = 1.
+1.3-2.7× the dot products at the per-step shapes, 2× at B = 1. Panels too
+large for a core's L2 (``PREFETCH_BYTES``) stream from L3; there the first
+tile of rows of each block of k prefetches the next block into L2.
 
 The microkernel is LLVM IR written with llvmlite (``tile``): Numba has no
 SIMD types, and LLVM vectorises neither an accumulator block held in an
@@ -46,6 +48,11 @@ MR_MAX = 8
 KC = 128
 #: SIMD vectors (64 bytes each) per panel row: NR = NV · 64 / itemsize columns
 NV = 2
+#: panels larger than this (past a core's 1 MB L2: they stream from L3) are read a block of
+#: k ahead into L2 (``tile``'s ahead) by each first tile of rows of a single-panel block:
+#: one core, 32 × 1024 × 4096 (16 MB of panels) 96-103 → 105-110 GF/s; no change at 4 MB
+#: and below; slower for blocks of two panels (M ≤ 4: 37-41 → 28-34 GF/s), so never there
+PREFETCH_BYTES = 2 << 20
 JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 _KERNEL_JIT = dict(cache=True, nopython=True, error_model="numpy", boundscheck=False)
 
@@ -56,10 +63,12 @@ def _vector_type(dtype):
     return ir.VectorType(ir.FloatType() if dtype == types.float32 else ir.DoubleType(), lanes)
 
 
-def _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc):
+def _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc,
+               ahead):
     """The IR of one block of mr rows by npan panels (npan·NV vectors): c[c0 + i·ldc + q·NR + j]
     (+)= Σ_{k<K} a[a0 + i·sa_i + k·sa_k] · b[b0 + q·ps + k·NR + j] (ps: one panel's
-    length). The accumulators are allocas, which LLVM promotes to registers; npan = 2 gives
+    length). ``ahead`` (i1): per k, also prefetch into L2 the panel rows KC·NR elements
+    further on (the next block of k, which the next call reads). The accumulators are allocas, which LLVM promotes to registers; npan = 2 gives
     a block of few rows enough independent multiply-add chains to hide their latency."""
     i64, W = ir.IntType(64), vty.count
     single = isinstance(vty.element, ir.FloatType)
@@ -75,9 +84,20 @@ def _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0
     lane0 = ir.Constant(ir.VectorType(ir.IntType(32), W), None)
     undef = ir.Constant(vty, ir.Undefined)
     panel = ps
+    prefetch = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
+        ir.VoidType(), [ir.IntType(8).as_pointer(), *[ir.IntType(32)] * 3]), "llvm.prefetch.p0")
+    i32 = lambda v: ir.Constant(ir.IntType(32), v)   # noqa: E731
+    line = 64 // (4 if single else 8)
     with cgutils.for_range(builder, K) as loop:
         k = loop.index
         bk = builder.add(b0, builder.mul(k, const(nr)))
+        with builder.if_then(ahead, likely=False):
+            for q in range(npan):
+                for v in range(0, nr, line):
+                    at = builder.gep(pb, [builder.add(builder.add(bk, builder.mul(const(q), panel)),
+                                                      const(KC * nr + v))])
+                    builder.call(prefetch, [builder.bitcast(at, ir.IntType(8).as_pointer()),
+                                            i32(0), i32(2), i32(1)])
         bv = [builder.load(builder.bitcast(
             builder.gep(pb, [builder.add(builder.add(bk, builder.mul(const(q), panel)),
                                          const(v * W))]), vty.as_pointer()), align=align)
@@ -115,9 +135,10 @@ def _tile_function(module, vty, ptr):
     i64 = ir.IntType(64)
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr, i64, i64, i64, ptr, i64, i64,
                                                              i64, ptr, i64, i64, ir.IntType(1),
-                                                             i64]), "fastrnn_tile_blocks")
+                                                             ir.IntType(1), i64]),
+                     "fastrnn_tile_blocks")
     fn.linkage = "internal"
-    pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind = fn.args
+    pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, ahead, kind = fn.args
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     done = fn.append_basic_block("tile.done")
     switch = builder.switch(kind, done)
@@ -125,7 +146,8 @@ def _tile_function(module, vty, ptr):
         block = fn.append_basic_block(f"tile.{mr}x{npan}")
         switch.add_case(ir.Constant(i64, k), block)
         builder.position_at_end(block)
-        _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc)
+        _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc,
+                   ahead)
         builder.branch(done)
     builder.position_at_end(done)
     builder.ret_void()
@@ -133,25 +155,25 @@ def _tile_function(module, vty, ptr):
 
 
 @intrinsic
-def _blocks(typingctx, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind):
-    """The body of ``_kernel_f32`` / ``_kernel_f64``: their arguments (raw pointers, offsets
-    and acc ≠ 0) passed to the switch of blocks."""
+def _blocks(typingctx, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, ahead, kind):
+    """The body of ``_kernel_f32`` / ``_kernel_f64``: their arguments (raw pointers, offsets,
+    acc ≠ 0 and ahead ≠ 0) passed to the switch of blocks."""
     def codegen(context, builder, sig, args):
         vty = _vector_type(sig.args[0].dtype)
         fn = _tile_function(builder.module, vty, args[0].type)
-        flag = builder.icmp_unsigned("!=", args[11], ir.Constant(args[11].type, 0))
-        builder.call(fn, [*args[:11], flag, args[12]])
+        flags = [builder.icmp_unsigned("!=", v, ir.Constant(v.type, 0)) for v in args[11:13]]
+        builder.call(fn, [*args[:11], *flags, args[13]])
         return context.get_dummy_value()
 
     return types.void(pa, *[types.int64] * 3, pb, *[types.int64] * 3, pc,
-                      *[types.int64] * 4), codegen
+                      *[types.int64] * 5), codegen
 
 
 def _kernel_type(dtype):
     """The C signature of the out-of-line microkernel of one dtype: pointers to a, b, c and
-    int64 offsets, strides, acc and kind (the arguments of ``tile``)."""
+    int64 offsets, strides, acc, ahead and kind (the arguments of ``tile``)."""
     ptr, i64 = types.CPointer(dtype), types.int64
-    return types.void(ptr, i64, i64, i64, ptr, i64, i64, i64, ptr, i64, i64, i64, i64)
+    return types.void(ptr, i64, i64, i64, ptr, i64, i64, i64, ptr, i64, i64, i64, i64, i64)
 
 
 # The microkernel is compiled once per dtype, as a C function of its own, and every caller
@@ -161,13 +183,13 @@ def _kernel_type(dtype):
 # start apiece. ``cache=True`` keeps these two like any kernel; their addresses are bound to
 # the names the callers use (``llvmlite.binding.add_symbol``) before any caller is loaded.
 @cfunc(_kernel_type(types.float32), **_KERNEL_JIT)
-def _kernel_f32(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind):
-    _blocks(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind)
+def _kernel_f32(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, ahead, kind):
+    _blocks(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, ahead, kind)
 
 
 @cfunc(_kernel_type(types.float64), **_KERNEL_JIT)
-def _kernel_f64(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind):
-    _blocks(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, kind)
+def _kernel_f64(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, ahead, kind):
+    _blocks(pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc, ahead, kind)
 
 
 def _transpose_function(module, vty, ptr):
@@ -259,11 +281,12 @@ def _same_float(*arrays):
 
 
 @intrinsic
-def tile(typingctx, a, a0, sa_i, sa_k, b, b0, K, ps, c, c0, ldc, acc, kind):
+def tile(typingctx, a, a0, sa_i, sa_k, b, b0, K, ps, c, c0, ldc, acc, ahead, kind):
     """c[c0 + i·ldc + j] (+)= Σ_{k<K} a[a0 + i·sa_i + k·sa_k] · b[b0 + k·NR + j] for i < rows
     and j < panels·NR, where (rows, panels) = BLOCKS[kind] (the second panel's b starts ps
     later): one microkernel call, on flat element offsets of the arrays a, b (packed
-    panels) and c, all of one float dtype."""
+    panels) and c, all of one float dtype. ``ahead``: prefetch the next block of k into
+    L2 as it goes."""
     if not _same_float(a, b, c):
         return None
 
@@ -271,7 +294,8 @@ def tile(typingctx, a, a0, sa_i, sa_k, b, b0, K, ps, c, c0, ldc, acc, kind):
         return _call_kernel(context, builder, sig, args, "tile")
 
     return types.void(a, types.int64, types.int64, types.int64, b, types.int64, types.int64,
-                      types.int64, c, types.int64, types.int64, types.boolean, types.int64), codegen
+                      types.int64, c, types.int64, types.int64, types.boolean, types.boolean,
+                      types.int64), codegen
 
 
 @intrinsic
@@ -428,6 +452,7 @@ def _product(a, M, K, sa_i, sa_k, panels, c, c0, acc):
     # (the weight gradients' T·B) rounds like one of KC terms plus K / KC, not K; a panel
     # is still read in order, and each block of it (KC·NR elements) stays in L1 across
     # the tiles of rows
+    ahead = not pair and NP * K * NR * panels.itemsize > PREFETCH_BYTES
     for p in range(0, NP, 2 if pair else 1):
         two = pair and p + 1 < NP
         for k0 in range(0, K, KC):
@@ -436,5 +461,5 @@ def _product(a, M, K, sa_i, sa_k, panels, c, c0, acc):
             for q in range(tiles):
                 m0, m1 = q * M // tiles, (q + 1) * M // tiles
                 tile(a, m0 * sa_i + k0 * sa_k, sa_i, sa_k, panels, p * K * NR + k0 * NR, kc,
-                     K * NR, c, m0 * ldc + c0 + p * NR, ldc, add,
+                     K * NR, c, m0 * ldc + c0 + p * NR, ldc, add, ahead and q == 0,
                      m1 - m0 - 1 + (MR_MAX if two else 0))
