@@ -48,11 +48,12 @@ MR_MAX = 8
 KC = 128
 #: SIMD vectors (64 bytes each) per panel row: NR = NV · 64 / itemsize columns
 NV = 2
-#: panels larger than this (past a core's 1 MB L2: they stream from L3) are read a block of
-#: k ahead into L2 (``tile``'s ahead) by each first tile of rows of a single-panel block:
-#: one core, 32 × 1024 × 4096 (16 MB of panels) 96-103 → 105-110 GF/s; no change at 4 MB
-#: and below; slower for blocks of two panels (M ≤ 4: 37-41 → 28-34 GF/s), so never there
-PREFETCH_BYTES = 2 << 20
+#: panels larger than this (half a core's 1 MB L2, which they share with the loop's other
+#: operands) are read a block of k ahead into L2 (``tile``'s ahead) by each first tile of
+#: rows of a single-panel block: one core, 32 × 1024 × 4096 (16 MB of panels) 96-103 →
+#: 105-110 GF/s; no change from 256 KB to 4 MB; slower for blocks of two panels (M ≤ 4:
+#: 37-41 → 28-34 GF/s), so never there
+PREFETCH_BYTES = 1 << 19
 JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 _KERNEL_JIT = dict(cache=True, nopython=True, error_model="numpy", boundscheck=False)
 
