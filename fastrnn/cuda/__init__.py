@@ -50,8 +50,12 @@ boundary guard).
 """
 import numpy as np
 
-from . import driver
-from .arrays import as_device, copy, device_zeros as zeros, to_host
+from .._jitcache import install_cuda
+
+install_cuda()      # before the kernels below are compiled (``fastrnn._jitcache``)
+
+from . import driver  # noqa: E402
+from .arrays import as_device, copy, device_zeros as zeros, to_host  # noqa: E402
 
 
 def own(name, a):
