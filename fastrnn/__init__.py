@@ -1,5 +1,4 @@
 """fastrnn: fast RNN, LSTM and GRU forward and backprop through time for NumPy."""
-from . import _jitcache  # noqa: F401  first: it keys Numba's disk cache of our functions
 from ._dispatch import available_backends, current_backend, use_backend
 from ._threads import get_num_threads, set_num_threads
 from .functional import (GRUGrads, GRUOutput, LSTMGrads, LSTMOutput, RNNGrads, RNNOutput,

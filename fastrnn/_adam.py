@@ -14,6 +14,10 @@ import math
 import numpy as np
 from numba import njit
 
+from ._jitcache import install_numba
+
+install_numba()      # before the kernel below is defined (``fastrnn._jitcache``)
+
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def adam_update(p, g, m, v, b1, c1, b2, c2, step, root_bc2, eps, p_new, m_new, v_new):

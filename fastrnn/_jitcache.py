@@ -16,8 +16,8 @@ module's Numba callees live) as well as Numba's own stamp:
 
     install(caching, impl)   put ``Locator`` first in ``impl._locator_classes``
 
-for Numba's ``numba.core.caching.CacheImpl`` (``install_numba``, when this
-module is imported: ``import fastrnn`` imports it first) and numba-cuda's ``numba.cuda.core.caching.CacheImpl``
+for Numba's ``numba.core.caching.CacheImpl`` (``install_numba``, called by
+``fastrnn.cpu`` and ``fastrnn._adam`` before they define a kernel) and numba-cuda's ``numba.cuda.core.caching.CacheImpl``
 (``install_cuda``, when the cuda backend is imported). A ``Locator`` wraps the locator Numba would have chosen (the same
 cache directory) for files inside fastrnn and declines every other file.
 """
@@ -99,8 +99,9 @@ def _install_in(caching):
 
 
 def install_numba():
-    """``install`` for Numba's CPU cache: run when this module is imported, which
-    ``import fastrnn`` does before anything of fastrnn is compiled."""
+    """``install`` for Numba's CPU cache: the first thing the modules that compile with it
+    (``fastrnn.cpu``, ``fastrnn._adam``) do, so that ``import fastrnn`` still loads no
+    Numba."""
     from numba.core import caching
     _install_in(caching)
 
@@ -109,6 +110,3 @@ def install_cuda():
     """``install`` for numba-cuda's cache (the cuda backend calls it on import)."""
     from numba.cuda.core import caching
     _install_in(caching)
-
-
-install_numba()

@@ -42,6 +42,31 @@ def test_a_change_to_a_callee_module_recompiles_its_callers(tmp_path):
     assert probe(tmp_path) == dict(hits=1, misses=0, same=True)
 
 
+def test_every_cached_cpu_function_is_stamped():
+    """Every Numba function fastrnn caches on disk (the cpu backend's modules, the time loops
+    ``_loops.specialize`` makes, ``nn.Adam``'s kernel) is keyed by ``_jitcache``'s locator,
+    whichever module was imported first."""
+    import importlib
+    import pkgutil
+    import fastrnn.cpu
+    from fastrnn import _adam
+    from fastrnn.cpu import _cells, _loops
+    modules = [_adam] + [importlib.import_module(f"fastrnn.cpu.{m.name}")
+                         for m in pkgutil.iter_modules(fastrnn.cpu.__path__)]
+    found = [v for m in modules for v in vars(m).values() if hasattr(v, "_cache")]
+    found += list(_loops.specialize(_cells.LSTM, True, True, False))
+    cached = [f for f in found if hasattr(f._cache, "_impl")]
+    assert len(cached) > 20
+    for f in cached:
+        assert getattr(type(f._cache._impl.locator), "fastrnn", False), f
+
+
+def test_import_fastrnn_loads_no_numba():
+    out = subprocess.run([sys.executable, "-c", "import sys, fastrnn; print('numba' in sys.modules)"],
+                         check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "False"
+
+
 def test_only_fastrnn_functions_are_stamped():
     from numba.core import caching
     from fastrnn import _jitcache

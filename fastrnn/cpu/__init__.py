@@ -9,9 +9,13 @@ tolerance of the dtype.
 """
 import os
 
-from .._threads import get_num_threads, limit_blas
-from ._driver import VARIANTS, backward, forward
-from ._stream import Stepper
+from .._jitcache import install_numba
+
+install_numba()      # before any kernel below is defined (``fastrnn._jitcache``)
+
+from .._threads import get_num_threads, limit_blas  # noqa: E402
+from ._driver import VARIANTS, backward, forward  # noqa: E402
+from ._stream import Stepper  # noqa: E402
 
 if "NUMBA_NUM_THREADS" in os.environ:    # one thread count for ours and NumPy's BLAS
     limit_blas(get_num_threads())
