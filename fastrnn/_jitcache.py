@@ -14,12 +14,14 @@ So every function fastrnn compiles with ``cache=True`` is stamped with the
 digest of all the ``.py`` files of its own package directory (where each
 module's Numba callees live) as well as Numba's own stamp:
 
-    install(caching, impl)   put ``Locator`` first in ``impl._locator_classes``
+    install(caching)   put a ``Locator`` first among the module's locator classes
 
 for Numba's ``numba.core.caching.CacheImpl`` (``install_numba``, called by
-``fastrnn.cpu`` and ``fastrnn._adam`` before they define a kernel) and numba-cuda's ``numba.cuda.core.caching.CacheImpl``
-(``install_cuda``, when the cuda backend is imported). A ``Locator`` wraps the locator Numba would have chosen (the same
-cache directory) for files inside fastrnn and declines every other file.
+``fastrnn.cpu`` and ``fastrnn._adam`` before they define a kernel) and
+numba-cuda's ``numba.cuda.core.caching.CacheImpl`` (``install_cuda``, when
+the cuda backend is imported). A ``Locator`` wraps the locator Numba would
+have chosen (the same cache directory) for files inside fastrnn and declines
+every other file.
 """
 import functools
 import hashlib
@@ -82,20 +84,16 @@ def locator_class(caching, originals):
     return Locator
 
 
-def install(caching, impl):
-    """Put a ``Locator`` first among ``impl``'s locator classes (once)."""
-    classes = impl._locator_classes
-    if not any(getattr(c, "fastrnn", False) for c in classes):
-        classes.insert(0, locator_class(caching, tuple(classes)))
-
-
-def _install_in(caching):
-    """``install`` for a Numba caching module: its cache machinery is ``CacheImpl`` (Numba ≥
-    0.61, numba-cuda) or ``_CacheImpl`` (earlier Numba). A module with neither, or without
-    ``_CacheLocator``, is left as it is: its cache then works as Numba made it."""
+def install(caching):
+    """Put a ``Locator`` first among the locator classes of a Numba caching module (once).
+    Its cache machinery is ``CacheImpl`` (Numba ≥ 0.61, numba-cuda) or ``_CacheImpl``
+    (earlier Numba); a module with neither, or without ``_CacheLocator``, is left as it is:
+    its cache then works as Numba made it."""
     impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
-    if impl is not None and hasattr(impl, "_locator_classes") and hasattr(caching, "_CacheLocator"):
-        install(caching, impl)
+    classes = getattr(impl, "_locator_classes", None)
+    if (classes is not None and hasattr(caching, "_CacheLocator")
+            and not any(getattr(c, "fastrnn", False) for c in classes)):
+        classes.insert(0, locator_class(caching, tuple(classes)))
 
 
 def install_numba():
@@ -103,10 +101,10 @@ def install_numba():
     (``fastrnn.cpu``, ``fastrnn._adam``) do, so that ``import fastrnn`` still loads no
     Numba."""
     from numba.core import caching
-    _install_in(caching)
+    install(caching)
 
 
 def install_cuda():
     """``install`` for numba-cuda's cache (the cuda backend calls it on import)."""
     from numba.cuda.core import caching
-    _install_in(caching)
+    install(caching)

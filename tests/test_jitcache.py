@@ -62,8 +62,9 @@ def test_every_cached_cpu_function_is_stamped():
 
 
 def test_import_fastrnn_loads_no_numba():
-    out = subprocess.run([sys.executable, "-c", "import sys, fastrnn; print('numba' in sys.modules)"],
-                         check=True, capture_output=True, text=True).stdout
+    code = "import sys, fastrnn; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
     assert out.strip() == "False"
 
 

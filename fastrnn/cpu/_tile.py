@@ -15,9 +15,10 @@ copy is a transpose of w's rows, a W × W block at a time in registers by
 ``transpose``, W the lanes of a vector), and the microkernel holds an
 (MR × NR) block of c in registers (MR ≤ ``MR_MAX`` rows of a, 2 vectors
 each: up to 16 of AVX-512's 32 registers) while it walks k: per k, NV
-vector loads of the panel, MR broadcasts of a, MR·NV fused multiply-adds. No horizontal sums, no packing per step; measured at
-93-107 GFLOP/s on one Zen 4 core in float32 (NumPy's sgemm: about 100),
-1.3-2.7× the dot products at the per-step shapes, 2× at B = 1. Panels too
+vector loads of the panel, MR broadcasts of a, MR·NV fused multiply-adds.
+No horizontal sums, no packing per step; measured at 93-107 GFLOP/s on one
+Zen 4 core in float32 (NumPy's sgemm: about 100), 1.3-2.7× the dot
+products at the per-step shapes, 2× at B = 1. Panels too
 large for a core's L2 (``PREFETCH_BYTES``) stream from L3; there the first
 tile of rows of each block of k prefetches the next block into L2.
 
@@ -64,16 +65,22 @@ def _vector_type(dtype):
     return ir.VectorType(ir.FloatType() if dtype == types.float32 else ir.DoubleType(), lanes)
 
 
+def _align(vty):
+    """The alignment the kernels' vector loads and stores assume: one element's."""
+    return 4 if isinstance(vty.element, ir.FloatType) else 8
+
+
 def _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0, ldc, acc,
                ahead):
     """The IR of one block of mr rows by npan panels (npan·NV vectors): c[c0 + i·ldc + q·NR + j]
     (+)= Σ_{k<K} a[a0 + i·sa_i + k·sa_k] · b[b0 + q·ps + k·NR + j] (ps: one panel's
     length). ``ahead`` (i1): per k, also prefetch into L2 the panel rows KC·NR elements
-    further on (the next block of k, which the next call reads). The accumulators are allocas, which LLVM promotes to registers; npan = 2 gives
+    further on (the next block of k, which the next call reads; each vector is one cache
+    line). The accumulators are allocas, which LLVM promotes to registers; npan = 2 gives
     a block of few rows enough independent multiply-add chains to hide their latency."""
     i64, W = ir.IntType(64), vty.count
     single = isinstance(vty.element, ir.FloatType)
-    align = 4 if single else 8
+    align = _align(vty)
     const = lambda v: ir.Constant(i64, v)   # noqa: E731
     fma = cgutils.get_or_insert_function(
         builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{W}f{32 if single else 64}")
@@ -88,21 +95,19 @@ def _emit_tile(builder, vty, mr, npan, pa, a0, sa_i, sa_k, pb, b0, K, ps, pc, c0
     prefetch = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
         ir.VoidType(), [ir.IntType(8).as_pointer(), *[ir.IntType(32)] * 3]), "llvm.prefetch.p0")
     i32 = lambda v: ir.Constant(ir.IntType(32), v)   # noqa: E731
-    line = 64 // (4 if single else 8)
     with cgutils.for_range(builder, K) as loop:
         k = loop.index
         bk = builder.add(b0, builder.mul(k, const(nr)))
+        # row k of each panel q of the block
+        rows = [builder.add(bk, builder.mul(const(q), panel)) for q in range(npan)]
         with builder.if_then(ahead, likely=False):
-            for q in range(npan):
-                for v in range(0, nr, line):
-                    at = builder.gep(pb, [builder.add(builder.add(bk, builder.mul(const(q), panel)),
-                                                      const(KC * nr + v))])
-                    builder.call(prefetch, [builder.bitcast(at, ir.IntType(8).as_pointer()),
-                                            i32(0), i32(2), i32(1)])
+            for q, v in cols:
+                at = builder.gep(pb, [builder.add(rows[q], const(KC * nr + v * W))])
+                builder.call(prefetch, [builder.bitcast(at, ir.IntType(8).as_pointer()),
+                                        i32(0), i32(2), i32(1)])
         bv = [builder.load(builder.bitcast(
-            builder.gep(pb, [builder.add(builder.add(bk, builder.mul(const(q), panel)),
-                                         const(v * W))]), vty.as_pointer()), align=align)
-            for q, v in cols]
+            builder.gep(pb, [builder.add(rows[q], const(v * W))]), vty.as_pointer()),
+            align=align) for q, v in cols]
         ak = builder.add(a0, builder.mul(k, sa_k))
         for i in range(mr):
             ai = builder.load(builder.gep(pa, [builder.add(ak, builder.mul(const(i), sa_i))]))
@@ -205,7 +210,7 @@ def _transpose_function(module, vty, ptr):
     fn.linkage = "internal"
     src, s0, lds, dst, d0, ldd = fn.args
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    align = 4 if isinstance(vty.element, ir.FloatType) else 8
+    align = _align(vty)
 
     def at(base, start, stride, i):
         offset = builder.add(start, builder.mul(ir.Constant(i64, i), stride))
