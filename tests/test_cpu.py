@@ -27,7 +27,9 @@ SHAPES = [(7, 1, 5, 9),                   # B=1, length T
           (0, 2, 3, 4),                   # T=0: outputs are the initial states
           (9, 3, 0, 5),                   # I=0: no input at all
           (4, 33, 3, 6),                  # 33 rows: per-step products through BLAS on 1 thread
-          (6, 2, 3, 40)]                  # "units": 40 units in 3 panels (float32), 5 (float64)
+          (6, 2, 3, 40),                  # "units": 40 units in 3 panels (float32), 5 (float64)
+          (5, 2, 3, 33)]                  # "units" on 2 threads: 16 and 17 units, 1 and 2
+                                          # panels a gate block in float64
 DTYPES = [np.float32, np.float64]
 FORWARD_VARIANTS = [v for v in VARIANTS if v != "auto"]
 NAMES = {"rnn": "y h_T dx dh0 dw_ih dw_hh db_ih db_hh",

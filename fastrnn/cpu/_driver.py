@@ -19,8 +19,8 @@ import numpy as np
 from .. import _buffers, _threads, backends, cells, config
 from . import _pool
 from ._cells import GRU, LSTM, RNN
-from ._loops import specialize, weight_grads
-from ._tile import pack, pack_t, width
+from ._loops import chunk_steps, specialize, weight_grads
+from ._tile import pack_into, pack_t_into, panels_shape, width
 
 #: the kernels' integer tag of each cell of ``fastrnn.cells``
 TAGS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -90,13 +90,15 @@ def variant(B, threads, backward=False):
 
 
 def _packed(w, dtype, r0=0, r1=None, transpose=False):
-    """``_tile.pack`` of rows [r0, r1) of w, or ``_tile.pack_t`` of all of wᵀ; no panels (of
-    ``dtype``) for w None."""
+    """``_tile.pack_into`` of rows [r0, r1) of w, or ``_tile.pack_t_into`` of all of wᵀ, into
+    recycled memory (``_buffers``: a weight's panels are megabytes, which fresh memory
+    would fault in at every call); no panels (of ``dtype``) for w None."""
     if w is None:
         return np.empty((0, 0, 1), dtype)
     if transpose:
-        return pack_t(w)
-    return pack(w, r0, w.shape[0] if r1 is None else r1)
+        return pack_t_into(w, _buffers.empty(panels_shape(w.shape[1], w.shape[0], dtype), dtype))
+    r1 = w.shape[0] if r1 is None else r1
+    return pack_into(w, r0, r1, _buffers.empty(panels_shape(r1 - r0, w.shape[1], dtype), dtype))
 
 
 def reset_rows(cell, options, H):
@@ -152,16 +154,24 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
     with _pool.reserve(_threads.get_num_threads()) as threads:
         if name == "units":
             parts = max(1, min(threads, H))
+            steps = chunk_steps.py_func(T, B, config.CPU_CHUNK_ROWS)
+            units = -(-H // parts)     # the largest share's
+            own = (_buffers.empty((parts, G, *panels_shape(units, I, dtype)), dtype),
+                   _buffers.empty((parts, G, *panels_shape(units, P, dtype)), dtype),
+                   _buffers.empty((parts, steps * B, G * H + width(dtype)), dtype))
             scratch = (np.empty((2, B, H), dtype), np.empty((B, Hc), dtype),
                        np.zeros(1, np.int64))
-            _pool.run(loops.forward_units, parts, *common, w_ih, w_hh, *tail,
-                      config.CPU_CHUNK_ROWS, *scratch)
+            _pool.run(loops.forward_units, parts, *common, w_ih, w_hh, *tail, steps, *own,
+                      *scratch)
         else:
             panels = (_packed(w_ih, dtype), _packed(w_hh, dtype, 0, q0),
                       _packed(w_hh, dtype, q0), _packed(w_hr, dtype))
             parts = max(1, min(threads, B))
-            _pool.run(loops.forward_batch, parts, *common, *panels, *tail, ms,
-                      config.CPU_CHUNK_ROWS)
+            n = -(-B // parts)      # the largest share's rows
+            steps = chunk_steps.py_func(T, n, config.CPU_CHUNK_ROWS)
+            gis = _buffers.empty((parts, steps * n, G * H + width(dtype)), dtype)
+            xcs = _buffers.empty((parts, steps * n, I), dtype)
+            _pool.run(loops.forward_batch, parts, *common, *panels, *tail, ms, steps, gis, xcs)
     tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, w_hr=w_hr, lengths=lengths,
                 options=options, hs=hs, cs=cs, gates=gates, ghn=ghn, ms=ms) if train else None
     return y, h_T, (c_T if kind == LSTM else None), tape

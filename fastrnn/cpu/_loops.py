@@ -124,14 +124,22 @@ def gather(x, t0, t1, b0, b1, xc):
 
 
 @njit(**JIT)
-def pack_units(w, G, H, j0, j1):
-    """Units [j0, j1) of each of w's G gate blocks as panels (G, NP, K, NR): a share's own
-    slice of W_ih or W_hh, packed by the share itself (into its own core's cache)."""
-    nr = panel_width(w)
-    out = np.empty((G, n_panels(j1 - j0, nr), w.shape[1], nr), w.dtype)
+def pack_units_into(w, G, H, j0, j1, out):
+    """Units [j0, j1) of each of w's G gate blocks as panels into out (G, ≥ NP, K, NR),
+    NP = n_panels(j1 − j0) (the product of gate block g takes out[g, :NP]); returns out:
+    a share's own slice of W_ih or W_hh, packed by the share itself (into its own core's
+    cache)."""
     for g in range(G):
         pack_into(w, g * H + j0, g * H + j1, out[g])
     return out
+
+
+@njit(**JIT)
+def pack_units(w, G, H, j0, j1):
+    """``pack_units_into`` new panels (G, NP, K, NR)."""
+    nr = panel_width(w)
+    return pack_units_into(w, G, H, j0, j1,
+                           np.empty((G, n_panels(j1 - j0, nr), w.shape[1], nr), w.dtype))
 
 
 @njit(**JIT)
@@ -275,7 +283,7 @@ def specialize(cell, after, defaults, train):
 
     @njit(**JIT)
     def forward_batch(p, parts, relu, hard, x, wip, whp, wnp, wrp, bias, b_hh, h0, c0,
-                      lengths, y, h_T, c_T, hs, cs, gates, ghn, ms, chunk_rows):
+                      lengths, y, h_T, c_T, hs, cs, gates, ghn, ms, steps, gis, xcs):
         """Share p of the "batch" forward: every step of batch rows [b0, b1).
 
         wip, whp, wnp, wrp: the packed panels (``_tile.pack``) of W_ih, of W_hh's rows [0, q0)
@@ -283,7 +291,12 @@ def specialize(cell, after, defaults, train):
         without reset_after, which splits a step's product in two: gh's r and z blocks, then
         q = r ⊙ h_{t-1} of every row (``gru_reset``), then gh's n block = q W_hnᵀ (q0 = 2H).
         The LSTM with a projection (wrp has panels) writes m = o ⊙ act(c) of every row, then
-        h = m W_hrᵀ (and m into the tape's ms)."""
+        h = m W_hrᵀ (and m into the tape's ms).
+
+        The input projection runs per chunk of ``steps`` steps (``chunk_steps`` of the
+        largest share), into this share's own scratch gis[p] (≥ steps·n, G·H + NR) and its
+        gathered inputs into xcs[p] (≥ steps·n, I): the driver's recycled memory, which a
+        call does not fault in afresh."""
         if DEFAULTS:
             relu, hard = False, False
         T, B, P = y.shape
@@ -299,10 +312,7 @@ def specialize(cell, after, defaults, train):
         hq = padded(n, P if proj else 0, y)
         gh = padded(n, GH, y)
         q = np.empty((n, H if BEFORE else 0), y.dtype)
-        # the input projection per chunk of about chunk_rows rows (``chunk_steps``)
-        steps = chunk_steps(T, n, chunk_rows)
-        gi = padded(steps * n, GH, y)
-        xc = np.empty((steps * n, x.shape[2]), x.dtype)
+        gi, xc = gis[p, :steps * n], xcs[p, :steps * n]
         for t0 in range(0, T, steps):
             t1 = min(T, t0 + steps)
             matmul(gather(x, t0, t1, b0, b1, xc), wip, gi, 0, False)
@@ -350,14 +360,17 @@ def specialize(cell, after, defaults, train):
 
     @njit(**JIT)
     def forward_units(p, parts, relu, hard, x, w_ih, w_hh, bias, b_hh, h0, c0,
-                      lengths, y, h_T, c_T, hs, cs, gates, ghn, chunk_rows, hbuf, c, counter):
+                      lengths, y, h_T, c_T, hs, cs, gates, ghn, steps, wius, whus, gis, hbuf,
+                      c, counter):
         """Share p of the "units" forward: hidden units [j0, j1) of every step (not for the GRU
         without reset_after, whose n block needs every unit's r first, nor for a projection).
 
-        The share packs its own units' rows of W_ih and W_hh (``pack_units``) and keeps its
-        own gi, gh; shared workspace (every share writes only its units' columns, but reads
-        all of h): hbuf (2,B,H) h_{t-1} and h_t by the parity of t; c (B,H or 0) the LSTM
-        state; counter int64 (1,) zero at the start: the barrier's."""
+        The share packs its own units' rows of W_ih and W_hh (``pack_units_into``) into its
+        own wius[p] (G, ≥ NPu, I, NR) and whus[p] (G, ≥ NPu, P, NR), NPu = n_panels(j1 − j0),
+        and projects chunks of ``steps`` steps into its own gis[p] (≥ steps·B, G·H + NR):
+        the driver's recycled memory. Shared workspace (every share writes only its units'
+        columns, but reads all of h): hbuf (2,B,H) h_{t-1} and h_t by the parity of t;
+        c (B,H or 0) the LSTM state; counter int64 (1,) zero at the start: the barrier's."""
         if DEFAULTS:
             relu, hard = False, False
         T, B, H = y.shape
@@ -366,9 +379,10 @@ def specialize(cell, after, defaults, train):
         j0, j1 = share(p, parts, H)
         copy(hbuf[0, :, j0:j1], h0[:, j0:j1])
         copy(c[:, j0:j1], c0[:, j0:j1])
-        wiu, whu = pack_units(w_ih, G, H, j0, j1), pack_units(w_hh, G, H, j0, j1)
-        steps = chunk_steps(T, B, chunk_rows)
-        gi, gh = padded(steps * B, GH, y), padded(B, GH, y)
+        wiu = pack_units_into(w_ih, G, H, j0, j1, wius[p])
+        whu = pack_units_into(w_hh, G, H, j0, j1, whus[p])
+        npan = n_panels(j1 - j0, panel_width(y))
+        gi, gh = gis[p, :steps * B], padded(B, GH, y)
         xc = np.empty((steps * B, x.shape[2]), x.dtype)
         k = 1
         arrive(counter, parts * k)    # h0 is whole before anyone reads it
@@ -378,7 +392,7 @@ def specialize(cell, after, defaults, train):
             if j1 > j0:
                 xs = gather(x, t0, t1, runtime(0), B, xc)
                 for g in range(G):
-                    matmul(xs, wiu[g], gi, g * H + j0, False)
+                    matmul(xs, wiu[g, :npan], gi, g * H + j0, False)
             for t in range(t0, t1):
                 h, hn = hbuf[t % 2], hbuf[(t + 1) % 2]
                 if TRAIN:
@@ -388,7 +402,7 @@ def specialize(cell, after, defaults, train):
                 # this share's columns of gh = h_{t-1} W_hhᵀ (every row: finished ones are unused)
                 if j1 > j0:
                     for g in range(G):
-                        matmul(h, whu[g], gh, g * H + j0, False)
+                        matmul(h, whu[g, :npan], gh, g * H + j0, False)
                 for b in range(B):
                     if t < lengths[b]:
                         # the gates of this share's units

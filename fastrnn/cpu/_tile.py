@@ -1,7 +1,8 @@
 """Our GEMM: a register-tiled microkernel on packed weights, for the products inside a time loop.
 
-    panels = pack(w, r0, r1, out)          rows [r0, r1) of w (N, K) as (NP, K, NR) panels
+    panels = pack(w, r0, r1)               rows [r0, r1) of w (N, K) as (NP, K, NR) panels
     panels = pack_t(w)                     the same of wᵀ, read along w's rows
+    pack_into(w, r0, r1, out), pack_t_into(w, out)   the same into out (NP, K, NR)
     matmul(a, panels, c, c0, acc)          c[:, c0 : c0 + NP·NR] (+)= a · w[r0:r1]ᵀ
 
 A step's product h W_hhᵀ has few rows (the batch, or a thread's share of it)
@@ -375,16 +376,16 @@ def pack(w, r0, r1):
 
 
 @njit(**JIT)
-def pack_t(w):
-    """``pack(wᵀ, 0, N)`` of w (K, N) without making wᵀ: new panels (n_panels(N), K, NR),
-    out[p, k, j] = w[k, p·NR + j] (0 past N). Each panel row is a contiguous run of one row
-    of w, so the copy reads w in order: 8-20× faster than packing a transposed copy, which
-    read it by columns, and 1.6-2.4× faster than ``pack`` of the view w.T, which reads in
-    the same order through strides Numba does not know to be 1 (1024×4096: 1.5, 3.5 ms)."""
+def pack_t_into(w, out):
+    """out[p, k, j] = w[k, p·NR + j] (0 past N): ``pack_into(wᵀ, 0, N, out)`` of w (K, N)
+    without making wᵀ; out is (≥ n_panels(N), K, NR). Returns out. Each panel row is a
+    contiguous run of one row of w, so the copy reads w in order: 8-20× faster than
+    packing a transposed copy, which read it by columns, and 1.6-2.4× faster than
+    ``pack`` of the view w.T, which reads in the same order through strides Numba does not
+    know to be 1 (1024×4096: 1.5, 3.5 ms)."""
     K, N = w.shape
-    nr = panel_width(w)
-    out = np.empty((n_panels(N, nr), K, nr), w.dtype)
-    for p in range(out.shape[0]):
+    nr = out.shape[2]
+    for p in range(n_panels(N, nr)):
         n = min(nr, N - p * nr)
         for k in range(K):
             line, row = out[p, k], w[k, p * nr:p * nr + n]
@@ -393,6 +394,20 @@ def pack_t(w):
             for j in range(n, nr):
                 line[j] = 0
     return out
+
+
+@njit(**JIT)
+def pack_t(w):
+    """``pack(wᵀ, 0, N)`` of w (K, N) as new panels (n_panels(N), K, NR): ``pack_t_into``."""
+    nr = panel_width(w)
+    return pack_t_into(w, np.empty((n_panels(w.shape[1], nr), w.shape[0], nr), w.dtype))
+
+
+def panels_shape(rows, K, dtype):
+    """The shape of the panels of ``rows`` rows of a weight (·, K) of ``dtype``: (n_panels,
+    K, NR), for callers in Python that pack into memory of their own (``pack_into``)."""
+    nr = width(dtype)
+    return n_panels.py_func(rows, nr), K, nr
 
 
 @njit(**JIT)
