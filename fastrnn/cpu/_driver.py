@@ -225,6 +225,15 @@ def backward(tape, dy, dh_T, dc_T):
         dgh = _buffers.empty(da.shape, dtype) if kind == GRU else da
         dhs = _buffers.empty((kept if w_hr is not None else 0, B, P), dtype)
         grads = (witp, dx, dwi, dwh, dwr, dbi, dbh)
+        # the fused walk's chunks: steps·n rows of each share's own scratch (n the largest
+        # share's rows); an unfused walk is one chunk of T steps, into da, dgh, dhs
+        n = -(-B // rows)
+        steps = chunk_steps.py_func(T, n, config.CPU_CHUNK_ROWS) if fused else T
+        K = steps * n if fused else 0
+        chunks = (*_chunk_scratch(rows, K, x, hs, hq, ms, witp),
+                  _buffers.empty((rows, K, GH), dtype),
+                  _buffers.empty((rows, K if kind == GRU else 0, GH), dtype),
+                  _buffers.empty((rows, K, P if w_hr is not None else 0), dtype))
         loops, flags = _loops(tape["cell"], tape["options"], True)
         if name == "units":
             _pool.run(loops.backward_units, max(1, min(threads, panels[0].shape[0])), *flags,
@@ -233,14 +242,25 @@ def backward(tape, dy, dh_T, dc_T):
         else:
             _pool.run(loops.backward_batch, rows, *flags, *panels, hs, cs, tape["gates"],
                       tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused,
-                      config.CPU_CHUNK_ROWS, q0, x, ms, *grads)
+                      steps, q0, x, ms, *grads, *chunks)
         if not fused:
-            _pool.run(weight_grads, threads, q0, x, hs, hq, ms, da, dgh, dhs, *grads,
-                      config.CPU_CHUNK_ROWS)
+            steps = chunk_steps.py_func(T, B, config.CPU_CHUNK_ROWS)
+            _pool.run(weight_grads, threads, q0, x, hs, hq, ms, da, dgh, dhs, *grads, steps,
+                      *_chunk_scratch(threads, steps * B, x, hs, hq, ms, witp))
     dw_ih, dw_hh = _sum(dwi, w_ih.shape), _sum(dwh, w_hh.shape)
     db_ih, db_hh = _sum(dbi, (GH,)), _sum(dbh, (GH,))
     dw_hr = None if w_hr is None else _sum(dwr, w_hr.shape)
     return (dx, dh0, (dc0 if kind == LSTM else None), dw_ih, dw_hh, db_ih, db_hh, dw_hr)
+
+
+def _chunk_scratch(parts, K, x, hs, hq, ms, witp):
+    """Each of ``parts`` shares' scratch for chunks of up to K rows, in recycled memory:
+    ``_loops.chunk_grads``' buf (the panels of its widest operand, (parts, NP·K·NR)) and
+    ``chunk_dx``'s dxs (parts, K, NP_I·NR + NR) (room for its last panel, ``_loops.padded``)."""
+    nr = witp.shape[2]
+    widest = max(x.shape[2], hs.shape[2], hq.shape[2], ms.shape[2])
+    return (_buffers.empty((parts, panels_shape(widest, K, x.dtype)[0] * K * nr), x.dtype),
+            _buffers.empty((parts, K, witp.shape[0] * nr + nr), x.dtype))
 
 
 def _zeros(shape, dtype):

@@ -233,26 +233,18 @@ def chunk_dx(ta, tb, b0, b1, dar, witp, dx, dxs):
 
 
 @njit(**JIT)
-def grads_scratch(K, x, hs, hq, ms, witp):
-    """chunk_grads' buf and dxs for chunks of up to K rows."""
-    nr = panel_width(x)
-    widest = max(x.shape[2], hs.shape[2], hq.shape[2], ms.shape[2])
-    return np.empty(n_panels(widest, nr) * K * nr, x.dtype), padded(K, witp.shape[0] * nr, x)
-
-
-@njit(**JIT)
 def weight_grads(p, parts, q0, x, hs, hq, ms, da, dgh, dhs, witp, dx, dwi, dwh, dwr, dbi, dbh,
-                 chunk_rows):
+                 steps, bufs, dxss):
     """Share p of the weight gradients after an unfused reverse walk (fewer batch rows than
     threads): rows [p·G·H/parts, (p+1)·G·H/parts) of dW_ih, dW_hh, db (dW_hr: share 0) over
-    every step, and dx of steps [p·T/parts, (p+1)·T/parts), in chunks of about
-    ``chunk_rows`` rows; the shares write disjoint rows of dwi[0], dwh[0], dwr[0], dbi[0],
-    dbh[0]. da, dgh (T,B,G·H) and dhs (T,B,P or 0) as the walk wrote them."""
+    every step, and dx of steps [p·T/parts, (p+1)·T/parts), in chunks of ``steps`` steps;
+    the shares write disjoint rows of dwi[0], dwh[0], dwr[0], dbi[0], dbh[0]. da, dgh
+    (T,B,G·H) and dhs (T,B,P or 0) as the walk wrote them. bufs[p], dxss[p]: this share's
+    ``chunk_grads`` and ``chunk_dx`` scratch for chunks of steps·B rows (the driver's)."""
     T, B, GH = da.shape
     g0, g1 = share(p, parts, GH)
     t0, t1 = share(p, parts, T)
-    steps = chunk_steps(T, B, chunk_rows)
-    buf, dxs = grads_scratch(steps * B, x, hs, hq, ms, witp)
+    buf, dxs = bufs[p], dxss[p]
     proj = dhs.shape[0] > 0
     for ta in range(0, T, steps):
         tb = min(T, ta + steps)
@@ -430,15 +422,18 @@ def specialize(cell, after, defaults, train):
 
     @njit(**JIT)
     def backward_batch(p, parts, relu, hard, whtp, wntp, wrtp, hs, cs, gates, ghn,
-                       lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, chunk_rows, q0, x,
-                       ms, witp, dx, dwi, dwh, dwr, dbi, dbh):
+                       lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, steps, q0, x,
+                       ms, witp, dx, dwi, dwh, dwr, dbi, dbh, bufs, dxss, da2s, dgh2s, dhs2s):
         """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their dh0 and dc0, and
         either their rows of da, dgh (T,B,G·H) and dhs (T,B,P), for ``weight_grads`` to use
-        after, or, ``fused``, the weight gradients themselves: per chunk of steps (about
-        ``chunk_rows`` rows) the walk writes da, dgh, dhs into its own scratch, then
-        ``chunk_grads`` adds the chunk's products to this share's partials dwi[p], dwh[p],
-        dwr[p], dbi[p], dbh[p] while the chunk is in this core's cache, and ``chunk_dx`` writes
-        its rows of dx; da, dgh, dhs then have no rows.
+        after, or, ``fused``, the weight gradients themselves: per chunk of ``steps`` steps
+        (T when not fused) the walk writes da, dgh, dhs into its own scratch da2s[p],
+        dgh2s[p] (the GRU's; no rows for the other cells, whose dgh is da) and dhs2s[p]
+        (steps·n rows, n the largest share's rows), then ``chunk_grads`` adds the chunk's
+        products to this share's partials dwi[p], dwh[p], dwr[p], dbi[p], dbh[p] while the
+        chunk is in this core's cache, and ``chunk_dx`` writes its rows of dx (bufs[p],
+        dxss[p]: their scratch); da, dgh, dhs then have no rows. Every scratch array is the
+        driver's recycled memory, which a call does not fault in afresh.
 
         Packed panels (``_tile.pack``): whtp of W_hhᵀ (P,G·H), for dh += dgh W_hh; wntp of
         W_hnᵀ (H,H) for the GRU without reset_after (else no panels): its step has a product in
@@ -467,15 +462,13 @@ def specialize(cell, after, defaults, train):
         # what rows g ≥ q0 of dW_hh multiply (``chunk_grads``)
         hq = ghn if q0 < GH else hs
         # where step t, row b0 + b goes: row (t − base)·rs + off + b of da2, dgh2, dhs2
-        # (chunk_grads' scratch for a fused walk's chunks; a run-time size either way, so that
-        # grads_scratch is compiled once)
-        steps = chunk_steps(T, n, chunk_rows) if fused else T
-        buf, dxs = grads_scratch(steps * n if fused else 0, x, hs, hq, ms, witp)
+        # (this share's chunk scratch when fused, else da, dgh, dhs themselves)
+        buf, dxs = bufs[p], dxss[p]
         if fused:
             rs, off = n, 0
-            da2 = np.empty((steps * n, GH), dy.dtype)
-            dgh2 = np.empty((steps * n, GH), dy.dtype) if CELL == GRU else da2
-            dhs2 = np.empty((steps * n, H if proj else 0), dy.dtype)
+            da2 = da2s[p]
+            dgh2 = dgh2s[p] if CELL == GRU else da2
+            dhs2 = dhs2s[p]
         else:
             rs, off = B, b0
             da2, dgh2 = da.reshape(T * B, GH), dgh.reshape(T * B, GH)
