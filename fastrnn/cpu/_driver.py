@@ -154,15 +154,10 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
     with _pool.reserve(_threads.get_num_threads()) as threads:
         if name == "units":
             parts = max(1, min(threads, H))
-            steps = chunk_steps.py_func(T, B, config.CPU_CHUNK_ROWS)
-            units = -(-H // parts)     # the largest share's
-            own = (_buffers.empty((parts, G, *panels_shape(units, I, dtype)), dtype),
-                   _buffers.empty((parts, G, *panels_shape(units, P, dtype)), dtype),
-                   _buffers.empty((parts, steps * B, G * H + width(dtype)), dtype))
             scratch = (np.empty((2, B, H), dtype), np.empty((B, Hc), dtype),
                        np.zeros(1, np.int64))
-            _pool.run(loops.forward_units, parts, *common, w_ih, w_hh, *tail, steps, *own,
-                      *scratch)
+            _pool.run(loops.forward_units, parts, *common, w_ih, w_hh, *tail,
+                      config.CPU_CHUNK_ROWS, *scratch)
         else:
             panels = (_packed(w_ih, dtype), _packed(w_hh, dtype, 0, q0),
                       _packed(w_hh, dtype, q0), _packed(w_hr, dtype))

@@ -124,22 +124,14 @@ def gather(x, t0, t1, b0, b1, xc):
 
 
 @njit(**JIT)
-def pack_units_into(w, G, H, j0, j1, out):
-    """Units [j0, j1) of each of w's G gate blocks as panels into out (G, ≥ NP, K, NR),
-    NP = n_panels(j1 − j0) (the product of gate block g takes out[g, :NP]); returns out:
-    a share's own slice of W_ih or W_hh, packed by the share itself (into its own core's
-    cache)."""
+def pack_units(w, G, H, j0, j1):
+    """Units [j0, j1) of each of w's G gate blocks as panels (G, NP, K, NR): a share's own
+    slice of W_ih or W_hh, packed by the share itself (into its own core's cache)."""
+    nr = panel_width(w)
+    out = np.empty((G, n_panels(j1 - j0, nr), w.shape[1], nr), w.dtype)
     for g in range(G):
         pack_into(w, g * H + j0, g * H + j1, out[g])
     return out
-
-
-@njit(**JIT)
-def pack_units(w, G, H, j0, j1):
-    """``pack_units_into`` new panels (G, NP, K, NR)."""
-    nr = panel_width(w)
-    return pack_units_into(w, G, H, j0, j1,
-                           np.empty((G, n_panels(j1 - j0, nr), w.shape[1], nr), w.dtype))
 
 
 @njit(**JIT)
@@ -359,17 +351,17 @@ def specialize(cell, after, defaults, train):
 
     @njit(**JIT)
     def forward_units(p, parts, relu, hard, x, w_ih, w_hh, bias, b_hh, h0, c0,
-                      lengths, y, h_T, c_T, hs, cs, gates, ghn, steps, wius, whus, gis, hbuf,
-                      c, counter):
+                      lengths, y, h_T, c_T, hs, cs, gates, ghn, chunk_rows, hbuf, c, counter):
         """Share p of the "units" forward: hidden units [j0, j1) of every step (not for the GRU
         without reset_after, whose n block needs every unit's r first, nor for a projection).
 
-        The share packs its own units' rows of W_ih and W_hh (``pack_units_into``) into its
-        own wius[p] (G, ≥ NPu, I, NR) and whus[p] (G, ≥ NPu, P, NR), NPu = n_panels(j1 − j0),
-        and projects chunks of ``steps`` steps into its own gis[p] (≥ steps·B, G·H + NR):
-        the driver's recycled memory. Shared workspace (every share writes only its units'
-        columns, but reads all of h): hbuf (2,B,H) h_{t-1} and h_t by the parity of t;
-        c (B,H or 0) the LSTM state; counter int64 (1,) zero at the start: the barrier's."""
+        The share packs its own units' rows of W_ih and W_hh (``pack_units``) and keeps its
+        own gi, gh: memory of its own, not the driver's recycled memory (``_buffers``), which
+        at B = 1 cost 10-16 µs a call more (three more blocks to find, four more arguments)
+        than malloc's reuse of these few hundred KB. Shared workspace (every share writes
+        only its units' columns, but reads all of h): hbuf (2,B,H) h_{t-1} and h_t by the
+        parity of t; c (B,H or 0) the LSTM state; counter int64 (1,) zero at the start: the
+        barrier's."""
         if DEFAULTS:
             relu, hard = False, False
         T, B, H = y.shape
@@ -378,10 +370,9 @@ def specialize(cell, after, defaults, train):
         j0, j1 = share(p, parts, H)
         copy(hbuf[0, :, j0:j1], h0[:, j0:j1])
         copy(c[:, j0:j1], c0[:, j0:j1])
-        wiu = pack_units_into(w_ih, G, H, j0, j1, wius[p])
-        whu = pack_units_into(w_hh, G, H, j0, j1, whus[p])
-        npan = n_panels(j1 - j0, panel_width(y))
-        gi, gh = gis[p, :steps * B], padded(B, GH, y)
+        wiu, whu = pack_units(w_ih, G, H, j0, j1), pack_units(w_hh, G, H, j0, j1)
+        steps = chunk_steps(T, B, chunk_rows)
+        gi, gh = padded(steps * B, GH, y), padded(B, GH, y)
         xc = np.empty((steps * B, x.shape[2]), x.dtype)
         k = 1
         arrive(counter, parts * k)    # h0 is whole before anyone reads it
@@ -391,7 +382,7 @@ def specialize(cell, after, defaults, train):
             if j1 > j0:
                 xs = gather(x, t0, t1, runtime(0), B, xc)
                 for g in range(G):
-                    matmul(xs, wiu[g, :npan], gi, g * H + j0, False)
+                    matmul(xs, wiu[g], gi, g * H + j0, False)
             for t in range(t0, t1):
                 h, hn = hbuf[t % 2], hbuf[(t + 1) % 2]
                 if TRAIN:
@@ -401,7 +392,7 @@ def specialize(cell, after, defaults, train):
                 # this share's columns of gh = h_{t-1} W_hhᵀ (every row: finished ones are unused)
                 if j1 > j0:
                     for g in range(G):
-                        matmul(h, whu[g, :npan], gh, g * H + j0, False)
+                        matmul(h, whu[g], gh, g * H + j0, False)
                 for b in range(B):
                     if t < lengths[b]:
                         # the gates of this share's units
