@@ -156,9 +156,9 @@ def pack_steps(src, ta, tb, b0, b1, buf):
     (0 past C). The K operand of a weight gradient over a chunk's rows.
 
     src is the whole array, not a view of the chunk: the rows of a view sliced on two axes
-    have a stride Numba cannot know to be 1, and the copy ran one element at a time
-    (2.4 ms of a 40 ms LSTM backward at 100,16,256,256 on one thread, its largest cost
-    outside the microkernel)."""
+    have a stride Numba cannot know to be 1, and the copy ran one element at a time: 60 µs
+    instead of 10 for a 16-step chunk of 16 rows of 256, and 6 % of the samples of an LSTM
+    backward at 100,16,256,256 on one thread, its largest cost outside the microkernel."""
     C = src.shape[2]
     S, n = tb - ta, b1 - b0
     nr = panel_width(buf)
