@@ -2,12 +2,13 @@
 
 Every block of ``_tile.BLOCKS`` (rows 1..MR_MAX, one or two panels per call), padded
 last panels, sub-ranges of rows, strided operands, accumulation, empty extents and
-non-finite values, in float32 and float64; ``pack_t`` against ``pack`` of the transpose.
+non-finite values, in float32 and float64; ``pack_t_into`` against ``pack`` of the transpose.
 """
 import numpy as np
 import pytest
 
-from fastrnn.cpu._tile import MR_MAX, PREFETCH_BYTES, matmul, pack, pack_t, width
+from fastrnn.cpu._tile import (MR_MAX, PREFETCH_BYTES, matmul, pack, pack_t_into, panels_shape,
+                               width)
 
 DTYPES = [np.float32, np.float64]
 
@@ -53,11 +54,13 @@ def test_matmul_matches_numpy(M, K, N, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("K,N", [(7, 33), (1, 1), (64, 32), (5, 0), (0, 5)], ids=str)
-def test_pack_t_packs_the_transpose(K, N, dtype):
-    """pack_t(w) is pack(wᵀ): the panels of wᵀ, the padding zero, w itself unchanged."""
+def test_pack_t_into_packs_the_transpose(K, N, dtype):
+    """pack_t_into(w, out) is pack(wᵀ): the panels of wᵀ, the padding zero (out held NaN
+    before), w itself unchanged."""
     w = np.random.default_rng(K * 100 + N).standard_normal((K, N)).astype(dtype)
     before = w.copy()
-    np.testing.assert_array_equal(pack_t(w), pack(np.ascontiguousarray(w.T), 0, N))
+    out = np.full(panels_shape(N, K, dtype), np.nan, dtype)
+    np.testing.assert_array_equal(pack_t_into(w, out), pack(np.ascontiguousarray(w.T), 0, N))
     np.testing.assert_array_equal(w, before)
 
 

@@ -12,6 +12,7 @@ The tape owns what the forward wrote: the state entering every step hs
 It borrows x, the weights and lengths (the validated arrays of the call).
 The returned y is not part of it: changing y does not change the gradients.
 """
+import math
 import os
 
 import numpy as np
@@ -164,7 +165,7 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
             parts = max(1, min(threads, B))
             n = -(-B // parts)      # the largest share's rows
             steps = chunk_steps.py_func(T, n, config.CPU_CHUNK_ROWS)
-            gis = _buffers.empty((parts, steps * n, G * H + width(dtype)), dtype)
+            gis = _padded(parts, steps * n, G * H, dtype)
             xcs = _buffers.empty((parts, steps * n, I), dtype)
             _pool.run(loops.forward_batch, parts, *common, *panels, *tail, ms, steps, gis, xcs)
     tape = dict(cell=cell, x=x, w_ih=w_ih, w_hh=w_hh, w_hr=w_hr, lengths=lengths,
@@ -220,21 +221,21 @@ def backward(tape, dy, dh_T, dc_T):
         dgh = _buffers.empty(da.shape, dtype) if kind == GRU else da
         dhs = _buffers.empty((kept if w_hr is not None else 0, B, P), dtype)
         grads = (witp, dx, dwi, dwh, dwr, dbi, dbh)
-        # the fused walk's chunks: steps·n rows of each share's own scratch (n the largest
-        # share's rows); an unfused walk is one chunk of T steps, into da, dgh, dhs
-        n = -(-B // rows)
-        steps = chunk_steps.py_func(T, n, config.CPU_CHUNK_ROWS) if fused else T
-        K = steps * n if fused else 0
-        chunks = (*_chunk_scratch(rows, K, x, hs, hq, ms, witp),
-                  _buffers.empty((rows, K, GH), dtype),
-                  _buffers.empty((rows, K if kind == GRU else 0, GH), dtype),
-                  _buffers.empty((rows, K, P if w_hr is not None else 0), dtype))
         loops, flags = _loops(tape["cell"], tape["options"], True)
         if name == "units":
             _pool.run(loops.backward_units, max(1, min(threads, panels[0].shape[0])), *flags,
                       panels[0], hs, cs, tape["gates"], tape["ghn"], tape["lengths"], dy, dh_T,
                       dc_T, dh0, dc0, da, dgh, np.zeros(1, np.int64))
         else:
+            # the fused walk's chunks: steps·n rows of each share's own scratch (n the largest
+            # share's rows); an unfused walk is one chunk of T steps, into da, dgh, dhs
+            n = -(-B // rows)
+            steps = chunk_steps.py_func(T, n, config.CPU_CHUNK_ROWS) if fused else T
+            K = steps * n if fused else 0
+            chunks = (*_chunk_scratch(rows, K, x, hs, hq, ms, witp),
+                      _buffers.empty((rows, K, GH), dtype),
+                      _buffers.empty((rows, K if kind == GRU else 0, GH), dtype),
+                      _buffers.empty((rows, K, P if w_hr is not None else 0), dtype))
             _pool.run(loops.backward_batch, rows, *flags, *panels, hs, cs, tape["gates"],
                       tape["ghn"], tape["lengths"], dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused,
                       steps, q0, x, ms, *grads, *chunks)
@@ -248,14 +249,19 @@ def backward(tape, dy, dh_T, dc_T):
     return (dx, dh0, (dc0 if kind == LSTM else None), dw_ih, dw_hh, db_ih, db_hh, dw_hr)
 
 
+def _padded(parts, rows, cols, dtype):
+    """Each of ``parts`` shares' (rows, cols + NR) scratch in recycled memory: room for the
+    last panel that ``_tile.matmul`` writes whole (``_loops.padded``, per share)."""
+    return _buffers.empty((parts, rows, cols + width(dtype)), dtype)
+
+
 def _chunk_scratch(parts, K, x, hs, hq, ms, witp):
     """Each of ``parts`` shares' scratch for chunks of up to K rows, in recycled memory:
-    ``_loops.chunk_grads``' buf (the panels of its widest operand, (parts, NP·K·NR)) and
-    ``chunk_dx``'s dxs (parts, K, NP_I·NR + NR) (room for its last panel, ``_loops.padded``)."""
-    nr = witp.shape[2]
+    ``_loops.chunk_grads``' buf (flat room for the panels of its widest operand, NP·K·NR)
+    and ``chunk_dx``'s dxs (K, NP_I·NR + NR), NP_I·NR the columns of W_ihᵀ's panels."""
     widest = max(x.shape[2], hs.shape[2], hq.shape[2], ms.shape[2])
-    return (_buffers.empty((parts, panels_shape(widest, K, x.dtype)[0] * K * nr), x.dtype),
-            _buffers.empty((parts, K, witp.shape[0] * nr + nr), x.dtype))
+    return (_buffers.empty((parts, math.prod(panels_shape(widest, K, x.dtype))), x.dtype),
+            _padded(parts, K, witp.shape[0] * witp.shape[2], x.dtype))
 
 
 def _zeros(shape, dtype):

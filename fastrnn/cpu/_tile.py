@@ -1,8 +1,8 @@
 """Our GEMM: a register-tiled microkernel on packed weights, for the products inside a time loop.
 
     panels = pack(w, r0, r1)               rows [r0, r1) of w (N, K) as (NP, K, NR) panels
-    panels = pack_t(w)                     the same of wᵀ, read along w's rows
-    pack_into(w, r0, r1, out), pack_t_into(w, out)   the same into out (NP, K, NR)
+    pack_into(w, r0, r1, out)              the same into out (≥ NP, K, NR)
+    pack_t_into(w, out)                    the same of wᵀ, read along w's rows
     matmul(a, panels, c, c0, acc)          c[:, c0 : c0 + NP·NR] (+)= a · w[r0:r1]ᵀ
 
 A step's product h W_hhᵀ has few rows (the batch, or a thread's share of it)
@@ -394,13 +394,6 @@ def pack_t_into(w, out):
             for j in range(n, nr):
                 line[j] = 0
     return out
-
-
-@njit(**JIT)
-def pack_t(w):
-    """``pack(wᵀ, 0, N)`` of w (K, N) as new panels (n_panels(N), K, NR): ``pack_t_into``."""
-    nr = panel_width(w)
-    return pack_t_into(w, np.empty((n_panels(w.shape[1], nr), w.shape[0], nr), w.dtype))
 
 
 def panels_shape(rows, K, dtype):
