@@ -40,7 +40,7 @@ def test_warmup_compiles_into_the_cache(capsys, tmp_path):
     probe = ("import numpy as np, fastrnn; from fastrnn.cpu import _cells, _loops; "
              "fastrnn.rnn_forward(np.ones((2, 9, 3), np.float32), np.ones((4, 3), np.float32), "
              "np.ones((4, 4), np.float32), backend='cpu'); "
-             "f = _loops.specialize(_cells.RNN, True, True, False).forward_batch; "
+             "f = _loops.specialize(_cells.RNN, True, True, False, False).forward_batch; "
              "print(sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values()))")
     hits, misses = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                                   env=env, check=True).stdout.split()

@@ -100,7 +100,7 @@ def test_prepare_sets_threads_warms_and_scatters(client, model):
 
     def compiled():
         from fastrnn.cpu import _cells, _loops
-        loops = _loops.specialize(_cells.LSTM, True, True, False)
+        loops = _loops.specialize(_cells.LSTM, True, True, False, False)
         return [any("float32" in str(sig) for sig in kernel.signatures)
                 for kernel in (loops.forward_batch, loops.forward_units)]
     assert client.run(compiled) == dict.fromkeys(workers, [True, True])

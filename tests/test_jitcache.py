@@ -54,7 +54,7 @@ def test_every_cached_cpu_function_is_stamped():
     modules = [_adam] + [importlib.import_module(f"fastrnn.cpu.{m.name}")
                          for m in pkgutil.iter_modules(fastrnn.cpu.__path__)]
     found = [v for m in modules for v in vars(m).values() if hasattr(v, "_cache")]
-    found += list(_loops.specialize(_cells.LSTM, True, True, False))
+    found += list(_loops.specialize(_cells.LSTM, True, True, False, False))
     cached = [f for f in found if hasattr(f._cache, "_impl")]
     assert len(cached) > 20
     for f in cached:

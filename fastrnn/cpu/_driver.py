@@ -115,12 +115,13 @@ def _flags(options):
             bool(options.reset_after))
 
 
-def _loops(cell, options, train):
-    """The time loops compiled for this cell, its options and ``train`` (the forward writes
-    the tape; ``_loops.specialize``) and the (relu, hard) they take."""
+def _loops(cell, options, train, proj):
+    """The time loops compiled for this cell, its options, ``train`` (the forward writes the
+    tape) and ``proj`` (the LSTM's projection; ``_loops.specialize``) and the (relu, hard)
+    they take."""
     relu, hard, after = _flags(options)
     return specialize(TAGS[cell], after or TAGS[cell] != GRU, not (relu or hard),
-                      bool(train)), (relu, hard)
+                      bool(train), proj), (relu, hard)
 
 
 def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_hr=None):
@@ -147,7 +148,7 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
     gates = _buffers.empty((Tt, B, G * H if kind != RNN else 0), dtype)
     ghn = _buffers.empty((Tt, B, H if kind == GRU else 0), dtype)
     ms = _buffers.empty((T if train and w_hr is not None else 0, B, H), dtype)
-    loops, flags = _loops(cell, options, train)
+    loops, flags = _loops(cell, options, train, w_hr is not None)
     common = (*flags, x)
     tail = (cells.get(cell).fold_bias(b_ih, b_hh, options), b_hh, h0, c0, lengths, y, h_T, c_T,
             hs, cs, gates, ghn)
@@ -221,7 +222,7 @@ def backward(tape, dy, dh_T, dc_T):
         dgh = _buffers.empty(da.shape, dtype) if kind == GRU else da
         dhs = _buffers.empty((kept if w_hr is not None else 0, B, P), dtype)
         grads = (witp, dx, dwi, dwh, dwr, dbi, dbh)
-        loops, flags = _loops(tape["cell"], tape["options"], True)
+        loops, flags = _loops(tape["cell"], tape["options"], True, w_hr is not None)
         if name == "units":
             _pool.run(loops.backward_units, max(1, min(threads, panels[0].shape[0])), *flags,
                       panels[0], hs, cs, tape["gates"], tape["ghn"], tape["lengths"], dy, dh_T,

@@ -6,9 +6,10 @@ packed once per call or per chunk (``_tile.matmul``, ``matmul_t``, ``pack``):
 the input projection, the per-step recurrent products, and the weight
 gradients; no BLAS is called.
 
-The three time loops are compiled per cell (``specialize``: closures over the cell,
-the GRU's reset_after and, for tanh and σ, the activations as constants); the
-helpers they call are shared. Forward variants (``fastrnn.config.CPU_VARIANT``):
+The time loops are compiled per cell (``specialize``: closures over the cell,
+the GRU's reset_after, a projection and, for tanh and σ, the activations as
+constants), each with its cell's gate kernel alone; the helpers they call are
+shared. Forward variants (``fastrnn.config.CPU_VARIANT``):
 
 - ``forward_batch`` ("batch"): share p is batch rows [p·B/parts, (p+1)·B/parts). It
   runs all T steps of its rows: the input projection x W_ihᵀ in chunks of
@@ -58,8 +59,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-from ._cells import (GRU, JIT, backward_row, forward_units as cell_units, gru_back_before,
-                     gru_back_reset, gru_reset)
+from ._cells import (GRU, JIT, LSTM, backward_row, gru_back_before, gru_back_reset, gru_reset,
+                     gru_units, lstm_units, rnn_units)
 from ._sync import arrive
 from ._tile import any_layout, matmul, matmul_t, n_panels, pack_into, panel_width
 
@@ -255,20 +256,22 @@ Loops = namedtuple("Loops", "forward_batch forward_units backward_batch backward
 
 
 @functools.cache
-def specialize(cell, after, defaults, train):
+def specialize(cell, after, defaults, train, proj):
     """The time loops compiled for one cell (RNN, LSTM, GRU), its reset_after (``after``, the
     GRU's; pass True for the others), with ``defaults``, act = tanh and σ = the sigmoid
     as constants (the kernels' relu and hard arguments are then ignored), and ``train``:
     the forward writes the tape (else hs, cs, gates, ghn, ms are scratch it need not
     write, and its gate kernels store no gates: ``_cells``). The backward is that of
-    ``train``.
+    ``train``. ``proj``: the LSTM has a projection (W_hr): without one, the batch loops hold
+    no code of it.
 
     Each combination is its own Numba function (a closure over these constants, cached on
-    disk by them), so a call compiles only the code of its own cell: the other cells, the
-    GRU's reset-before path, and run-time activation flags (which keep LLVM from
+    disk by them), so a call compiles only the code of its own cell: the other cells (each
+    loop calls its cell's gate kernel on the constant cell: the other two are pruned before
+    they are inlined), the GRU's reset-before path, a projection, and run-time activation flags (which keep LLVM from
     vectorising the gate loops) are not in it. Every level of calls between a loop and its
     kernels would compile those kernels again, so there is no wrapper."""
-    CELL, AFTER, DEFAULTS, TRAIN = cell, after, defaults, train
+    CELL, AFTER, DEFAULTS, TRAIN, PROJ = cell, after, defaults, train, proj
     # the GRU without reset_after: a step's product in two, around q = r ⊙ h_{t-1}
     BEFORE = cell == GRU and not after
 
@@ -292,7 +295,7 @@ def specialize(cell, after, defaults, train):
             relu, hard = False, False
         T, B, P = y.shape
         GH = bias.shape[0]
-        proj = wrp.shape[0] > 0
+        proj = PROJ
         H = wrp.shape[1] if proj else P     # W_hr's panels are (NP, H, NR)
         b0, b1 = share(p, parts, B)
         n = b1 - b0
@@ -322,9 +325,14 @@ def specialize(cell, after, defaults, train):
                     matmul(q, wnp, gh, 2 * H, False)
                 for b in range(n):
                     if t < lengths[b0 + b]:
-                        cell_units(CELL, relu, hard, AFTER, TRAIN, 0, H, gi[(t - t0) * n + b],
-                                   gh[b], bias, b_hh, h[b], hn[b], c[b], gates[tt, b0 + b],
-                                   ghn[tt, b0 + b])
+                        a, g = gi[(t - t0) * n + b], gates[tt, b0 + b]
+                        if CELL == LSTM:
+                            lstm_units(relu, hard, TRAIN, 0, H, a, gh[b], bias, hn[b], c[b], g)
+                        elif CELL == GRU:
+                            gru_units(relu, hard, AFTER, TRAIN, 0, H, a, gh[b], bias, b_hh, h[b],
+                                      hn[b], g, ghn[tt, b0 + b])
+                        else:
+                            rnn_units(relu, 0, H, a, gh[b], bias, hn[b])
                 if proj:
                     # h = m W_hrᵀ (every row: a finished one's is not used)
                     matmul(hn, wrp, hq, 0, False)
@@ -396,8 +404,14 @@ def specialize(cell, after, defaults, train):
                 for b in range(B):
                     if t < lengths[b]:
                         # the gates of this share's units
-                        cell_units(CELL, relu, hard, AFTER, TRAIN, j0, j1, gi[(t - t0) * B + b],
-                                   gh[b], bias, b_hh, h[b], hn[b], c[b], gates[tt, b], ghn[tt, b])
+                        a, g = gi[(t - t0) * B + b], gates[tt, b]
+                        if CELL == LSTM:
+                            lstm_units(relu, hard, TRAIN, j0, j1, a, gh[b], bias, hn[b], c[b], g)
+                        elif CELL == GRU:
+                            gru_units(relu, hard, AFTER, TRAIN, j0, j1, a, gh[b], bias, b_hh, h[b],
+                                      hn[b], g, ghn[tt, b])
+                        else:
+                            rnn_units(relu, j0, j1, a, gh[b], bias, hn[b])
                         copy_row(y[t, b, j0:j1], hn[b, j0:j1])
                     else:
                         copy_row(hn[b, j0:j1], h[b, j0:j1])
@@ -446,7 +460,7 @@ def specialize(cell, after, defaults, train):
         dq = padded(n, H if BEFORE else 0, dy)
         # a projection (H here is P; Hc the LSTM's units): dh_t, dm = dh_t W_hr, and a zero
         # carried dh for the cell's backward, which sees dm as its output gradient
-        proj = wrtp.shape[0] > 0
+        proj = PROJ
         Hc = dc.shape[1] if proj else 0
         dht = np.zeros((n, H if proj else 0), dy.dtype)
         dm, zero = padded(n, Hc, dy), np.zeros(Hc, dy.dtype)
