@@ -1,6 +1,7 @@
 """The cpu backend's threads (``fastrnn.cpu._pool``): every share runs once, errors come
-back to the caller, the workers spin between calls only for ``CPU_POOL_SPIN_US``, and
-``busy_cores`` does not take them for other work."""
+back to the caller, the workers spin between calls only for ``CPU_POOL_SPIN_US`` and begin
+their shares after share 0 has begun, and ``busy_cores`` does not take them for other
+work."""
 import time
 
 import numpy as np
@@ -9,14 +10,16 @@ from numba import njit
 
 import fastrnn
 from fastrnn.cpu import _driver, _pool
+from fastrnn.cpu._sync import atomic_add, let_go
 
 pytestmark = pytest.mark.skipif("cpu" not in fastrnn.available_backends(),
                                 reason="the cpu backend needs Numba")
 
 
 @njit(nogil=True, cache=True)
-def _count(p, parts, out, fail):
+def _count(p, parts, go, out, fail):
     """out[p, 0] += 1 and out[p, 1] = parts; share ``fail`` then raises."""
+    let_go(p, go)
     out[p, 0] += 1
     out[p, 1] = parts
     if p == fail:
@@ -74,3 +77,35 @@ def test_busy_cores_does_not_count_our_awake_workers(monkeypatch):
     assert _driver.busy_cores() == 0
     monkeypatch.setattr(_driver, "_runnable_others", lambda: awake + 1)
     assert _driver.busy_cores() == 1
+
+
+@njit(nogil=True, cache=True)
+def _order(p, parts, go, seq, out):
+    """out[p] = the order in which share p got here (share 0 counts itself, then lets go)."""
+    if p == 0:
+        out[p] = atomic_add(seq, 0, 1)
+    let_go(p, go)
+    if p > 0:
+        out[p] = atomic_add(seq, 0, 1)
+
+
+@pytest.mark.parametrize("spin_us", [0, 1e6], ids=["sleeps", "spins"])
+def test_workers_begin_after_share_0(monkeypatch, spin_us):
+    """A worker takes the GIL for its share only once the caller's share 0 has begun (and so
+    let go of it): share 0 is always first."""
+    monkeypatch.setattr(fastrnn.config, "CPU_POOL_SPIN_US", spin_us)
+    for _ in range(20):
+        seq, out = np.zeros(1, np.int64), np.full(3, -1, np.int64)
+        with _pool.reserve(3) as threads:
+            _pool.run(_order, threads, seq, out)
+        assert out[0] == 0 and sorted(out[1:threads]) == list(range(1, threads))
+
+
+def test_workers_are_let_go_when_share_0_never_begins():
+    """A call whose share 0 fails before its kernel begins (here: arguments it cannot be
+    compiled for) still releases the workers: the error comes back, nothing hangs."""
+    with pytest.raises(Exception, match="(?i)typing|resolution|argument"):
+        _pool.run(_count, 2, "not an array", -1)
+    out = np.zeros((2, 2), np.int64)
+    _pool.run(_count, 2, out, -1)
+    assert out[:, 0].tolist() == [1, 1]

@@ -1,8 +1,9 @@
 """The time loops of the cpu backend: serial, GIL-free kernels, one share of the work each.
 
-``_pool.run(kernel, parts, ...)`` calls ``kernel(p, parts, ...)`` on
-``parts`` threads at once. Every product runs in our microkernel on operands
-packed once per call or per chunk (``_tile.matmul``, ``matmul_t``, ``pack``):
+``_pool.run(kernel, parts, ...)`` calls ``kernel(p, parts, go, ...)`` on
+``parts`` threads at once; each kernel begins with ``_sync.let_go(p, go)``.
+Every product runs in our microkernel on operands packed once per call or per
+chunk (``_tile.matmul``, ``matmul_t``, ``pack``):
 the input projection, the per-step recurrent products, and the weight
 gradients; no BLAS is called.
 
@@ -61,7 +62,7 @@ from numba.extending import intrinsic
 
 from ._cells import (GRU, JIT, LSTM, backward_row, gru_back_before, gru_back_reset, gru_reset,
                      gru_units, lstm_units, rnn_units)
-from ._sync import arrive
+from ._sync import arrive, let_go
 from ._tile import any_layout, matmul, matmul_t, n_panels, pack_into, panel_width
 
 
@@ -226,7 +227,7 @@ def chunk_dx(ta, tb, b0, b1, dar, witp, dx, dxs):
 
 
 @njit(**JIT)
-def weight_grads(p, parts, q0, x, hs, hq, ms, da, dgh, dhs, witp, dx, dwi, dwh, dwr, dbi, dbh,
+def weight_grads(p, parts, go, q0, x, hs, hq, ms, da, dgh, dhs, witp, dx, dwi, dwh, dwr, dbi, dbh,
                  steps, bufs, dxss):
     """Share p of the weight gradients after an unfused reverse walk (fewer batch rows than
     threads): rows [p·G·H/parts, (p+1)·G·H/parts) of dW_ih, dW_hh, db (dW_hr: share 0) over
@@ -234,6 +235,7 @@ def weight_grads(p, parts, q0, x, hs, hq, ms, da, dgh, dhs, witp, dx, dwi, dwh, 
     the shares write disjoint rows of dwi[0], dwh[0], dwr[0], dbi[0], dbh[0]. da, dgh
     (T,B,G·H) and dhs (T,B,P or 0) as the walk wrote them. bufs[p], dxss[p]: this share's
     ``chunk_grads`` and ``chunk_dx`` scratch for chunks of steps·B rows (the driver's)."""
+    let_go(p, go)
     T, B, GH = da.shape
     g0, g1 = share(p, parts, GH)
     t0, t1 = share(p, parts, T)
@@ -268,15 +270,15 @@ def specialize(cell, after, defaults, train, proj):
     Each combination is its own Numba function (a closure over these constants, cached on
     disk by them), so a call compiles only the code of its own cell: the other cells (each
     loop calls its cell's gate kernel on the constant cell: the other two are pruned before
-    they are inlined), the GRU's reset-before path, a projection, and run-time activation flags (which keep LLVM from
-    vectorising the gate loops) are not in it. Every level of calls between a loop and its
+    they are inlined), the GRU's reset-before path, a projection, and run-time activation
+    flags (which keep LLVM from vectorising the gate loops) are not in it. Every level of calls between a loop and its
     kernels would compile those kernels again, so there is no wrapper."""
     CELL, AFTER, DEFAULTS, TRAIN, PROJ = cell, after, defaults, train, proj
     # the GRU without reset_after: a step's product in two, around q = r ⊙ h_{t-1}
     BEFORE = cell == GRU and not after
 
     @njit(**JIT)
-    def forward_batch(p, parts, relu, hard, x, wip, whp, wnp, wrp, bias, b_hh, h0, c0,
+    def forward_batch(p, parts, go, relu, hard, x, wip, whp, wnp, wrp, bias, b_hh, h0, c0,
                       lengths, y, h_T, c_T, hs, cs, gates, ghn, ms, steps, gis, xcs):
         """Share p of the "batch" forward: every step of batch rows [b0, b1).
 
@@ -291,6 +293,7 @@ def specialize(cell, after, defaults, train, proj):
         largest share), into this share's own scratch gis[p] (≥ steps·n, G·H + NR) and its
         gathered inputs into xcs[p] (≥ steps·n, I): the driver's recycled memory, which a
         call does not fault in afresh."""
+        let_go(p, go)
         if DEFAULTS:
             relu, hard = False, False
         T, B, P = y.shape
@@ -358,7 +361,7 @@ def specialize(cell, after, defaults, train, proj):
         copy(c_T[b0:b1], c)
 
     @njit(**JIT)
-    def forward_units(p, parts, relu, hard, x, w_ih, w_hh, bias, b_hh, h0, c0,
+    def forward_units(p, parts, go, relu, hard, x, w_ih, w_hh, bias, b_hh, h0, c0,
                       lengths, y, h_T, c_T, hs, cs, gates, ghn, chunk_rows, hbuf, c, counter):
         """Share p of the "units" forward: hidden units [j0, j1) of every step (not for the GRU
         without reset_after, whose n block needs every unit's r first, nor for a projection).
@@ -370,6 +373,7 @@ def specialize(cell, after, defaults, train, proj):
         only its units' columns, but reads all of h): hbuf (2,B,H) h_{t-1} and h_t by the
         parity of t; c (B,H or 0) the LSTM state; counter int64 (1,) zero at the start: the
         barrier's."""
+        let_go(p, go)
         if DEFAULTS:
             relu, hard = False, False
         T, B, H = y.shape
@@ -426,7 +430,7 @@ def specialize(cell, after, defaults, train, proj):
         copy(c_T[:, j0:j1], c[:, j0:j1])
 
     @njit(**JIT)
-    def backward_batch(p, parts, relu, hard, whtp, wntp, wrtp, hs, cs, gates, ghn,
+    def backward_batch(p, parts, go, relu, hard, whtp, wntp, wrtp, hs, cs, gates, ghn,
                        lengths, dy, dh_T, dc_T, dh0, dc0, da, dgh, dhs, fused, steps, q0, x,
                        ms, witp, dx, dwi, dwh, dwr, dbi, dbh, bufs, dxss, da2s, dgh2s, dhs2s):
         """Share p of BPTT's reverse walk: batch rows [b0, b1). Fills their dh0 and dc0, and
@@ -445,6 +449,7 @@ def specialize(cell, after, defaults, train, proj):
         the middle, dq = da_n W_hn (``gru_back_before``, then ``gru_back_reset``); wrtp of W_hrᵀ
         (H,P) for the LSTM with a projection (else no panels): per step dm = dh_t W_hr, and
         dh_t is kept for dW_hr; witp of W_ihᵀ (I,G·H) for dx."""
+        let_go(p, go)
         if DEFAULTS:
             relu, hard = False, False
         T, B, H = dy.shape
@@ -546,8 +551,8 @@ def specialize(cell, after, defaults, train, proj):
         copy(dc0[b0:b1], dc)
 
     @njit(**JIT)
-    def backward_units(p, parts, relu, hard, whtp, hs, cs, gates, ghn, lengths, dy, dh_T, dc_T,
-                       dh0, dc0, da, dgh, counter):
+    def backward_units(p, parts, go, relu, hard, whtp, hs, cs, gates, ghn, lengths, dy, dh_T,
+                       dc_T, dh0, dc0, da, dgh, counter):
         """Share p of BPTT's reverse walk split by hidden units, for batches smaller than the
         threads (where ``backward_batch`` would leave threads idle): units [j0, j1) of every
         row, whole panels of whtp (NR units each; a share may have none). Not for the GRU
@@ -561,6 +566,7 @@ def specialize(cell, after, defaults, train, proj):
         gradients of its units need only its own columns of dh and dc, and every step writes
         rows of da and dgh of its own. Its dh, dc (B,H) are its own; it writes its columns of
         dh0, dc0."""
+        let_go(p, go)
         if DEFAULTS:
             relu, hard = False, False
         T, B, H = dy.shape

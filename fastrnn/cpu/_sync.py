@@ -9,6 +9,7 @@ thread included.
 
     arrive(counter, target)   counter[0] += 1, then wait until counter[0] ≥ target
     relax(spins)              count one wait; past ``SPINS``, yield the core
+    let_go(p, go)             share 0 of a ``_pool.run`` has begun: go[1] = go[0]
 
 The atomics (int64 arrays, sequentially consistent unless said):
 ``atomic_add``, ``atomic_load`` (acquire), ``atomic_store`` (release),
@@ -87,6 +88,16 @@ def relax(spins):
     if spins >= SPINS:
         sched_yield()
     return spins + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def let_go(p, go):
+    """The first act of share p of a kernel that ``_pool.run`` runs: share 0 marks its run
+    (go[0]) as begun (go[1]). Its thread has let go of the GIL by then (the kernels are
+    nogil), so the other shares' threads, which wait for this mark, then take the GIL at
+    once instead of sleeping until it is released."""
+    if p == 0:
+        atomic_store(go, 1, atomic_load(go, 0))
 
 
 @njit(cache=True, nogil=True)
