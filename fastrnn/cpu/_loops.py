@@ -271,8 +271,9 @@ def specialize(cell, after, defaults, train, proj):
     disk by them), so a call compiles only the code of its own cell: the other cells (each
     loop calls its cell's gate kernel on the constant cell: the other two are pruned before
     they are inlined), the GRU's reset-before path, a projection, and run-time activation
-    flags (which keep LLVM from vectorising the gate loops) are not in it. Every level of calls between a loop and its
-    kernels would compile those kernels again, so there is no wrapper."""
+    flags (which keep LLVM from vectorising the gate loops) are not in it. Every level of
+    calls between a loop and its kernels would compile those kernels again, so there is no
+    wrapper."""
     CELL, AFTER, DEFAULTS, TRAIN, PROJ = cell, after, defaults, train, proj
     # the GRU without reset_after: a step's product in two, around q = r ⊙ h_{t-1}
     BEFORE = cell == GRU and not after
