@@ -88,8 +88,8 @@ def gate_kernels_over_batch(cell, gi, gh, bias, b_hh, hprev, y, c, gates, ghn):
     """
     B, H = hprev.shape
     for b in range(B):
-        forward_units(cell, False, False, True, True, 0, H, gi[b], gh[b], bias, b_hh, hprev[b],
-                      y[b], c[b], gates[b], ghn[b])
+        forward_units(cell, False, False, True, True, 0, H, gi[b], gh[b], H, bias, b_hh,
+                      hprev[b], y[b], c[b], gates[b], ghn[b])
 
 
 def gate_inputs(cell, B, H, I=28):

@@ -3,7 +3,7 @@
 Each function works on one row b of one step t; the time loops in ``_loops``
 call them. Row arguments (all 1-D, contiguous):
 
-    gi (G·H,)  x_t W_ihᵀ of this row         gh (G·H,)  h_{t-1} W_hhᵀ (no bias)
+    gi (G·s,)  x_t W_ihᵀ of this row         gh (G·s,)  h_{t-1} W_hhᵀ (no bias)
     bias (G·H,) b_ih + b_hh (GRU: its n block is b_in alone)   b_hh (G·H,) (GRU: b_hn)
     hp (H,)    h_{t-1}                       hn (H,) out: h_t
     c (H,)     LSTM cell state, updated in place
@@ -16,7 +16,10 @@ the LSTM, a fifth of its gate kernel's time: 2.6 → 2.05 ns per unit at H =
 128 on Zen 4).
 
 Forward kernels cover the hidden units [j0, j1) so that threads can split a
-row; backward kernels cover the whole row. The equations are those of
+row: gi and gh hold gate block g of those units at columns [g·s, g·s + j1 − j0)
+(a whole row: j0 = 0, s = H; a share's own columns: s = the width of its
+panels, so that one product per step writes all of its gate blocks), every
+other argument at g·H + j. Backward kernels cover the whole row. The equations are those of
 ``fastrnn.reference``. Every loop runs over ``range(n)`` on 1-D views of the
 gate blocks: with offset indices (``H + j``) Numba's negative-index handling
 keeps LLVM from vectorising.
@@ -60,18 +63,18 @@ def blocks4(a, H, j0, j1):
 
 
 @njit(inline="always", **JIT)
-def rnn_units(relu, j0, j1, gi, gh, bias, hn):
-    a, r, b, h = gi[j0:j1], gh[j0:j1], bias[j0:j1], hn[j0:j1]
+def rnn_units(relu, j0, j1, gi, gh, s, bias, hn):
+    a, r, b, h = gi[:j1 - j0], gh[:j1 - j0], bias[j0:j1], hn[j0:j1]
     for j in range(j1 - j0):
         # h' = act(gi + gh + b_ih + b_hh)
         h[j] = act(a[j] + r[j] + b[j], relu)
 
 
 @njit(inline="always", **JIT)
-def lstm_units(relu, hard, tape, j0, j1, gi, gh, bias, hn, c, gates):
+def lstm_units(relu, hard, tape, j0, j1, gi, gh, s, bias, hn, c, gates):
     H = hn.shape[0]
-    ai, af, ag, ao = blocks4(gi, H, j0, j1)
-    ri, rf, rg, ro = blocks4(gh, H, j0, j1)
+    ai, af, ag, ao = blocks4(gi, s, 0, j1 - j0)
+    ri, rf, rg, ro = blocks4(gh, s, 0, j1 - j0)
     bi, bf, bg, bo = blocks4(bias, H, j0, j1)
     ti, tf, tg, to = blocks4(gates, H, j0, j1)
     cc, h = c[j0:j1], hn[j0:j1]
@@ -87,10 +90,10 @@ def lstm_units(relu, hard, tape, j0, j1, gi, gh, bias, hn, c, gates):
 
 
 @njit(inline="always", **JIT)
-def gru_units(relu, hard, after, tape, j0, j1, gi, gh, bias, b_hh, hp, hn, gates, ghn):
+def gru_units(relu, hard, after, tape, j0, j1, gi, gh, s, bias, b_hh, hp, hn, gates, ghn):
     H = hn.shape[0]
-    ar, az, an = blocks3(gi, H, j0, j1)
-    rr, rz, rn = blocks3(gh, H, j0, j1)
+    ar, az, an = blocks3(gi, s, 0, j1 - j0)
+    rr, rz, rn = blocks3(gh, s, 0, j1 - j0)
     br, bz, bn = blocks3(bias, H, j0, j1)
     tr, tz, tn = blocks3(gates, H, j0, j1)
     bhn, tghn, h, hprev = block(b_hh, 2, H, j0, j1), ghn[j0:j1], hn[j0:j1], hp[j0:j1]
@@ -122,8 +125,8 @@ def gru_reset(hard, gi, gh, bias, hp, q):
 
 
 @njit(inline="always", **JIT)
-def forward_units(cell, relu, hard, after, tape, j0, j1, gi, gh, bias, b_hh, hp, hn, c, gates,
-                  ghn):
+def forward_units(cell, relu, hard, after, tape, j0, j1, gi, gh, s, bias, b_hh, hp, hn, c,
+                  gates, ghn):
     """h_t[j0:j1] of one row for ``cell`` (RNN, LSTM, GRU) (and the LSTM's c, in place);
     ``relu``: act is relu (else tanh), ``hard``: σ is the hard sigmoid (``_math.gate``),
     ``after``: the GRU's reset_after (else gh's n block is (r ⊙ h) W_hnᵀ, see ``gru_reset``),
@@ -134,11 +137,11 @@ def forward_units(cell, relu, hard, after, tape, j0, j1, gi, gh, bias, b_hh, hp,
     three kernels in it, and pruning two of them after cost 0.4-0.5 s of a first forward's
     compilation."""
     if cell == LSTM:
-        lstm_units(relu, hard, tape, j0, j1, gi, gh, bias, hn, c, gates)
+        lstm_units(relu, hard, tape, j0, j1, gi, gh, s, bias, hn, c, gates)
     elif cell == GRU:
-        gru_units(relu, hard, after, tape, j0, j1, gi, gh, bias, b_hh, hp, hn, gates, ghn)
+        gru_units(relu, hard, after, tape, j0, j1, gi, gh, s, bias, b_hh, hp, hn, gates, ghn)
     else:
-        rnn_units(relu, j0, j1, gi, gh, bias, hn)
+        rnn_units(relu, j0, j1, gi, gh, s, bias, hn)
 
 
 @njit(inline="always", **JIT)

@@ -331,12 +331,13 @@ def specialize(cell, after, defaults, train, proj):
                     if t < lengths[b0 + b]:
                         a, g = gi[(t - t0) * n + b], gates[tt, b0 + b]
                         if CELL == LSTM:
-                            lstm_units(relu, hard, TRAIN, 0, H, a, gh[b], bias, hn[b], c[b], g)
+                            lstm_units(relu, hard, TRAIN, 0, H, a, gh[b], H, bias, hn[b], c[b],
+                                       g)
                         elif CELL == GRU:
-                            gru_units(relu, hard, AFTER, TRAIN, 0, H, a, gh[b], bias, b_hh, h[b],
-                                      hn[b], g, ghn[tt, b0 + b])
+                            gru_units(relu, hard, AFTER, TRAIN, 0, H, a, gh[b], H, bias, b_hh,
+                                      h[b], hn[b], g, ghn[tt, b0 + b])
                         else:
-                            rnn_units(relu, 0, H, a, gh[b], bias, hn[b])
+                            rnn_units(relu, 0, H, a, gh[b], H, bias, hn[b])
                 if proj:
                     # h = m W_hrᵀ (every row: a finished one's is not used)
                     matmul(hn, wrp, hq, 0, False)
@@ -383,9 +384,14 @@ def specialize(cell, after, defaults, train, proj):
         j0, j1 = share(p, parts, H)
         copy(hbuf[0, :, j0:j1], h0[:, j0:j1])
         copy(c[:, j0:j1], c0[:, j0:j1])
+        # its units' rows of every gate block as one array of panels, so that one product
+        # writes all its gate columns of gi or gh: block g at [g·s, g·s + j1 − j0)
         wiu, whu = pack_units(w_ih, G, H, j0, j1), pack_units(w_hh, G, H, j0, j1)
+        s = whu.shape[1] * whu.shape[3]
+        wiu = wiu.reshape(G * wiu.shape[1], wiu.shape[2], wiu.shape[3])
+        whu = whu.reshape(G * whu.shape[1], whu.shape[2], whu.shape[3])
         steps = chunk_steps(T, B, chunk_rows)
-        gi, gh = padded(steps * B, GH, y), padded(B, GH, y)
+        gi, gh = padded(steps * B, G * s, y), padded(B, G * s, y)
         xc = np.empty((steps * B, x.shape[2]), x.dtype)
         k = 1
         arrive(counter, parts * k)    # h0 is whole before anyone reads it
@@ -393,9 +399,7 @@ def specialize(cell, after, defaults, train, proj):
             t1 = min(T, t0 + steps)
             # this share's gate columns of gi = x W_ihᵀ for steps [t0, t1)
             if j1 > j0:
-                xs = gather(x, t0, t1, runtime(0), B, xc)
-                for g in range(G):
-                    matmul(xs, wiu[g], gi, g * H + j0, False)
+                matmul(gather(x, t0, t1, runtime(0), B, xc), wiu, gi, 0, False)
             for t in range(t0, t1):
                 h, hn = hbuf[t % 2], hbuf[(t + 1) % 2]
                 if TRAIN:
@@ -404,19 +408,19 @@ def specialize(cell, after, defaults, train, proj):
                 tt = t if TRAIN else 0
                 # this share's columns of gh = h_{t-1} W_hhᵀ (every row: finished ones are unused)
                 if j1 > j0:
-                    for g in range(G):
-                        matmul(h, whu[g], gh, g * H + j0, False)
+                    matmul(h, whu, gh, 0, False)
                 for b in range(B):
                     if t < lengths[b]:
                         # the gates of this share's units
                         a, g = gi[(t - t0) * B + b], gates[tt, b]
                         if CELL == LSTM:
-                            lstm_units(relu, hard, TRAIN, j0, j1, a, gh[b], bias, hn[b], c[b], g)
+                            lstm_units(relu, hard, TRAIN, j0, j1, a, gh[b], s, bias, hn[b], c[b],
+                                       g)
                         elif CELL == GRU:
-                            gru_units(relu, hard, AFTER, TRAIN, j0, j1, a, gh[b], bias, b_hh, h[b],
-                                      hn[b], g, ghn[tt, b])
+                            gru_units(relu, hard, AFTER, TRAIN, j0, j1, a, gh[b], s, bias, b_hh,
+                                      h[b], hn[b], g, ghn[tt, b])
                         else:
-                            rnn_units(relu, j0, j1, a, gh[b], bias, hn[b])
+                            rnn_units(relu, j0, j1, a, gh[b], s, bias, hn[b])
                         copy_row(y[t, b, j0:j1], hn[b, j0:j1])
                     else:
                         copy_row(hn[b, j0:j1], h[b, j0:j1])

@@ -83,7 +83,7 @@ def _step(cell, relu, hard, after, zero, L, B, I, H, P, G, NR, q0, x, w_ih0, w_i
                 gru_reset(hard, gi[b], gh[b], bias[layer], h[layer, b], ghn[b])
             matmul(ghn, w_hn[layer], gh, q0, False)
         for b in range(B):
-            forward_units(cell, relu, hard, after, False, 0, H, gi[b], gh[b], bias[layer],
+            forward_units(cell, relu, hard, after, False, 0, H, gi[b], gh[b], H, bias[layer],
                           b_hh[layer], h[layer, b], hn[b], c[layer, b], gates[b], ghn[b])
         if proj:
             matmul(hn, w_hr[layer], hq, 0, False)     # h = m W_hrᵀ
@@ -100,8 +100,9 @@ def _step_share(p, parts, ctrl, cell, relu, hard, after, zero, L, B, I, H, G, NR
     units [j0, j1) of every layer, meeting the other shares at two barriers a layer.
 
     Its own: w_ih0 (G,NPu,I,NR), w_ih (L−1,G,NPu,H,NR), w_hh (L,G,NPu,H,NR) its units' rows
-    of each gate block (``_loops.pack_units``; NPu = NP(j1 − j0)); scratch gi, gh
-    (B,G·H+NR). Shared, each share writing only its units' columns: h (L,B,H), c (L,B,H
+    of each gate block (``_loops.pack_units``; NPu = NP(j1 − j0)), read as G·NPu panels, so
+    that one product writes all its gate columns; scratch gi, gh (B,G·s+NR), gate block g
+    of its units at [g·s, g·s + j1 − j0) (s = NPu·NR). Shared, each share writing only its units' columns: h (L,B,H), c (L,B,H
     or 0), out (B,H); x, ghn, bias, b_hh as in ``_step``.
     ``ctrl``: the address of the ``_partner.Partner``'s state (GEN numbers this step,
     COUNTER is the barrier's)."""
@@ -109,28 +110,29 @@ def _step_share(p, parts, ctrl, cell, relu, hard, after, zero, L, B, I, H, G, NR
     Hc, Hg = H if cell == LSTM else 0, H if cell == GRU else 0
     j0, j1 = share(p, parts, H)
     npu = n_panels(j1 - j0, NR)
+    s = npu * NR
     state = ctrl_array(ctrl)
     counter = state[COUNTER:COUNTER + 1]
     k = (atomic_load(state, GEN) - 1) * 2 * L        # the barriers of the earlier steps
     x, out = carray(_pointer(x, zero), (B, I)), carray(_pointer(out, zero), (B, H))
-    w_ih0 = carray(_pointer(w_ih0, zero), (G, npu, I, NR))
-    w_ih = carray(_pointer(w_ih, zero), (L - 1, G, npu, H, NR))
-    w_hh = carray(_pointer(w_hh, zero), (L, G, npu, H, NR))
+    w_ih0 = carray(_pointer(w_ih0, zero), (G * npu, I, NR))
+    w_ih = carray(_pointer(w_ih, zero), (L - 1, G * npu, H, NR))
+    w_hh = carray(_pointer(w_hh, zero), (L, G * npu, H, NR))
     bias, b_hh = carray(_pointer(bias, zero), (L, GH)), carray(_pointer(b_hh, zero), (L, GH))
     h, c = carray(_pointer(h, zero), (L, B, H)), carray(_pointer(c, zero), (L, B, Hc))
-    gi, gh = carray(_pointer(gi, zero), (B, GH + NR)), carray(_pointer(gh, zero), (B, GH + NR))
+    gi = carray(_pointer(gi, zero), (B, G * s + NR))
+    gh = carray(_pointer(gh, zero), (B, G * s + NR))
     ghn = carray(_pointer(ghn, zero), (B, Hg))
     gates = ghn[:, :0]
     for layer in range(L):
         if j1 > j0:
-            for g in range(G):
-                matmul(x if layer == 0 else h[layer - 1],
-                       w_ih0[g] if layer == 0 else w_ih[layer - 1, g], gi, g * H + j0, False)
-                matmul(h[layer], w_hh[layer, g], gh, g * H + j0, False)
+            matmul(x if layer == 0 else h[layer - 1], w_ih0 if layer == 0 else w_ih[layer - 1],
+                   gi, 0, False)
+            matmul(h[layer], w_hh[layer], gh, 0, False)
         k += 1
         arrive(counter, parts * k)           # every share has read h_l: it may change
         for b in range(B):
-            forward_units(cell, relu, hard, after, False, j0, j1, gi[b], gh[b], bias[layer],
+            forward_units(cell, relu, hard, after, False, j0, j1, gi[b], gh[b], s, bias[layer],
                           b_hh[layer], h[layer, b], h[layer, b], c[layer, b], gates[b], ghn[b])
         if layer == L - 1:
             copy(out[:, j0:j1], h[layer, :, j0:j1])
@@ -208,8 +210,9 @@ class Stepper:
                 units = [np.stack([pack_units(w, G, H, j0, j1) for w in ws]) if ws else
                          np.zeros((0, G, n_panels(j1 - j0, NR), H, NR), dt)
                          for ws in (w_ih[1:], w_hh)]
+                s = n_panels(j1 - j0, NR) * NR
                 return [pack_units(w_ih[0], G, H, j0, j1), *units,
-                        np.zeros((B, GH + NR), dt), np.zeros((B, GH + NR), dt)]
+                        np.zeros((B, G * s + NR), dt), np.zeros((B, G * s + NR), dt)]
             own = [share_buffers(p) for p in range(2)]
 
             def share_args(p):
