@@ -34,6 +34,7 @@ and ``--cpu-variants`` times the cpu backend once per FASTRNN_CPU_VARIANT.
 """
 import argparse
 import datetime
+import glob
 import itertools
 import json
 import os
@@ -216,15 +217,38 @@ def _gpu_problem():
 
 
 def _machine():
-    """One line: CPU model and count, system, and how busy the machine is (other work skews timings)."""
+    """One line: CPU model (with its family and model numbers and its caches per core, which
+    tell apart CPUs that a VM names alike: an "AMD EPYC" is a Zen 4 at family 25, a Zen 5
+    at 26), count, system, and how busy the machine is (other work skews timings)."""
     model = platform.processor() or platform.machine()
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
+            for line in f:
+                key, _, value = line.partition(":")
+                if not line.strip():
+                    break                     # the first CPU's fields are enough
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
         pass
+    model = fields.get("model name", model)
+    detail = [f"family {fields['cpu family']}, model {fields['model']}"
+              if "cpu family" in fields and "model" in fields else None, _caches()]
+    detail = "; ".join(d for d in detail if d)
+    model += f" ({detail})" if detail else ""
     load = f", load average {os.getloadavg()[0]:.1f} at the start" if hasattr(os, "getloadavg") else ""
     return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}{load}"
+
+
+def _caches():
+    """The first CPU's data caches from sysfs, e.g. "L1d 48K, L2 1024K, L3 32768K", or None."""
+    found = []
+    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
+        kind, level, size = ((load.read(os.path.join(index, name)) or "").strip()
+                             for name in ("type", "level", "size"))
+        if level and size and kind in ("Data", "Unified"):
+            found.append(f"L{level}{'d' if kind == 'Data' else ''} {size}")
+    return ", ".join(found) or None
 
 
 def _plan(args):

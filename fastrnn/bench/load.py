@@ -35,7 +35,8 @@ LEGEND = (f"{FLAG} = measured at load > {THRESHOLD:g} from other processes: not 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _read(path):
+def read(path):
+    """A file's text, or None where it cannot be read."""
     try:
         with open(path) as f:
             return f.read()
@@ -55,7 +56,7 @@ def parse_loadavg(text):
 
 def loadavg():
     """The machine's 1-minute load average and runnable/total task counts now, or None."""
-    return parse_loadavg(_read("/proc/loadavg"))
+    return parse_loadavg(read("/proc/loadavg"))
 
 
 def parse_cpu_times(text):
@@ -85,7 +86,7 @@ def ours_now(pids):
     running = ticks = 0
     for pid in pids:
         for path in glob.glob(f"/proc/{pid}/task/*/stat"):
-            stat = parse_task_stat(_read(path))
+            stat = parse_task_stat(read(path))
             if stat:
                 running += stat[0] == "R"
                 ticks += stat[1]
@@ -108,7 +109,7 @@ class Sampler:
     def begin(self):
         self.others, self.started = [], time.monotonic()
         self.last = 0.0
-        self.cpu, self.ticks = parse_cpu_times(_read("/proc/stat")), self._our_ticks()
+        self.cpu, self.ticks = parse_cpu_times(read("/proc/stat")), self._our_ticks()
 
     def _our_ticks(self):
         return ours_now(self.ours())[1] if self.available else None
@@ -128,7 +129,7 @@ class Sampler:
     def end(self):
         """The figures of the segment since ``begin()``: see ``segment``."""
         self.sample(force=not self.others)
-        cpu, ticks = parse_cpu_times(_read("/proc/stat")), self._our_ticks()
+        cpu, ticks = parse_cpu_times(read("/proc/stat")), self._our_ticks()
         return segment(self.others, self.cpu, cpu, self.ticks, ticks)
 
 
