@@ -46,6 +46,11 @@ def test_matmul_matches_numpy(M, K, N, dtype):
     assert (c[:, :3] == 7).all() and (c[:, 3 + cols:] == 7).all(), "nothing outside written"
     np.testing.assert_array_equal(a, a_before)
     np.testing.assert_array_equal(w, w_before)
+    # the panels last to first: the same sums, every panel's columns its own
+    once = c.copy()
+    c[:] = 7
+    matmul(a, panels, c, 3, False, True)
+    np.testing.assert_array_equal(c, once)
     # accumulate: c += a wᵀ
     matmul(a, panels, c, 3, True)
     np.testing.assert_allclose(c[:, 3:3 + N], 2 * want, rtol=rtol(dtype),

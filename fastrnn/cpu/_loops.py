@@ -137,9 +137,10 @@ def pack_units(w, G, H, j0, j1):
 
 
 @njit(**JIT)
-def add_product(a, panels, out, scratch):
-    """out += a · panelsᵀ (``matmul`` into scratch, then added: out has no padding)."""
-    matmul(a, panels, scratch, 0, False)
+def add_product(a, panels, out, scratch, rev):
+    """out += a · panelsᵀ (``matmul`` into scratch, then added: out has no padding); ``rev``:
+    the panels last to first (``matmul``: a time loop alternates it)."""
+    matmul(a, panels, scratch, 0, False, rev)
     for b in range(out.shape[0]):
         for j in range(out.shape[1]):
             out[b, j] += scratch[b, j]
@@ -320,7 +321,7 @@ def specialize(cell, after, defaults, train, proj):
                     copy(cs[t, b0:b1], c)
                 # gh = h_{t-1} W_hhᵀ, then the fused gate kernel of every row
                 tt = t if TRAIN else 0
-                matmul(h, whp, gh, 0, False)
+                matmul(h, whp, gh, 0, False, t % 2 == 1)
                 if BEFORE:
                     for b in range(n):
                         gru_reset(hard, gi[(t - t0) * n + b], gh[b], bias, h[b], q[b])
@@ -514,7 +515,7 @@ def specialize(cell, after, defaults, train, proj):
                                          dgh2[r0 + b])
                         else:
                             da2[r0 + b] = 0
-                    add_product(da2[r0:r0 + n], whtp, dh, dhp)
+                    add_product(da2[r0:r0 + n], whtp, dh, dhp, t % 2 == 1)
                     continue
                 if BEFORE:
                     for b in range(n):
@@ -545,7 +546,7 @@ def specialize(cell, after, defaults, train, proj):
                             da2[r0 + b] = 0
                             dgh2[r0 + b] = 0
                 # dL/dh_{t-1} += dgh_t W_hh
-                add_product(dgh2[r0:r0 + n], whtp, dh, dhp)
+                add_product(dgh2[r0:r0 + n], whtp, dh, dhp, t % 2 == 1)
             if fused:
                 K = (tb - ta) * n
                 chunk_grads(ta, tb, b0, b1, runtime(0), GH, q0, x, hs, hq, ms, da2[:K], dgh2[:K],
@@ -597,7 +598,7 @@ def specialize(cell, after, defaults, train, proj):
             arrive(counter, parts * k)      # every unit's column of dgh_t is written
             if j1 > j0:
                 # dL/dh_{t-1}[:, j0:j1] += dgh_t W_hh[:, j0:j1]
-                add_product(dgh[t], whtp[q0:q1], dh[:, j0:j1], dhp)
+                add_product(dgh[t], whtp[q0:q1], dh[:, j0:j1], dhp, t % 2 == 1)
         copy(dh0[:, j0:j1], dh[:, j0:j1])
         copy(dc0[:, j0:j1], dc[:, j0:j1])
 
