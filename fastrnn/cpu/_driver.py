@@ -141,7 +141,7 @@ def forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, options, train, w_
     c0 = c0 if kind == LSTM else np.empty((B, 0), dtype)
     y, h_T, c_T = _buffers.empty((T, B, P), dtype), np.empty((B, P), dtype), np.empty((B, Hc), dtype)
     # the tape (recycled memory: ``_buffers``); in inference no states, and one step of
-    # gates the kernels are given but do not write
+    # gates the kernels are given as scratch (the LSTM's write it; ``_cells.lstm_units``)
     Tt = T if train else 1
     hs = _buffers.empty((T + 1 if train else 0, B, P), dtype)
     cs = _buffers.empty((T + 1 if train else 0, B, Hc), dtype)

@@ -45,7 +45,7 @@ P = H but for the LSTM's projection; NR the panels' width, ``_tile``):
     bias, b_hh (G·H,) as in ``_cells``    h0 (B,P)    c0 (B,H) LSTM, else (B,0)
     lengths (B,) int64     y (T,B,P) out     h_T, c_T like h0, c0: out
     tape: written when training (``specialize``'s train); otherwise hs, cs have no rows,
-    ms none, and gates, ghn one step that the gate kernels are given but do not write:
+    ms none, and gates, ghn one step of scratch (the LSTM's gate kernel writes its gates):
       hs (T+1,B,P) the state entering each step, hs[T] the final one; cs likewise (LSTM)
       gates (T',B,G·H) the gates after their nonlinearity (RNN: last axis 0)
       ghn (T',B,H) GRU h W_hnᵀ + b_hn (without reset_after: r ⊙ h), else last axis 0
@@ -264,7 +264,7 @@ def specialize(cell, after, defaults, train, proj):
     GRU's; pass True for the others), with ``defaults``, act = tanh and σ = the sigmoid
     as constants (the kernels' relu and hard arguments are then ignored), and ``train``:
     the forward writes the tape (else hs, cs, gates, ghn, ms are scratch it need not
-    write, and its gate kernels store no gates: ``_cells``). The backward is that of
+    write, and its GRU and RNN gate kernels store no gates: ``_cells``). The backward is that of
     ``train``. ``proj``: the LSTM has a projection (W_hr): without one, the batch loops hold
     no code of it.
 
@@ -332,8 +332,7 @@ def specialize(cell, after, defaults, train, proj):
                     if t < lengths[b0 + b]:
                         a, g = gi[(t - t0) * n + b], gates[tt, b0 + b]
                         if CELL == LSTM:
-                            lstm_units(relu, hard, TRAIN, 0, H, a, gh[b], H, bias, hn[b], c[b],
-                                       g)
+                            lstm_units(relu, hard, True, 0, H, a, gh[b], H, bias, hn[b], c[b], g)
                         elif CELL == GRU:
                             gru_units(relu, hard, AFTER, TRAIN, 0, H, a, gh[b], H, bias, b_hh,
                                       h[b], hn[b], g, ghn[tt, b0 + b])
@@ -415,7 +414,7 @@ def specialize(cell, after, defaults, train, proj):
                         # the gates of this share's units
                         a, g = gi[(t - t0) * B + b], gates[tt, b]
                         if CELL == LSTM:
-                            lstm_units(relu, hard, TRAIN, j0, j1, a, gh[b], s, bias, hn[b], c[b],
+                            lstm_units(relu, hard, True, j0, j1, a, gh[b], s, bias, hn[b], c[b],
                                        g)
                         elif CELL == GRU:
                             gru_units(relu, hard, AFTER, TRAIN, j0, j1, a, gh[b], s, bias, b_hh,
