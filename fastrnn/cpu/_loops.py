@@ -70,7 +70,8 @@ from ._tile import any_layout, matmul, matmul_t, n_panels, pack_into, panel_widt
 def runtime(typingctx, v):
     """v as a run-time value of its type (int64 for a constant 0, not ``Literal[int](0)``):
     Numba compiles a function called with a constant in one place and a variable in another
-    twice, once for the literal, and with it all that the function calls again."""
+    twice, once for the literal, and with it all that the function calls again. (So every
+    ``matmul`` of the batch loops and the backward passes its ``rev`` as a run-time bool.)"""
     def codegen(context, builder, sig, args):
         return context.cast(builder, args[0], sig.args[0], sig.return_type)
 
@@ -220,7 +221,7 @@ def chunk_dx(ta, tb, b0, b1, dar, witp, dx, dxs):
     """dx[t, b] = dar[k] W_ih for the rows of a chunk (as in ``chunk_grads``); witp the panels
     of W_ihᵀ, dxs (≥ K, ≥ NP·NR) scratch."""
     n = b1 - b0
-    matmul(dar, witp, dxs, 0, False)
+    matmul(dar, witp, dxs, 0, False, runtime(False))
     for k in range(dar.shape[0]):
         row, xrow = dxs[k], dx[ta + k // n, b0 + k % n]
         for j in range(xrow.shape[0]):
@@ -314,7 +315,7 @@ def specialize(cell, after, defaults, train, proj):
         gi, xc = gis[p, :steps * n], xcs[p, :steps * n]
         for t0 in range(0, T, steps):
             t1 = min(T, t0 + steps)
-            matmul(gather(x, t0, t1, b0, b1, xc), wip, gi, 0, False)
+            matmul(gather(x, t0, t1, b0, b1, xc), wip, gi, 0, False, runtime(False))
             for t in range(t0, t1):
                 if TRAIN:
                     copy(hs[t, b0:b1], h)
@@ -327,7 +328,7 @@ def specialize(cell, after, defaults, train, proj):
                         gru_reset(hard, gi[(t - t0) * n + b], gh[b], bias, h[b], q[b])
                         if TRAIN:
                             copy_row(ghn[tt, b0 + b], q[b])
-                    matmul(q, wnp, gh, 2 * H, False)
+                    matmul(q, wnp, gh, 2 * H, False, t % 2 == 1)
                 for b in range(n):
                     if t < lengths[b0 + b]:
                         a, g = gi[(t - t0) * n + b], gates[tt, b0 + b]
@@ -340,7 +341,7 @@ def specialize(cell, after, defaults, train, proj):
                             rnn_units(relu, 0, H, a, gh[b], H, bias, hn[b])
                 if proj:
                     # h = m W_hrᵀ (every row: a finished one's is not used)
-                    matmul(hn, wrp, hq, 0, False)
+                    matmul(hn, wrp, hq, 0, False, t % 2 == 1)
                 for b in range(n):
                     if t < lengths[b0 + b]:
                         if proj:
@@ -504,7 +505,7 @@ def specialize(cell, after, defaults, train, proj):
                         else:
                             dht[b] = 0
                         copy_row(dhs2[r0 + b], dht[b])
-                    matmul(dht, wrtp, dm, 0, False)
+                    matmul(dht, wrtp, dm, 0, False, t % 2 == 1)
                     for b in range(n):
                         bb = b0 + b
                         if t < lengths[bb]:
@@ -527,7 +528,7 @@ def specialize(cell, after, defaults, train, proj):
                             da2[r0 + b] = 0
                             dgh2[r0 + b] = 0
                             dan[b] = 0
-                    matmul(dan, wntp, dq, 0, False)
+                    matmul(dan, wntp, dq, 0, False, t % 2 == 1)
                     for b in range(n):
                         if t < lengths[b0 + b]:
                             gru_back_reset(hard, gates[t, b0 + b], hs[t, b0 + b], dq[b], dh[b],
