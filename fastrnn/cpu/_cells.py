@@ -19,9 +19,9 @@ step of scratch in inference), since on Zen 5 that is the faster way.
 Forward kernels cover the hidden units [j0, j1) so that threads can split a
 row: gi and gh hold gate block g of those units at columns [g·s, g·s + j1 − j0)
 (a whole row: j0 = 0, s = H; a share's own columns: s = the width of its
-panels, so that one product per step writes all of its gate blocks), every
-other argument at g·H + j. Backward kernels cover the whole row. The equations are those of
-``fastrnn.reference``. Every loop runs over ``range(n)`` on 1-D views of the
+panels, so that one product per step writes all of its gate blocks; the RNN,
+one block, ignores s), every other argument at g·H + j. Backward kernels
+cover the whole row. The equations are those of ``fastrnn.reference``. Every loop runs over ``range(n)`` on 1-D views of the
 gate blocks: with offset indices (``H + j``) Numba's negative-index handling
 keeps LLVM from vectorising.
 
@@ -151,7 +151,8 @@ def forward_units(cell, relu, hard, after, tape, j0, j1, gi, gh, s, bias, b_hh, 
     """h_t[j0:j1] of one row for ``cell`` (RNN, LSTM, GRU) (and the LSTM's c, in place);
     ``relu``: act is relu (else tanh), ``hard``: σ is the hard sigmoid (``_math.gate``),
     ``after``: the GRU's reset_after (else gh's n block is (r ⊙ h) W_hnᵀ, see ``gru_reset``),
-    ``tape``: also write gates (and the GRU's ghn) for the backward.
+    ``tape``: also write gates (and the GRU's ghn) for the backward; s: the stride of gi's
+    and gh's gate blocks (module docstring).
 
     The stream's step, compiled for every cell, calls this. The time loops (``_loops``)
     choose their cell's kernel themselves, on their constant cell: inlining this, with all

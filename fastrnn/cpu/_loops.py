@@ -265,8 +265,8 @@ def specialize(cell, after, defaults, train, proj):
     GRU's; pass True for the others), with ``defaults``, act = tanh and σ = the sigmoid
     as constants (the kernels' relu and hard arguments are then ignored), and ``train``:
     the forward writes the tape (else hs, cs, gates, ghn, ms are scratch it need not
-    write, and its GRU and RNN gate kernels store no gates: ``_cells``). The backward is that of
-    ``train``. ``proj``: the LSTM has a projection (W_hr): without one, the batch loops hold
+    write, and its GRU and RNN gate kernels store no gates: ``_cells``). The backward is
+    that of ``train``. ``proj``: the LSTM has a projection (W_hr): without one, the batch loops hold
     no code of it.
 
     Each combination is its own Numba function (a closure over these constants, cached on
