@@ -17,7 +17,7 @@ w = np.arange(40 * 6, dtype=np.float32).reshape(40, 6)
 panels = _loops.pack_units(w, 4, 10, 0, 10)
 print(json.dumps(dict(hits=sum(_loops.pack_units.stats.cache_hits.values()),
                       misses=sum(_loops.pack_units.stats.cache_misses.values()),
-                      same=bool((panels[1, 0, :, :10] == w[10:20].T).all()))))
+                      same=bool((panels[1, :, :10] == w[10:20].T).all()))))
 """
 
 

@@ -21,9 +21,10 @@ row: gi and gh hold gate block g of those units at columns [g·s, g·s + j1 − 
 (a whole row: j0 = 0, s = H; a share's own columns: s = the width of its
 panels, so that one product per step writes all of its gate blocks; the RNN,
 one block, ignores s), every other argument at g·H + j. Backward kernels
-cover the whole row. The equations are those of ``fastrnn.reference``. Every loop runs over ``range(n)`` on 1-D views of the
-gate blocks: with offset indices (``H + j``) Numba's negative-index handling
-keeps LLVM from vectorising.
+cover the whole row. The equations are those of ``fastrnn.reference``. Every
+loop runs over ``range(n)`` on 1-D views of the gate blocks: with offset
+indices (``H + j``) Numba's negative-index handling keeps LLVM from
+vectorising.
 
 Two things decide whether the vector code runs (measured, LSTM backward at
 H = 128 over 1,792 rows): a run-time ``relu`` or ``hard`` flag inside a loop

@@ -128,12 +128,15 @@ def gather(x, t0, t1, b0, b1, xc):
 
 @njit(**JIT)
 def pack_units(w, G, H, j0, j1):
-    """Units [j0, j1) of each of w's G gate blocks as panels (G, NP, K, NR): a share's own
-    slice of W_ih or W_hh, packed by the share itself (into its own core's cache)."""
+    """Units [j0, j1) of each of w's G gate blocks as one array of panels (G·NP, K, NR), gate
+    block g's in panels [g·NP, (g + 1)·NP): a share's own slice of W_ih or W_hh, packed by
+    the share itself (into its own core's cache). One product by them writes all the
+    share's gate columns, block g's at [g·s, g·s + j1 − j0) (s = NP·NR, ``_cells``)."""
     nr = panel_width(w)
-    out = np.empty((G, n_panels(j1 - j0, nr), w.shape[1], nr), w.dtype)
+    npu = n_panels(j1 - j0, nr)
+    out = np.empty((G * npu, w.shape[1], nr), w.dtype)
     for g in range(G):
-        pack_into(w, g * H + j0, g * H + j1, out[g])
+        pack_into(w, g * H + j0, g * H + j1, out[g * npu:(g + 1) * npu])
     return out
 
 
@@ -266,8 +269,8 @@ def specialize(cell, after, defaults, train, proj):
     as constants (the kernels' relu and hard arguments are then ignored), and ``train``:
     the forward writes the tape (else hs, cs, gates, ghn, ms are scratch it need not
     write, and its GRU and RNN gate kernels store no gates: ``_cells``). The backward is
-    that of ``train``. ``proj``: the LSTM has a projection (W_hr): without one, the batch loops hold
-    no code of it.
+    that of ``train``. ``proj``: the LSTM has a projection (W_hr): without one, the batch
+    loops hold no code of it.
 
     Each combination is its own Numba function (a closure over these constants, cached on
     disk by them), so a call compiles only the code of its own cell: the other cells (each
@@ -385,12 +388,8 @@ def specialize(cell, after, defaults, train, proj):
         j0, j1 = share(p, parts, H)
         copy(hbuf[0, :, j0:j1], h0[:, j0:j1])
         copy(c[:, j0:j1], c0[:, j0:j1])
-        # its units' rows of every gate block as one array of panels, so that one product
-        # writes all its gate columns of gi or gh: block g at [g·s, g·s + j1 − j0)
         wiu, whu = pack_units(w_ih, G, H, j0, j1), pack_units(w_hh, G, H, j0, j1)
-        s = whu.shape[1] * whu.shape[3]
-        wiu = wiu.reshape(G * wiu.shape[1], wiu.shape[2], wiu.shape[3])
-        whu = whu.reshape(G * whu.shape[1], whu.shape[2], whu.shape[3])
+        s = whu.shape[0] // G * whu.shape[2]      # the width of a gate block's panels
         steps = chunk_steps(T, B, chunk_rows)
         gi, gh = padded(steps * B, G * s, y), padded(B, G * s, y)
         xc = np.empty((steps * B, x.shape[2]), x.dtype)

@@ -99,11 +99,11 @@ def _step_share(p, parts, ctrl, cell, relu, hard, after, zero, L, B, I, H, G, NR
     """Share p of one ``_step`` (cells without a projection or the GRU's reset before):
     units [j0, j1) of every layer, meeting the other shares at two barriers a layer.
 
-    Its own: w_ih0 (G,NPu,I,NR), w_ih (L−1,G,NPu,H,NR), w_hh (L,G,NPu,H,NR) its units' rows
-    of each gate block (``_loops.pack_units``; NPu = NP(j1 − j0)), read as G·NPu panels, so
-    that one product writes all its gate columns; scratch gi, gh (B,G·s+NR), gate block g
-    of its units at [g·s, g·s + j1 − j0) (s = NPu·NR). Shared, each share writing only its units' columns: h (L,B,H), c (L,B,H
-    or 0), out (B,H); x, ghn, bias, b_hh as in ``_step``.
+    Its own: w_ih0 (G·NPu,I,NR), w_ih (L−1,G·NPu,H,NR), w_hh (L,G·NPu,H,NR) its units' rows
+    of every gate block (``_loops.pack_units``; NPu = NP(j1 − j0)); scratch gi, gh
+    (B,G·s+NR), gate block g of its units at [g·s, g·s + j1 − j0) (s = NPu·NR). Shared,
+    each share writing only its units' columns: h (L,B,H), c (L,B,H or 0), out (B,H); x,
+    ghn, bias, b_hh as in ``_step``.
     ``ctrl``: the address of the ``_partner.Partner``'s state (GEN numbers this step,
     COUNTER is the barrier's)."""
     GH = G * H
@@ -208,7 +208,7 @@ class Stepper:
                 """Share p's own: its units' rows of W_ih and W_hh, packed; gi, gh scratch."""
                 j0, j1 = share(p, 2, H)
                 units = [np.stack([pack_units(w, G, H, j0, j1) for w in ws]) if ws else
-                         np.zeros((0, G, n_panels(j1 - j0, NR), H, NR), dt)
+                         np.zeros((0, G * n_panels(j1 - j0, NR), H, NR), dt)
                          for ws in (w_ih[1:], w_hh)]
                 s = n_panels(j1 - j0, NR) * NR
                 return [pack_units(w_ih[0], G, H, j0, j1), *units,
