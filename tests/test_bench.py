@@ -194,7 +194,7 @@ def test_cuda_device_without_a_gpu_fails_with_a_clear_message(capsys):
 
 def test_contention_and_variant_options():
     args = parse()
-    assert (args.load, args.concurrent, args.cpu_variants) == (0, 1, ["auto"])
+    assert (args.load, args.concurrent, args.cpu_variants, args.rounds) == (0, 1, ["auto"], 1)
     assert args.warmup >= 1 and args.warmup_time > 0 and args.min_time > 0
     args = parse("--load", "2", "--concurrent", "3", "--cpu-variants", "auto, units,nosuch",
                  "--warmup", "0", "--warmup-time", "0", "--min-time", "0.5")
@@ -203,6 +203,7 @@ def test_contention_and_variant_options():
 
 
 @pytest.mark.parametrize("argv", [["--load", "-1"], ["--concurrent", "0"], ["--cpu-variants", ","],
+                                  ["--rounds", "0"],
                                   ["--warmup", "-1"], ["--min-time", "-1"], ["--warmup-time", "nan"]])
 def test_bad_contention_options_are_refused(capsys, argv):
     with pytest.raises(SystemExit):
@@ -215,7 +216,7 @@ def test_help_documents_load_flags_and_contention():
     bench.add_arguments(parser)
     out = " ".join(parser.format_help().split())
     for words in ("/proc/loadavg", "runnable", "! = measured at load > 0.5 from other processes",
-                  "--load N", "--concurrent K", "FASTRNN_CPU_VARIANT", "min–max"):
+                  "--load N", "--concurrent K", "--rounds R", "FASTRNN_CPU_VARIANT", "min–max"):
         assert words in out
 
 
@@ -345,6 +346,42 @@ def test_copies_combine_median_of_medians_and_all_runs():
     assert peers.combine(rows[:1]) == rows[0]
     failed = peers.combine([rows[0], dict(rows[1], error="ValueError: no")])
     assert failed["error"] == "1 of 2 copies failed: ValueError: no" and "ms" not in failed
+
+
+def test_rounds_keep_each_measurements_fastest_round():
+    def row(peer, ms, round_, **extra):
+        return dict(peer=peer, cell="lstm", kind="fwd", shape=[3, 2, 4, 5], threads=2, ms=ms,
+                    ms_all=[ms], round=round_, **extra)
+    kept = table.fastest_rounds([row("cpu", 3.0, 0), row("torch", 2.0, 0), row("cpu", 1.5, 1),
+                                 row("torch", 2.5, 1), row("cpu", 2.0, 2), row("torch", 4.0, 2)])
+    by_peer = {r["peer"]: r for r in kept}
+    assert (by_peer["cpu"]["ms"], by_peer["cpu"]["round"], by_peer["cpu"]["rounds_ms"]) == \
+        (1.5, 1, [3.0, 1.5, 2.0])
+    assert (by_peer["torch"]["ms"], by_peer["torch"]["rounds_ms"]) == (2.0, [2.0, 2.5, 4.0])
+    # a failed round makes the measurement an error, whichever round it was
+    failed = row("cpu", None, 1, error="ValueError: no")
+    for order in ([row("cpu", 3.0, 0), failed], [failed, row("cpu", 3.0, 0)]):
+        (kept,) = table.fastest_rounds(order)
+        assert kept["error"] == "ValueError: no"
+    assert table.fastest_rounds([row("cpu", 3.0, 0)])[0]["rounds_ms"] == [3.0]
+
+
+def test_tiny_run_in_rounds(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    code = cli.main(["bench", "--peers", "ref,gemm", "--shapes", "3,2,4,5", "--cells", "gru",
+                     "--passes", "fwd", "--threads", "1", "--ref-repeats", "1", "--rounds", "3",
+                     "--warmup-time", "0", "--min-time", "0", "--json", str(path)])
+    out = capsys.readouterr().out
+    saved = json.loads(path.read_text())
+    assert code == 0, saved["errors"]
+    assert "--rounds 3: the peers of each shape ran 3 times, interleaved" in out
+    # every round in fresh processes, taking turns: ref, gemm, ref, gemm, ref, gemm
+    assert len({p["pid"] for p in saved["processes"].values()}) == len(saved["processes"]) == 6
+    refs = [r for r in saved["results"] if r["peer"] == "ref"]
+    assert [r["round"] for r in refs] == [0, 1, 2]
+    assert [r["peer"] for r in saved["results"]] == ["ref", "gemm", "gemm"] * 3
+    cells = dict(zip(saved["columns"], saved["rows"][0]))
+    assert float(cells["ref ms"]) == pytest.approx(min(r["ms"] for r in refs), rel=0.01, abs=1e-3)
 
 
 @needs_proc

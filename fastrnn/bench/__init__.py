@@ -27,6 +27,13 @@ A host can also slow the cores without any process showing it (a VM whose
 vCPUs share physical cores with another tenant): a fixed loop is timed alone
 and in one copy per core before and after the measurements (``host``), and
 the header flags a run whose copies slowed each other beyond 1.15×.
+A host like that also changes state from minute to minute (its cores run
+at one speed for a while, then 1.3-1.5× slower), which a peer timed in one
+state and its rival in the other turns into a false ratio. ``--rounds R``
+runs the peers of each shape R times over, interleaved (cpu, torch, ort,
+cpu, torch, ort, ...), each time in fresh processes, and keeps each peer's
+fastest round (the lowest median): every peer gets R chances at the same
+quiet moments (JSON: every round's rows, and ``rounds_ms`` in the kept one).
 ``--load N`` adds N busy processes of ours for the whole run (timings
 under contention; they are not counted as load), ``--concurrent K`` runs K
 copies of each worker at once (K fastrnn processes sharing the machine),
@@ -190,6 +197,10 @@ def add_arguments(parser):
     parser.add_argument("--time-cap", type=float, default=30.0, metavar="SECONDS",
                         help="stop a measurement's repeats (after the first) once they took this "
                              "long; marked * in the table (default: 30)")
+    parser.add_argument("--rounds", type=_positive, default=1, metavar="R",
+                        help="run the peers of each shape R times, interleaved, and keep each "
+                             "peer's fastest round: robust to a host whose speed changes from "
+                             "minute to minute (default: 1)")
     parser.add_argument("--load", type=_natural, default=0, metavar="N",
                         help="run N busy processes (pure-Python spin loops) during all timings "
                              "(default: 0)")
@@ -341,12 +352,15 @@ def run(args):
         # changes over minutes, so a row's ratios compare times taken close together; a GPU
         # is not shared, and one process per peer pays for its CUDA context and JIT once
         groups = [args.shapes] if args.device == "cuda" else [[s] for s in args.shapes]
-        for thr, shapes, name in itertools.product(threads, groups, names):
+        # with --rounds, the peers of one shape take turns round after round
+        for thr, shapes, round_, name in itertools.product(threads, groups, range(args.rounds),
+                                                           names):
             job = _job(args, name, thr, shapes)
 
-            def collect(row, job=job):
+            def collect(row, job=job, round_=round_):
                 row.update(peer=job["name"], threads=job["threads"], repeats=job["repeats"],
-                           busy=args.load, concurrent=args.concurrent, flagged=load.flagged(row))
+                           busy=args.load, concurrent=args.concurrent, flagged=load.flagged(row),
+                           round=round_)
                 if _variant(job["name"]):
                     row["variant"] = _variant(job["name"])
                 results.append(row)
@@ -355,6 +369,7 @@ def run(args):
                     errors[f"{row['peer']} {row['cell']} {row['kind']} {row['shape']}"] = row["error"]
             outcome = _peers.run(job, collect, copies=args.concurrent, busy=busy.pids)
             where = f"{name} at {thr or '-'} threads, {' '.join(','.join(map(str, s)) for s in shapes)}"
+            where += f", round {round_ + 1}" if args.rounds > 1 else ""
             infos[name], processes[where] = outcome.info, outcome.process
             if outcome.error:
                 errors[where] = outcome.error
@@ -368,7 +383,8 @@ def run(args):
     if checks:
         checks["after"] = host.check(host.cores_for(threads))
     header["host_check"] = checks
-    body = table.rows(results, names, args.cells, args.passes, args.shapes, threads)
+    body = table.rows(table.fastest_rounds(results), names, args.cells, args.passes, args.shapes,
+                      threads)
     text = _report(args, header, table.render(body, args.markdown), names, infos, skipped, errors)
     print(text)
     if args.json:
@@ -433,6 +449,10 @@ def _report(args, header, table_text, names, infos, skipped, errors):
         legend.append(f"--concurrent {args.concurrent}: {args.concurrent} copies of each worker ran at "
                       "once, each task started in all at the same moment; ms = median of the copies' "
                       "medians, min–max over all their runs")
+    if args.rounds > 1:
+        legend.append(f"--rounds {args.rounds}: the peers of each shape ran {args.rounds} times, "
+                      "interleaved, each in fresh processes; each row is the peer's fastest round "
+                      "(the lowest median), its min–max and load that round's")
     if set(_peers.RIVALS) & set(names):
         legend.append(f"rival/{ours} = fastest of torch, ort ÷ {ours} (> 1: fastrnn is faster)")
     if "gemm" in names:

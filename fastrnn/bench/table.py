@@ -35,6 +35,24 @@ def _key(row):
     return row["peer"], row["cell"], row["kind"], tuple(row["shape"]), row["threads"]
 
 
+def fastest_rounds(results):
+    """``results`` with one row per (peer, cell, pass, shape, threads): of a measurement timed
+    in several rounds (``--rounds``), the round with the lowest median, with every round's
+    median in ``rounds_ms`` (in order); a round that failed makes the measurement an error."""
+    kept = {}
+    for row in results:
+        key = _key(row)
+        held = kept.get(key)
+        if held is None:
+            kept[key] = dict(row, rounds_ms=[row.get("ms")])
+            continue
+        rounds = held["rounds_ms"] + [row.get("ms")]
+        if "error" not in held and ("error" in row or row["ms"] < held["ms"]):
+            held = row
+        kept[key] = dict(held, rounds_ms=rounds)
+    return list(kept.values())
+
+
 def gflops(row):
     """GFLOP/s of one timed result."""
     return flops(row["cell"], row["kind"], row["shape"]) / row["ms"] / 1e6
