@@ -366,6 +366,21 @@ def test_rounds_keep_each_measurements_fastest_round():
     assert table.fastest_rounds([row("cpu", 3.0, 0)])[0]["rounds_ms"] == [3.0]
 
 
+def test_rows_timed_while_the_host_was_slow_are_marked():
+    def row(threads, alone, slowdown, load_=0.0):
+        return dict(peer="cpu", cell="lstm", kind="fwd", shape=[3, 2, 4, 5], threads=threads,
+                    ms=1.0, ms_all=[1.0], runs=5, repeats=5, load=load_, host_alone_ms=alone,
+                    host_slowdown=slowdown)
+    assert not host.slow(row(2, 30.0, 1.1), 30.0) and host.slow(row(2, 30.0, 1.2), 30.0)
+    # one thread: the cores slowing each other does not matter, one slow core does
+    assert not host.slow(row(1, 30.0, 1.5), 30.0) and host.slow(row(1, 40.0, 1.0), 30.0)
+    assert not host.slow(dict(threads=2), 30.0)     # no check (--load, --concurrent, cuda)
+    rows = [row(1, 30.0, 1.0), row(2, 31.0, 1.3, load_=0.7)]
+    body = table.rows(rows, ["cpu"], ["lstm"], ["fwd"], [Shape(3, 2, 4, 5)], [1, 2])
+    loads = [line[-1] for line in body[1:]]
+    assert loads == ["0.00", "0.70" + load.FLAG + host.FLAG]
+
+
 def test_tiny_run_in_rounds(tmp_path, capsys):
     path = tmp_path / "bench.json"
     code = cli.main(["bench", "--peers", "ref,gemm", "--shapes", "3,2,4,5", "--cells", "gru",
@@ -375,6 +390,9 @@ def test_tiny_run_in_rounds(tmp_path, capsys):
     saved = json.loads(path.read_text())
     assert code == 0, saved["errors"]
     assert "--rounds 3: the peers of each shape ran 3 times, interleaved" in out
+    assert host.LEGEND in out
+    for result in saved["results"]:    # each round's host check, in its rows
+        assert result["host_alone_ms"] > 0 and result["host_slowdown"] > 0
     # every round in fresh processes, taking turns: ref, gemm, ref, gemm, ref, gemm
     assert len({p["pid"] for p in saved["processes"].values()}) == len(saved["processes"]) == 6
     refs = [r for r in saved["results"] if r["peer"] == "ref"]

@@ -339,7 +339,7 @@ def run(args):
                   cpu_variants=args.cpu_variants)
     names, skipped = _plan(args)
     threads = [None] if args.device == "cuda" else args.threads
-    results, infos, processes, errors = [], {}, {}, {}
+    results, infos, processes, errors, state = [], {}, {}, {}, {}
     # the host's own contention, which /proc cannot see (``host``): before the --load
     # processes start and after they stop
     checks = {} if args.device == "cuda" else {"before": host.check(host.cores_for(threads))}
@@ -356,11 +356,15 @@ def run(args):
         for thr, shapes, round_, name in itertools.product(threads, groups, range(args.rounds),
                                                            names):
             job = _job(args, name, thr, shapes)
+            if _round_checks(args) and name == names[0]:
+                # the host's state for this round of this shape, kept in its rows (not with
+                # --load or --concurrent, whose own processes would slow the check)
+                state = host.summary(host.check(host.cores_for([thr]), host.ROUND_TRIALS))
 
-            def collect(row, job=job, round_=round_):
+            def collect(row, job=job, round_=round_, state=state):
                 row.update(peer=job["name"], threads=job["threads"], repeats=job["repeats"],
                            busy=args.load, concurrent=args.concurrent, flagged=load.flagged(row),
-                           round=round_)
+                           round=round_, **state)
                 if _variant(job["name"]):
                     row["variant"] = _variant(job["name"])
                 results.append(row)
@@ -392,6 +396,11 @@ def run(args):
             json.dump(dict(header, peers=infos, processes=processes, skipped=skipped, errors=errors,
                            results=results, columns=body[0], rows=body[1:], table=text), f, indent=1)
     return 1 if errors else 0
+
+
+def _round_checks(args):
+    """Whether the host is checked before each round of each shape (``host.summary``)."""
+    return args.device == "cpu" and not args.load and args.concurrent == 1
 
 
 def _interrupt(signum, frame):
@@ -441,6 +450,8 @@ def _report(args, header, table_text, names, infos, skipped, errors):
     legend.append("load = mean runnable tasks of other processes while the row was timed "
                   "(sampled from /proc/loadavg every 0.1 s, our own processes and threads not "
                   "counted; the worst of the row's peers); " + load.LEGEND)
+    if _round_checks(args):
+        legend.append(host.LEGEND)
     if args.load:
         legend.append(f"--load {args.load}: {args.load} busy process{'es' * (args.load > 1)} of ours "
                       "(pure-Python spin loops, in a session of their own) ran during all timings; "

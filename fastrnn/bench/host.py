@@ -13,6 +13,12 @@ will use at once, each copy a process of its own, and reports
 
 A slowdown above ``THRESHOLD`` flags the run: its multi-thread rows are not
 clean. The lone times' spread says how steady one core was.
+
+The host's state also changes from minute to minute (on 2026-12-08 the lone
+loop took 31-36 ms in one check and 53-63 in another, and 1-thread timings
+moved with it), so the bench also runs a short check (``ROUND_TRIALS``)
+before each round of each shape, keeps its figures in that round's rows
+(``summary``), and marks a row timed while the host was slow (``slow``).
 """
 import os
 import statistics
@@ -74,6 +80,34 @@ def check(copies, trials=TRIALS, n=LOOP_N):
     slowdown = statistics.median(together) / statistics.median(alone)
     return dict(alone_ms=alone, together_ms=together, copies=copies, slowdown=slowdown,
                 flagged=copies > 1 and slowdown > THRESHOLD)
+
+
+#: trials of the check before each round of each shape (``fastrnn bench``): about 0.5 s
+ROUND_TRIALS = 3
+#: a round whose lone loop ran slower than this × the run's fastest lone loop is flagged
+SLOW_CORE = 1.25
+#: the mark of a row measured while the host was slow (``slow``)
+FLAG = "h"
+LEGEND = (f"{FLAG} = the host was slow while the row's peers were timed: the check before "
+          f"their round found the cores slowing each other (> {THRESHOLD:g}×, multi-thread rows) "
+          f"or one core {SLOW_CORE:g}× slower than at the run's fastest check")
+
+
+def summary(result):
+    """The figures of a ``check`` a result row keeps: host_alone_ms (the median lone time)
+    and host_slowdown."""
+    return dict(host_alone_ms=statistics.median(result["alone_ms"]),
+                host_slowdown=result["slowdown"])
+
+
+def slow(row, fastest_alone_ms):
+    """Whether a result row (with ``summary``'s figures) was timed while the host was slow:
+    its cores slowed each other beyond THRESHOLD (a multi-thread row), or its lone loop
+    took more than SLOW_CORE × ``fastest_alone_ms``, the fastest of the run."""
+    if row.get("host_alone_ms") is None:
+        return False
+    together = (row.get("threads") or 1) > 1 and row["host_slowdown"] > THRESHOLD
+    return together or row["host_alone_ms"] > SLOW_CORE * fastest_alone_ms
 
 
 def describe(when, result):

@@ -8,13 +8,14 @@ per-step recurrent products ("rec"), and both together ("all", the rate a
 forward would reach if it were nothing but these GEMMs); "% GEMM", fastrnn's
 GFLOP/s as a percentage of "all" (a training step against its forward's
 products); and "load", the most runnable tasks of other processes any of the
-row's measurements saw on average (load.py), marked ``!`` above load.THRESHOLD.
+row's measurements saw on average (load.py), marked ``!`` above load.THRESHOLD,
+and ``h`` where the host was slow while they were timed (``host.slow``).
 
 fastrnn's cpu peer can appear once per cpu variant (``--cpu-variants``):
 "cpu" for auto, "cpu:<variant>" otherwise; the first of them is the one the
 ratios compare with.
 """
-from . import load
+from . import host, load
 from .peers import OURS, RIVALS
 from .workloads import flops
 
@@ -90,6 +91,7 @@ def rows(results, peers, cells, passes, shapes, threads):
     """The table's cells as strings, header first; ``results`` are the workers' rows with peer and threads."""
     names, timed, ours, rivals = columns(peers)
     found = {_key(r): r for r in results}
+    fastest = min((r["host_alone_ms"] for r in results if r.get("host_alone_ms")), default=None)
     body = [names]
     for cell in cells:
         for kind in passes:
@@ -101,7 +103,8 @@ def rows(results, peers, cells, passes, shapes, threads):
                     line += [text for peer in timed for text in (_cell(get(peer)), _spread(get(peer)))]
                     line += _measures(names, ours, rivals, get, cell, shape)
                     line.append(_load([get(peer) for peer in timed]
-                                      + [get("gemm", product) for product in ("in", "rec")]))
+                                      + [get("gemm", product) for product in ("in", "rec")],
+                                      fastest))
                     body.append(line)
     return body
 
@@ -122,13 +125,17 @@ def _spread(row):
     return f"{_ms(min(row['ms_all']))}–{_ms(max(row['ms_all']))}"
 
 
-def _load(found):
-    """The most load from other processes any of a line's results saw; ! when above the threshold."""
+def _load(found, fastest_alone_ms=None):
+    """The most load from other processes any of a line's results saw; ! when above the
+    threshold, h when any of them was timed while the host was slow (``host.slow``)."""
     loads = [row["load"] for row in found if row and row.get("load") is not None]
+    slow = fastest_alone_ms is not None and any(row and host.slow(row, fastest_alone_ms)
+                                                for row in found)
     if not loads:
-        return MISSING
+        return host.FLAG if slow else MISSING
     worst = max(loads)
-    return f"{worst:.2f}" + (load.FLAG if worst > load.THRESHOLD else "")
+    return (f"{worst:.2f}" + (load.FLAG if worst > load.THRESHOLD else "")
+            + (host.FLAG if slow else ""))
 
 
 def _measures(names, ours, rivals, get, cell, shape):
