@@ -690,8 +690,11 @@ class _Classifier:
                     total_loss += loss * len(idx)
                     correct += right
                     seen += len(idx)
+                    # the figures shown at the bar's next redraw (``update``, every 0.1 s):
+                    # a redraw per batch cost 35 µs against 4 (tqdm, output to /dev/null)
+                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
+                                    refresh=False)
                     bar.update(len(idx))
-                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
             except FloatingPointError as err:
                 bar.close()
                 raise FloatingPointError(f"fit: epoch {epoch + 1}, batch {start // batch_size + 1}:"
@@ -1169,7 +1172,7 @@ class _Silent:
     def update(self, n):
         pass
 
-    def set_postfix(self, **kw):
+    def set_postfix(self, refresh=True, **kw):
         pass
 
     def close(self):
