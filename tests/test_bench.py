@@ -379,6 +379,10 @@ def test_rows_timed_while_the_host_was_slow_are_marked():
     body = table.rows(rows, ["cpu"], ["lstm"], ["fwd"], [Shape(3, 2, 4, 5)], [1, 2])
     loads = [line[-1] for line in body[1:]]
     assert loads == ["0.00", "0.70" + load.FLAG + host.FLAG]
+    # against the run's fastest check, which may be in a round that was not kept
+    assert table.fastest_check(rows + [dict(threads=1)]) == 30.0
+    body = table.rows(rows, ["cpu"], ["lstm"], ["fwd"], [Shape(3, 2, 4, 5)], [1, 2], fastest=20.0)
+    assert [line[-1] for line in body[1:]] == ["0.00" + host.FLAG, "0.70" + load.FLAG + host.FLAG]
 
 
 def test_tiny_run_in_rounds(tmp_path, capsys):

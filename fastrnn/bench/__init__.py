@@ -388,7 +388,7 @@ def run(args):
         checks["after"] = host.check(host.cores_for(threads))
     header["host_check"] = checks
     body = table.rows(table.fastest_rounds(results), names, args.cells, args.passes, args.shapes,
-                      threads)
+                      threads, fastest=table.fastest_check(results))
     text = _report(args, header, table.render(body, args.markdown), names, infos, skipped, errors)
     print(text)
     if args.json:
