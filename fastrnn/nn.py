@@ -1172,7 +1172,7 @@ class _Silent:
     def update(self, n):
         pass
 
-    def set_postfix(self, refresh=True, **kw):
+    def set_postfix(self, **kw):
         pass
 
     def close(self):

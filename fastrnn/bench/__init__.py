@@ -339,7 +339,8 @@ def run(args):
                   cpu_variants=args.cpu_variants)
     names, skipped = _plan(args)
     threads = [None] if args.device == "cuda" else args.threads
-    results, infos, processes, errors, state = [], {}, {}, {}, {}
+    results, infos, processes, errors = [], {}, {}, {}
+    state = {}       # the host check of the current round's rows (none: ``_round_checks``)
     # the host's own contention, which /proc cannot see (``host``): before the --load
     # processes start and after they stop
     checks = {} if args.device == "cuda" else {"before": host.check(host.cores_for(threads))}

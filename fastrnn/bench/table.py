@@ -132,7 +132,7 @@ def _spread(row):
     return f"{_ms(min(row['ms_all']))}–{_ms(max(row['ms_all']))}"
 
 
-def _load(found, fastest_alone_ms=None):
+def _load(found, fastest_alone_ms):
     """The most load from other processes any of a line's results saw; ! when above the
     threshold, h when any of them was timed while the host was slow (``host.slow``)."""
     loads = [row["load"] for row in found if row and row.get("load") is not None]
